@@ -1,0 +1,87 @@
+"""Request and response bodies of the articles endpoints (spec: Article, NewArticle...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from conduit.articles.models import Article
+from conduit.core.validation import Body, Description, PatchModel, RequestModel, TagList, Title
+from conduit.profiles.schemas import ProfileModel, profile_json
+from conduit.web import iso
+
+
+class NewArticle(RequestModel):
+    title: Title
+    description: Description
+    body: Body
+    tagList: TagList = Field(default_factory=list)  # noqa: N815 - the API's name
+
+
+class NewArticleRequest(RequestModel):
+    article: NewArticle
+
+
+class UpdateArticle(PatchModel):
+    title: Title = Field(default=None)
+    description: Description = Field(default=None)
+    body: Body = Field(default=None)
+    tagList: TagList = Field(default=None)  # noqa: N815 - the API's name
+
+    def changes(self) -> dict[str, Any]:
+        values = super().changes()
+        if "tagList" in values:
+            values["tag_list"] = values.pop("tagList")
+        return values
+
+
+class UpdateArticleRequest(RequestModel):
+    article: UpdateArticle
+
+
+class ArticleListItem(BaseModel):
+    slug: str
+    title: str
+    description: str
+    tagList: list[str]  # noqa: N815
+    createdAt: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
+    updatedAt: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
+    favorited: bool
+    favoritesCount: int  # noqa: N815
+    author: ProfileModel
+
+
+class ArticleModel(ArticleListItem):
+    body: str
+
+
+class SingleArticleResponse(BaseModel):
+    article: ArticleModel
+
+
+class MultipleArticlesResponse(BaseModel):
+    articles: list[ArticleListItem]
+    articlesCount: int  # noqa: N815
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    """The API shape of an article; lists (``body`` None) leave the body out."""
+    data: dict[str, Any] = {
+        "slug": article.slug,
+        "title": article.title,
+        "description": article.description,
+        "tagList": article.tag_list,
+        "createdAt": iso(article.created_at),
+        "updatedAt": iso(article.updated_at),
+        "favorited": article.favorited,
+        "favoritesCount": article.favorites_count,
+        "author": profile_json(article.author),
+    }
+    if article.body is not None:
+        data["body"] = article.body
+    return data
+
+
+def articles_json(page: list[Article], total: int) -> dict[str, Any]:
+    return {"articles": [article_json(article) for article in page], "articlesCount": total}

@@ -1,0 +1,151 @@
+"""Use cases of the articles feature: list, feed, read, write, delete, favorite."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from slugify import slugify
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.articles import repository
+from conduit.articles.exceptions import ArticleNotFound, NotArticleAuthor
+from conduit.articles.models import Article, ArticleFilter
+from conduit.core.db import Database, is_unique_violation
+from conduit.core.pagination import Page
+from conduit.tags import repository as tags_repository
+from conduit.users.service import require_account
+
+_SLUG_ATTEMPTS = 3
+
+
+def slug_for(title: str, *, suffix: str = "") -> str:
+    """A URL-safe slug: transliterated title, at most 200 characters, never empty."""
+    base = slugify(title, max_length=200, word_boundary=True) or "article"
+    return f"{base}-{suffix}" if suffix else base
+
+
+async def list_articles(
+    db: Database, *, where: ArticleFilter, page: Page, viewer_id: int | None
+) -> tuple[list[Article], int]:
+    async with db.uow() as uow:
+        return await repository.list_page(uow.conn, where, page, viewer_id)
+
+
+async def feed(db: Database, *, page: Page, user_id: int) -> tuple[list[Article], int]:
+    async with db.uow() as uow:
+        return await repository.list_page(uow.conn, ArticleFilter(feed_of=user_id), page, user_id)
+
+
+async def get(db: Database, *, slug: str, viewer_id: int | None) -> Article:
+    async with db.uow() as uow:
+        article = await repository.get(uow.conn, slug, viewer_id)
+    if article is None:
+        raise ArticleNotFound()
+    return article
+
+
+async def _read_back(conn: AsyncConnection, slug: str, viewer_id: int) -> Article:
+    article = await repository.get(conn, slug, viewer_id)
+    if article is None:  # pragma: no cover - the row was written in this transaction
+        raise ArticleNotFound()
+    return article
+
+
+async def create(
+    db: Database,
+    *,
+    author_id: int,
+    title: str,
+    description: str,
+    body: str,
+    tag_list: Sequence[str],
+) -> Article:
+    """Publish an article. Equal titles are fine: later ones get a suffixed slug."""
+    for attempt in range(_SLUG_ATTEMPTS):
+        try:
+            async with db.uow() as uow:
+                await require_account(uow.conn, author_id)
+                slug = slug_for(title)
+                if attempt or await repository.slug_exists(uow.conn, slug):
+                    slug = slug_for(title, suffix=secrets.token_hex(4))
+                article_id = await repository.add(
+                    uow.conn,
+                    slug=slug,
+                    title=title,
+                    description=description,
+                    body=body,
+                    author_id=author_id,
+                )
+                await tags_repository.set_for_article(uow.conn, article_id, tag_list)
+                article = await _read_back(uow.conn, slug, author_id)
+                await uow.commit()
+                return article
+        except IntegrityError as exc:
+            if not is_unique_violation(exc) or attempt == _SLUG_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _owned_article_id(conn: AsyncConnection, slug: str, user_id: int) -> int:
+    found = await repository.ownership(conn, slug)
+    if found is None:
+        raise ArticleNotFound()
+    article_id, author_id = found
+    if author_id != user_id:
+        raise NotArticleAuthor()
+    return article_id
+
+
+async def update(db: Database, *, slug: str, user_id: int, changes: dict[str, Any]) -> Article:
+    """Change an article's fields; ``tagList`` left out keeps the tags, ``[]`` removes them.
+
+    The slug stays as it was, so links to the article keep working after a retitle.
+    """
+    values = dict(changes)
+    tag_list = values.pop("tag_list", None)
+    async with db.uow() as uow:
+        article_id = await _owned_article_id(uow.conn, slug, user_id)
+        await repository.change(uow.conn, article_id, values)
+        if tag_list is not None:
+            await tags_repository.set_for_article(uow.conn, article_id, tag_list)
+        article = await _read_back(uow.conn, slug, user_id)
+        await uow.commit()
+    return article
+
+
+async def delete(db: Database, *, slug: str, user_id: int) -> None:
+    """Delete an article with its comments, favorites and tag links."""
+    async with db.uow() as uow:
+        article_id = await _owned_article_id(uow.conn, slug, user_id)
+        await repository.remove(uow.conn, article_id)
+        await uow.commit()
+
+
+async def _article_id(conn: AsyncConnection, slug: str) -> int:
+    found = await repository.ownership(conn, slug)
+    if found is None:
+        raise ArticleNotFound()
+    return found[0]
+
+
+async def favorite(db: Database, *, slug: str, user_id: int) -> Article:
+    async with db.uow() as uow:
+        await require_account(uow.conn, user_id)
+        article_id = await _article_id(uow.conn, slug)
+        await repository.favorite(uow.conn, user_id=user_id, article_id=article_id)
+        article = await _read_back(uow.conn, slug, user_id)
+        await uow.commit()
+    return article
+
+
+async def unfavorite(db: Database, *, slug: str, user_id: int) -> Article:
+    async with db.uow() as uow:
+        await require_account(uow.conn, user_id)
+        article_id = await _article_id(uow.conn, slug)
+        await repository.unfavorite(uow.conn, user_id=user_id, article_id=article_id)
+        article = await _read_back(uow.conn, slug, user_id)
+        await uow.commit()
+    return article

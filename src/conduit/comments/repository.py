@@ -1,0 +1,74 @@
+"""Queries on comments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.comments.models import Comment, comments
+from conduit.core.db import utcnow
+from conduit.profiles.models import Profile
+from conduit.profiles.repository import following_flag
+from conduit.users.models import users
+
+
+def _comment(row: Any) -> Comment:
+    return Comment(
+        id=row.id,
+        body=row.body,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        author=Profile(row.username, row.bio, row.image, bool(row.following)),
+    )
+
+
+def _select(viewer_id: int | None) -> Any:
+    return select(
+        comments.c.id,
+        comments.c.body,
+        comments.c.created_at,
+        comments.c.updated_at,
+        users.c.username,
+        users.c.bio,
+        users.c.image,
+        following_flag(viewer_id, comments.c.author_id),
+    ).select_from(comments.join(users, users.c.id == comments.c.author_id))
+
+
+async def for_article(
+    conn: AsyncConnection, article_id: int, viewer_id: int | None
+) -> list[Comment]:
+    """Every comment of an article with its author, oldest first, in one statement."""
+    query = _select(viewer_id).where(comments.c.article_id == article_id).order_by(comments.c.id)
+    return [_comment(row) for row in await conn.execute(query)]
+
+
+async def get(conn: AsyncConnection, comment_id: int, viewer_id: int | None) -> Comment | None:
+    row = (await conn.execute(_select(viewer_id).where(comments.c.id == comment_id))).first()
+    return None if row is None else _comment(row)
+
+
+async def add(conn: AsyncConnection, *, article_id: int, author_id: int, body: str) -> int:
+    now = utcnow()
+    result = await conn.execute(
+        insert(comments).values(
+            article_id=article_id, author_id=author_id, body=body, created_at=now, updated_at=now
+        )
+    )
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None
+    return int(primary_key[0])
+
+
+async def author_of(conn: AsyncConnection, *, comment_id: int, article_id: int) -> int | None:
+    """The author of a comment on that article, or None if the article has no such comment."""
+    query = select(comments.c.author_id).where(
+        comments.c.id == comment_id, comments.c.article_id == article_id
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def remove(conn: AsyncConnection, comment_id: int) -> None:
+    await conn.execute(delete(comments).where(comments.c.id == comment_id))

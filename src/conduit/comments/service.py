@@ -1,0 +1,58 @@
+"""Use cases of the comments feature: list, add, delete."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.articles import repository as articles_repository
+from conduit.articles.exceptions import ArticleNotFound
+from conduit.comments import repository
+from conduit.comments.exceptions import CommentNotFound, NotCommentAuthor
+from conduit.comments.models import Comment
+from conduit.core.db import Database
+from conduit.users.service import require_account
+
+# Ids are 32-bit on every database; larger numbers can name no comment.
+MAX_ID = 2**31 - 1
+
+
+async def _article_id(conn: AsyncConnection, slug: str) -> int:
+    found = await articles_repository.ownership(conn, slug)
+    if found is None:
+        raise ArticleNotFound()
+    return found[0]
+
+
+async def list_for_article(db: Database, *, slug: str, viewer_id: int | None) -> list[Comment]:
+    async with db.uow() as uow:
+        article_id = await _article_id(uow.conn, slug)
+        return await repository.for_article(uow.conn, article_id, viewer_id)
+
+
+async def add(db: Database, *, slug: str, user_id: int, body: str) -> Comment:
+    async with db.uow() as uow:
+        await require_account(uow.conn, user_id)
+        article_id = await _article_id(uow.conn, slug)
+        comment_id = await repository.add(
+            uow.conn, article_id=article_id, author_id=user_id, body=body
+        )
+        comment = await repository.get(uow.conn, comment_id, user_id)
+        await uow.commit()
+    assert comment is not None
+    return comment
+
+
+async def delete(db: Database, *, slug: str, comment_id: int, user_id: int) -> None:
+    async with db.uow() as uow:
+        article_id = await _article_id(uow.conn, slug)
+        if not 0 < comment_id <= MAX_ID:
+            raise CommentNotFound()
+        author_id = await repository.author_of(
+            uow.conn, comment_id=comment_id, article_id=article_id
+        )
+        if author_id is None:
+            raise CommentNotFound()
+        if author_id != user_id:
+            raise NotCommentAuthor()
+        await repository.remove(uow.conn, comment_id)
+        await uow.commit()

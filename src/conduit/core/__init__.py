@@ -1,0 +1,1 @@
+"""Conduit's core: database, errors, security. Imports no feature and no web framework."""

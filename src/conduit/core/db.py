@@ -1,0 +1,188 @@
+"""Database engine, declarative base and the unit of work.
+
+One use case = one transaction::
+
+    async with db.uow() as uow:
+        ...                      # queries on uow.conn
+        await uow.commit()       # anything else (an exception, no commit) rolls back
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, Table, event, insert
+from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Timestamps are naive UTC with microseconds on every database (MariaDB needs fsp=6).
+Timestamp = DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+# MariaDB: utf8mb4 for emoji, binary collation so that uniqueness is case-sensitive
+# exactly as on PostgreSQL and SQLite.
+TABLE_ARGS: dict[str, Any] = {
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mysql_engine": "InnoDB",
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_bin",
+    "mariadb_engine": "InnoDB",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> dt.datetime:
+    """Now, as the naive UTC timestamp every table stores."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 10.0,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An async engine tuned per database.
+
+    SQLite allows one writer at a time: Conduit gives it a single pooled connection so that
+    concurrent requests queue in the pool (a bounded wait) instead of failing with
+    "database is locked".
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.update(
+            poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=30.0
+        )
+    else:
+        kwargs.update(
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_recycle=1800,
+        )
+        if backend in ("mysql", "mariadb"):
+            query = dict(parsed.query)
+            query.setdefault("charset", "utf8mb4")
+            url = parsed.set(query=query).render_as_string(hide_password=False)
+    engine = create_async_engine(url, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class UnitOfWork:
+    """One transaction on one pooled connection; rolled back unless committed."""
+
+    __slots__ = ("_committed", "_engine", "conn")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._committed = False
+        self.conn: AsyncConnection
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.conn = await self._engine.connect()
+        try:
+            await self.conn.begin()
+        except BaseException:
+            await self.conn.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed:
+                await self.conn.rollback()
+        finally:
+            await self.conn.close()
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+        self._committed = True
+
+
+class Database:
+    """The engine and a factory of units of work; built once in bootstrap."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True when a database error is a unique-constraint violation, on any backend."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(
+        marker in text
+        for marker in ("unique constraint", "duplicate entry", "duplicate key", "unique")
+    )
+
+
+async def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless one with the same key exists; True when a row was added.
+
+    Idempotent under concurrency on every backend (no error, no aborted transaction).
+    """
+    dialect = conn.dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = pg_insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        statement = insert(table).values(**values).prefix_with("IGNORE")
+    result = await conn.execute(statement)
+    return bool(result.rowcount)

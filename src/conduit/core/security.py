@@ -1,0 +1,98 @@
+"""Password hashing (argon2id; bcrypt hashes still verify) and signed access tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from conduit.core.errors import Unauthenticated
+
+MIN_SECRET_KEY_LENGTH = 32
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    if hashed.startswith(("$2a$", "$2b$", "$2y$")):
+        try:
+            return bcrypt.checkpw(password.encode(), hashed.encode())
+        except ValueError:
+            return False
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(hashed: str) -> bool:
+    """bcrypt hashes and argon2 hashes with old parameters are upgraded on login."""
+    if not hashed.startswith("$argon2"):
+        return True
+    try:
+        return _hasher.check_needs_rehash(hashed)
+    except InvalidHashError:
+        return True
+
+
+def is_weak_secret(key: str) -> bool:
+    return len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 8
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The zero-config mode's key: generated once, kept (mode 0600) in the data folder."""
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if key and not is_weak_secret(key):
+            return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCodec:
+    """Issues and checks HS256 access tokens whose subject is the user id."""
+
+    secret: str
+    ttl_seconds: int
+    algorithm: str = "HS256"
+
+    def issue(self, user_id: int, *, now: dt.datetime | None = None) -> str:
+        issued = now or dt.datetime.now(dt.UTC)
+        payload = {
+            "sub": str(user_id),
+            "iat": issued,
+            "exp": issued + dt.timedelta(seconds=self.ttl_seconds),
+            "typ": "access",
+        }
+        return jwt.encode(payload, self.secret, algorithm=self.algorithm)
+
+    def user_id(self, token: str) -> int:
+        """The user id a valid token names; Unauthenticated for anything else."""
+        try:
+            payload = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[self.algorithm],
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token", "has expired") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("token", "is invalid") from None
+        subject = payload.get("sub")
+        if payload.get("typ") != "access" or not isinstance(subject, str) or not subject.isdigit():
+            raise Unauthenticated("token", "is invalid")
+        return int(subject)

@@ -1,0 +1,97 @@
+"""Field types shared by request schemas, with the RealWorld error messages.
+
+Errors raised here carry their final message ("can't be blank", "is invalid", ...); the
+REST adapter turns them into ``{"errors": {"<field>": ["<message>"]}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+USERNAME_PATTERN = re.compile(r"^[^\s/\\?#%]+$")
+
+
+def blank_error() -> PydanticCustomError:
+    return PydanticCustomError("blank", "can't be blank")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise blank_error()
+    return value
+
+
+def _stripped_not_blank(value: str) -> str:
+    return _not_blank(value).strip()
+
+
+def _email(value: str) -> str:
+    value = _stripped_not_blank(value).lower()
+    if not EMAIL_PATTERN.match(value):
+        raise PydanticCustomError("invalid", "is invalid")
+    return value
+
+
+def _username(value: str) -> str:
+    value = _stripped_not_blank(value)
+    if not USERNAME_PATTERN.match(value):
+        raise PydanticCustomError("invalid", "is invalid")
+    return value
+
+
+def _password(value: str) -> str:
+    _not_blank(value)
+    if len(value) < 8:
+        raise PydanticCustomError("too_short", "is too short (minimum is 8 characters)")
+    return value
+
+
+def _empty_to_none(value: str | None) -> str | None:
+    return value if value else None
+
+
+def _tags(values: list[str]) -> list[str]:
+    """Trimmed, non-blank, duplicates dropped; first occurrence keeps its place."""
+    seen: dict[str, None] = {}
+    for raw in values:
+        tag = raw.strip()
+        if not tag:
+            raise blank_error()
+        seen.setdefault(tag, None)
+    return list(seen)
+
+
+Title = Annotated[str, Field(max_length=255), AfterValidator(_stripped_not_blank)]
+Description = Annotated[str, Field(max_length=1000), AfterValidator(_stripped_not_blank)]
+Body = Annotated[str, Field(max_length=100_000), AfterValidator(_not_blank)]
+CommentBody = Annotated[str, Field(max_length=20_000), AfterValidator(_not_blank)]
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+Username = Annotated[str, Field(max_length=64), AfterValidator(_username)]
+Password = Annotated[str, Field(max_length=256), AfterValidator(_password)]
+LoginPassword = Annotated[str, Field(max_length=256), AfterValidator(_not_blank)]
+Bio = Annotated[str | None, Field(max_length=2000), AfterValidator(_empty_to_none)]
+ImageUrl = Annotated[str | None, Field(max_length=2048), AfterValidator(_empty_to_none)]
+TagName = Annotated[str, Field(max_length=64)]
+TagList = Annotated[list[TagName], Field(max_length=20), AfterValidator(_tags)]
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown keys are ignored, values are never coerced."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class PatchModel(RequestModel):
+    """A partial update: a key left out keeps its value.
+
+    Fields that may change but never be erased are declared with their non-null type and a
+    ``None`` default: leaving them out is fine, sending ``null`` fails as "can't be blank".
+    """
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}

@@ -1,0 +1,1 @@
+"""Entry points: the web app, the command line."""

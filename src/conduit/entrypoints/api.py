@@ -1,0 +1,98 @@
+"""The web app: every route of Conduit is mounted here.
+
+``create_app()`` builds the app from Settings (through bootstrap); ``conduit serve`` and the
+tests call it. Routes live in each feature's router.py; this file only assembles them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from conduit import migrations
+from conduit.articles.router import router as articles_router
+from conduit.bootstrap import Container, build
+from conduit.comments.router import router as comments_router
+from conduit.entrypoints.http_errors import errors_body, install_error_handlers
+from conduit.entrypoints.middleware import RequestContext
+from conduit.profiles.router import router as profiles_router
+from conduit.settings import Settings
+from conduit.tags.router import router as tags_router
+from conduit.users.router import router as users_router
+from conduit.web import JSONReply
+
+API_PREFIX = "/api"
+log = structlog.get_logger("conduit")
+
+OPENAPI_TAGS = [
+    {"name": name}
+    for name in ("Articles", "Comments", "Favorites", "Profile", "Tags", "User and Authentication")
+]
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
+    parts = container or build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if parts.settings.should_auto_migrate:
+            url = parts.settings.effective_database_url
+            await asyncio.to_thread(migrations.upgrade, url)
+        log.info("conduit_started", database=parts.db.dialect)
+        try:
+            yield
+        finally:
+            await parts.db.dispose()
+
+    app = FastAPI(
+        title="RealWorld Conduit API",
+        description="Conduit API documentation",
+        version="2.0.0",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+        default_response_class=JSONReply,
+    )
+    app.state.db = parts.db
+    app.state.tokens = parts.tokens
+    app.state.settings = parts.settings
+
+    for router in (users_router, profiles_router, articles_router, comments_router, tags_router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/health/live", tags=["Health"], include_in_schema=False)
+    async def live() -> JSONReply:
+        return JSONReply({"status": "ok"})
+
+    @app.get("/health/ready", tags=["Health"], include_in_schema=False)
+    async def ready() -> JSONReply:
+        try:
+            await asyncio.wait_for(parts.db.ping(), timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("not_ready", error=str(exc))
+            return JSONReply(
+                {"status": "unavailable", **errors_body({"database": ["is unavailable"]})},
+                status_code=503,
+            )
+        return JSONReply({"status": "ok", "database": parts.db.dialect})
+
+    install_error_handlers(app)
+    origins = parts.settings.cors_origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials="*" not in origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        max_age=600,
+    )
+    app.add_middleware(RequestContext, max_body_bytes=parts.settings.max_body_bytes)
+    return app

@@ -1,0 +1,182 @@
+"""The ``conduit`` command: serve, db upgrade|downgrade|current, seed, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from conduit import migrations
+from conduit.bootstrap import ConfigurationError
+from conduit.settings import Settings
+
+app = typer.Typer(help="Conduit: a RealWorld backend.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError names the variable
+        typer.secho(f"Invalid configuration: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _database_error(url: str, exc: Exception) -> typer.Exit:
+    shown = url.split("@")[-1] if "@" in url else url
+    return _fail(f"Cannot reach the database ({shown}): {getattr(exc, 'orig', exc)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the API (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    settings = _settings()
+    if reload and workers > 1:
+        raise _fail("--reload and --workers > 1 cannot be combined.", 2)
+    try:
+        from conduit.bootstrap import resolve_secret
+
+        resolve_secret(settings)
+    except ConfigurationError as exc:
+        raise _fail(str(exc), 2) from None
+    url = settings.effective_database_url
+    if settings.should_auto_migrate:
+        # Migrate once here, before any worker starts, so workers never race on it.
+        try:
+            migrations.upgrade(url)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise _database_error(url, exc) from None
+    typer.echo(f"Conduit on http://{host}:{port}/api  (docs: http://{host}:{port}/docs)", err=True)
+    uvicorn.run(
+        "conduit.entrypoints.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the database up to REVISION (default: the newest)."""
+    url = _settings().effective_database_url
+    try:
+        migrations.upgrade(url, revision)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise _database_error(url, exc) from None
+    typer.echo(f"Database at {revision}.")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "-1") -> None:
+    """Migrate the database down to REVISION (default: one step)."""
+    url = _settings().effective_database_url
+    try:
+        migrations.downgrade(url, revision)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise _database_error(url, exc) from None
+    typer.echo(f"Database at {revision}.")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the revision the database is at."""
+    url = _settings().effective_database_url
+    try:
+        typer.echo(migrations.current(url) or "(empty database)")
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise _database_error(url, exc) from None
+
+
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option(min=1, max=1_000_000)] = 50,
+    articles: Annotated[int, typer.Option(min=0, max=10_000_000)] = 200,
+    tags: Annotated[int, typer.Option(min=0, max=100_000)] = 20,
+    favorites: Annotated[int, typer.Option(min=0, max=100_000_000)] = 500,
+    follows: Annotated[int, typer.Option(min=0, max=100_000_000)] = 200,
+    comments: Annotated[int, typer.Option(min=0, max=100_000_000)] = 400,
+    password: Annotated[str, typer.Option(help="Password of every demo user.")] = "password123",
+    random_seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
+) -> None:
+    """Fill the database with realistic demo data (users user1..userN)."""
+    from conduit.bootstrap import build
+    from conduit.entrypoints.seed import SeedPlan, seed_database
+
+    settings = _settings()
+    url = settings.effective_database_url
+    plan = SeedPlan(
+        users=users,
+        articles=articles,
+        tags=tags,
+        favorites=favorites,
+        follows=follows,
+        comments=comments,
+        password=password,
+        random_seed=random_seed,
+    )
+    try:
+        if settings.should_auto_migrate:
+            migrations.upgrade(url)
+        container = build(settings)
+    except ConfigurationError as exc:
+        raise _fail(str(exc), 2) from None
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise _database_error(url, exc) from None
+
+    async def run() -> dict[str, int]:
+        try:
+            return await seed_database(container.db, plan)
+        finally:
+            await container.db.dispose()
+
+    try:
+        counts = asyncio.run(run())
+    except (OperationalError, DBAPIError) as exc:
+        raise _database_error(url, exc) from None
+    typer.echo(json.dumps(counts))
+
+
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; stdout if unset.")
+    ] = None,
+) -> None:
+    """Write the OpenAPI document generated from the code."""
+    from conduit.entrypoints.api import create_app
+
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", secret_key="x" * 40)
+    spec = create_app(settings).openapi()
+    text = json.dumps(spec, indent=2, sort_keys=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"Wrote {output}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

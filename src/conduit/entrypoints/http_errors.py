@@ -1,0 +1,121 @@
+"""Maps every failure to the RealWorld error format: {"errors": {"<field>": ["<message>"]}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+
+from conduit.core.errors import ConduitError
+from conduit.web import JSONReply
+
+log = structlog.get_logger("conduit.http")
+
+_TYPE_MESSAGES = {
+    "missing": "can't be blank",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "bool_type": "must be true or false",
+    "list_type": "must be an array",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "json_invalid": "is not valid JSON",
+    "json_type": "must be JSON",
+    "string_unicode": "must be valid unicode",
+}
+
+_STATUS_MESSAGES = {404: "not found", 405: "method not allowed", 413: "is too large"}
+
+
+def errors_body(errors: dict[str, list[str]]) -> dict[str, Any]:
+    return {"errors": errors}
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """The name a client knows: the innermost key ('user' if the wrapper is missing)."""
+    names = [part for part in loc if isinstance(part, str)]
+    if names and names[0] in ("body", "query", "path", "header", "cookie"):
+        names = names[1:]
+    return names[-1] if names else "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    context = error.get("ctx") or {}
+    if kind in ("blank", "invalid", "too_short") or kind.startswith("null"):
+        return str(error["msg"])
+    if error.get("input", "") is None and kind.endswith("_type"):
+        return "can't be blank"
+    if kind == "string_too_short":
+        if context.get("min_length") == 1:
+            return "can't be blank"
+        return f"is too short (minimum is {context.get('min_length')} characters)"
+    if kind == "string_too_long":
+        return f"is too long (maximum is {context.get('max_length')} characters)"
+    if kind == "too_long":
+        return f"has too many items (maximum is {context.get('max_length')})"
+    if kind == "greater_than_equal":
+        return f"must be greater than or equal to {context.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be less than or equal to {context.get('le')}"
+    return _TYPE_MESSAGES.get(kind, "is invalid")
+
+
+def validation_errors(raw: list[dict[str, Any]]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for error in raw:
+        messages = errors.setdefault(_field(tuple(error.get("loc", ()))), [])
+        message = _message(error)
+        if message not in messages:
+            messages.append(message)
+    return errors or {"body": ["is invalid"]}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ConduitError)
+    async def conduit_error(_request: Request, exc: ConduitError) -> JSONReply:
+        headers = {"WWW-Authenticate": "Token"} if exc.status == 401 else None
+        return JSONReply(errors_body(exc.errors), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONReply:
+        return JSONReply(errors_body(validation_errors(list(exc.errors()))), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONReply:
+        message = _STATUS_MESSAGES.get(exc.status_code, str(exc.detail).lower())
+        key = {404: "path", 413: "body"}.get(exc.status_code, "request")
+        return JSONReply(
+            errors_body({key: [message]}), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(_request: Request, exc: PoolTimeout) -> JSONReply:
+        log.warning("db_pool_timeout", error=str(exc))
+        return JSONReply(
+            errors_body({"server": ["is busy, try again"]}),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_request: Request, exc: OperationalError) -> JSONReply:
+        log.error("db_unavailable", error=str(exc.orig))
+        return JSONReply(
+            errors_body({"database": ["is unavailable"]}),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONReply:
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return JSONReply(errors_body({"server": ["internal error"]}), status_code=500)

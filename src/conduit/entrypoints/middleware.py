@@ -1,0 +1,104 @@
+"""ASGI middleware: request ids, access logs, request body size limit."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("conduit.access")
+
+_REQUEST_ID = b"x-request-id"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read; the app's error handler answers 413."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="is too large")
+
+
+def _valid_request_id(value: bytes) -> bool:
+    return 0 < len(value) <= 128 and all(32 < byte < 127 for byte in value)
+
+
+class RequestContext:
+    """Gives every request an id (``X-Request-ID`` in and out), logs it, limits its body."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(_REQUEST_ID, b"")
+        request_id = incoming.decode() if _valid_request_id(incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+        limit = self.max_body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, request_id, limit)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (_REQUEST_ID, request_id.encode()),
+                ]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except BodyTooLarge:
+            status = 413
+            await _too_large(send, request_id, limit)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+async def _too_large(send: Send, request_id: str, limit: int) -> None:
+    body = orjson.dumps(
+        {"errors": {"body": [f"is too large (maximum is {limit} bytes)"]}}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (_REQUEST_ID, request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,187 @@
+"""Realistic demo data for ``conduit seed`` and the benchmark, written in bulk.
+
+Users are user1..userN with one shared password; articles have markdown bodies, tags,
+favorites and comments; timestamps rise with ids so "newest first" reads naturally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.articles.models import articles, favorites
+from conduit.articles.service import slug_for
+from conduit.comments.models import comments
+from conduit.core.db import Database, utcnow
+from conduit.core.security import hash_password
+from conduit.profiles.models import follows
+from conduit.tags.models import article_tags, tags
+from conduit.users.models import users
+
+WORDS = (
+    "async api backend cache database deploy design docker event feature graph http index "
+    "kubernetes latency message migration network observability python query queue redis "
+    "release schema security service sql storage stream testing token transaction websocket "
+    "worker scale replica shard outbox metric trace log review refactor performance"
+).split()
+TOPICS = (
+    "python fastapi sqlalchemy postgresql redis rabbitmq nats kubernetes docker testing "
+    "security performance architecture graphql websockets observability devops databases "
+    "caching messaging design career productivity opensource tutorial beginners javascript "
+    "react vue angular svelte rust go java kotlin swift typescript node deno linux cloud aws "
+    "gcp azure serverless microservices monolith ddd tdd cqrs events sql nosql"
+).split()
+BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class SeedPlan:
+    users: int = 50
+    articles: int = 200
+    tags: int = 20
+    favorites: int = 500
+    follows: int = 200
+    comments: int = 400
+    password: str = "password123"
+    random_seed: int = 42
+
+
+def _sentence(rng: random.Random, low: int, high: int) -> str:
+    words = rng.choices(WORDS, k=rng.randint(low, high))
+    return " ".join(words).capitalize()
+
+
+def _markdown(rng: random.Random) -> str:
+    parts = [f"## {_sentence(rng, 2, 5)}", ""]
+    for _ in range(rng.randint(2, 4)):
+        parts += [f"{_sentence(rng, 12, 30)}. **{rng.choice(WORDS)}** matters.", ""]
+    parts += [f"- {_sentence(rng, 3, 6)}" for _ in range(3)]
+    parts += ["", "```python", f"print({rng.choice(WORDS)!r})", "```"]
+    return "\n".join(parts)
+
+
+async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), BATCH):
+        await conn.execute(table.insert(), rows[start : start + BATCH])
+
+
+def _pairs(rng: random.Random, count: int, left: list[int], right: list[int]) -> set[tuple[int, int]]:
+    """``count`` distinct (left, right) pairs, fewer if there are not that many."""
+    count = min(count, len(left) * len(right))
+    pairs: set[tuple[int, int]] = set()
+    while len(pairs) < count:
+        pairs.add((rng.choice(left), rng.choice(right)))
+    return pairs
+
+
+async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
+    """Add the planned rows to whatever the database already holds; returns the counts."""
+    rng = random.Random(plan.random_seed)
+    password_hash = hash_password(plan.password)  # one hash: argon2 is slow on purpose
+    now = utcnow()
+    start = now - dt.timedelta(days=365)
+    async with db.uow() as uow:
+        conn = uow.conn
+        first_user = int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+        user_rows = [
+            {
+                "username": f"user{first_user + n}",
+                "email": f"user{first_user + n}@conduit.example",
+                "password_hash": password_hash,
+                "bio": _sentence(rng, 4, 12) if n % 3 else None,
+                "image": f"https://api.dicebear.com/9.x/identicon/svg?seed=user{first_user + n}"
+                if n % 2
+                else None,
+                "created_at": start,
+                "updated_at": start,
+            }
+            for n in range(1, plan.users + 1)
+        ]
+        await _insert(conn, users, user_rows)
+        user_ids = list(
+            (await conn.execute(select(users.c.id).order_by(users.c.id.desc()).limit(plan.users)))
+            .scalars()
+            .all()
+        )
+
+        existing_tags = set((await conn.execute(select(tags.c.name))).scalars())
+        names = [t for t in (TOPICS * (plan.tags // len(TOPICS) + 1))[: plan.tags]]
+        names = [n if i < len(TOPICS) else f"{n}{i}" for i, n in enumerate(names)]
+        await _insert(conn, tags, [{"name": n} for n in names if n not in existing_tags])
+        tag_ids = list(
+            (await conn.execute(select(tags.c.id).where(tags.c.name.in_(names)))).scalars()
+        ) if names else []
+
+        step = dt.timedelta(seconds=365 * 24 * 3600 / max(plan.articles, 1))
+        article_rows = []
+        for n in range(plan.articles):
+            title = _sentence(rng, 3, 8)
+            created = start + step * n
+            article_rows.append(
+                {
+                    "slug": slug_for(title, suffix=f"{rng.getrandbits(40):010x}"),
+                    "title": title,
+                    "description": _sentence(rng, 6, 14),
+                    "body": _markdown(rng),
+                    "author_id": rng.choice(user_ids),
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
+        await _insert(conn, articles, article_rows)
+        article_ids = list(
+            (
+                await conn.execute(
+                    select(articles.c.id).order_by(articles.c.id.desc()).limit(plan.articles)
+                )
+            ).scalars()
+        ) if plan.articles else []
+
+        links = []
+        for article_id in article_ids:
+            for tag_id in rng.sample(tag_ids, k=min(len(tag_ids), rng.randint(0, 4))):
+                links.append({"article_id": article_id, "tag_id": tag_id})
+        await _insert(conn, article_tags, links)
+
+        fav_rows = [
+            {"user_id": u, "article_id": a, "created_at": now}
+            for u, a in _pairs(rng, plan.favorites if article_ids else 0, user_ids, article_ids)
+        ]
+        await _insert(conn, favorites, fav_rows)
+
+        follow_pairs = _pairs(rng, plan.follows, user_ids, user_ids)
+        follow_rows = [
+            {"follower_id": a, "followee_id": b, "created_at": now}
+            for a, b in follow_pairs
+            if a != b
+        ]
+        await _insert(conn, follows, follow_rows)
+
+        comment_rows = []
+        for n in range(plan.comments if article_ids else 0):
+            created = now - dt.timedelta(seconds=plan.comments - n)
+            comment_rows.append(
+                {
+                    "article_id": rng.choice(article_ids),
+                    "author_id": rng.choice(user_ids),
+                    "body": _sentence(rng, 5, 25) + ".",
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
+        await _insert(conn, comments, comment_rows)
+        await uow.commit()
+    return {
+        "users": len(user_rows),
+        "articles": len(article_rows),
+        "tags": len(names),
+        "article_tags": len(links),
+        "favorites": len(fav_rows),
+        "follows": len(follow_rows),
+        "comments": len(comment_rows),
+    }

@@ -1,0 +1,47 @@
+"""Alembic environment: runs migrations over the async engine of the configured URL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from conduit.core.db import Base, create_engine
+from conduit.migrations.models import load_all_models
+
+load_all_models()
+target_metadata = Base.metadata
+config = context.config
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def run_migrations_online() -> None:
+    url: Any = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    asyncio.run(_run_async(str(url)))
+
+
+if context.is_offline_mode():
+    raise SystemExit("Conduit runs its migrations online only: conduit db upgrade")
+run_migrations_online()

@@ -1,0 +1,11 @@
+"""Import every feature's tables so that Base.metadata knows the whole schema."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    import conduit.articles.models
+    import conduit.comments.models
+    import conduit.profiles.models
+    import conduit.tags.models
+    import conduit.users.models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Profiles: public view of a user and following."""

@@ -1,0 +1,52 @@
+"""Queries on profiles and follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, false, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.core.db import insert_ignore, utcnow
+from conduit.profiles.models import Profile, follows
+from conduit.users.models import users
+
+
+def following_flag(viewer_id: int | None, author_id: Any) -> ColumnElement[bool]:
+    """SQL for "does the viewer follow this author" (a constant false when anonymous)."""
+    if viewer_id is None:
+        return false().label("following")
+    return (
+        exists()
+        .where(and_(follows.c.follower_id == viewer_id, follows.c.followee_id == author_id))
+        .label("following")
+    )
+
+
+async def get(
+    conn: AsyncConnection, username: str, viewer_id: int | None
+) -> tuple[int, Profile] | None:
+    """The user id and profile of ``username`` in one statement, or None."""
+    query = select(
+        users.c.id, users.c.username, users.c.bio, users.c.image, following_flag(viewer_id, users.c.id)
+    ).where(users.c.username == username)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return row.id, Profile(row.username, row.bio, row.image, bool(row.following))
+
+
+async def follow(conn: AsyncConnection, *, follower_id: int, followee_id: int) -> None:
+    await insert_ignore(
+        conn,
+        follows,
+        {"follower_id": follower_id, "followee_id": followee_id, "created_at": utcnow()},
+    )
+
+
+async def unfollow(conn: AsyncConnection, *, follower_id: int, followee_id: int) -> None:
+    await conn.execute(
+        delete(follows).where(
+            follows.c.follower_id == follower_id, follows.c.followee_id == followee_id
+        )
+    )

@@ -1,0 +1,47 @@
+"""REST routes of the profiles feature: /profiles/{username}[/follow]."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from conduit.profiles import service
+from conduit.profiles.schemas import ProfileResponse, profile_json
+from conduit.web import DB, JSONReply, UserId, ViewerId, error_responses
+
+router = APIRouter(tags=["Profile"])
+
+
+@router.get(
+    "/profiles/{username}",
+    response_model=ProfileResponse,
+    responses=error_responses(401, 404, 422),
+    summary="Get a profile",
+    operation_id="GetProfileByUsername",
+)
+async def get_profile(username: str, viewer_id: ViewerId, db: DB) -> JSONReply:
+    profile = await service.get(db, username=username, viewer_id=viewer_id)
+    return JSONReply({"profile": profile_json(profile)})
+
+
+@router.post(
+    "/profiles/{username}/follow",
+    response_model=ProfileResponse,
+    responses=error_responses(401, 404, 422),
+    summary="Follow a user",
+    operation_id="FollowUserByUsername",
+)
+async def follow(username: str, user_id: UserId, db: DB) -> JSONReply:
+    profile = await service.follow(db, username=username, user_id=user_id)
+    return JSONReply({"profile": profile_json(profile)})
+
+
+@router.delete(
+    "/profiles/{username}/follow",
+    response_model=ProfileResponse,
+    responses=error_responses(401, 404, 422),
+    summary="Unfollow a user",
+    operation_id="UnfollowUserByUsername",
+)
+async def unfollow(username: str, user_id: UserId, db: DB) -> JSONReply:
+    profile = await service.unfollow(db, username=username, user_id=user_id)
+    return JSONReply({"profile": profile_json(profile)})

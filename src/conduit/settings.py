@@ -1,0 +1,70 @@
+"""Conduit's one settings class. Read once, in bootstrap, and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    """Every knob of Conduit; each field is set by the variable CONDUIT_<NAME>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONDUIT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "production", "test"] = Field(
+        default="development",
+        description="production refuses a missing or weak secret key and an embedded database "
+        "without an explicit URL.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL. Unset: SQLite file <data_dir>/conduit.db, "
+        "migrated at start.",
+    )
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Folder for the embedded database and the generated secret key.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs tokens (at least 32 characters). Unset in the zero-config "
+        "mode: generated once and kept in <data_dir>/secret_key.",
+    )
+    access_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    db_echo: bool = False
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="Run migrations when the server starts. Default: on for SQLite, off otherwise.",
+    )
+    cors_origins: list[str] = Field(
+        default=["*"], description="Allowed browser origins (JSON list); ['*'] allows any."
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: str = "INFO"
+    log_json: bool | None = Field(
+        default=None, description="JSON logs. Default: JSON unless stderr is a terminal."
+    )
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'conduit.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate

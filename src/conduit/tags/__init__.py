@@ -1,0 +1,1 @@
+"""Tags: the names articles are filed under."""

@@ -1,0 +1,45 @@
+"""Queries on tags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.core.db import insert_ignore
+from conduit.tags.models import article_tags, tags
+
+
+async def popular(conn: AsyncConnection) -> list[str]:
+    """Tags in use, most used first (ties by name)."""
+    uses = func.count(article_tags.c.article_id)
+    query = (
+        select(tags.c.name)
+        .join(article_tags, article_tags.c.tag_id == tags.c.id)
+        .group_by(tags.c.id, tags.c.name)
+        .order_by(uses.desc(), tags.c.name)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:
+    """Ids of ``names``, creating the tags that do not exist yet, in the order given."""
+    if not names:
+        return []
+    for name in names:
+        await insert_ignore(conn, tags, {"name": name})
+    rows = await conn.execute(select(tags.c.name, tags.c.id).where(tags.c.name.in_(names)))
+    by_name = {row.name: row.id for row in rows}
+    return [by_name[name] for name in names]
+
+
+async def set_for_article(conn: AsyncConnection, article_id: int, names: Sequence[str]) -> None:
+    """Make ``names`` the article's tags (replacing any it had)."""
+    await conn.execute(delete(article_tags).where(article_tags.c.article_id == article_id))
+    tag_ids = await ids_for(conn, names)
+    if tag_ids:
+        await conn.execute(
+            article_tags.insert(),
+            [{"article_id": article_id, "tag_id": tag_id} for tag_id in tag_ids],
+        )

@@ -1,0 +1,26 @@
+"""REST routes of the tags feature: /tags."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from conduit.tags import service
+from conduit.web import DB, JSONReply, error_responses
+
+router = APIRouter(tags=["Tags"])
+
+
+class TagsResponse(BaseModel):
+    tags: list[str]
+
+
+@router.get(
+    "/tags",
+    response_model=TagsResponse,
+    responses=error_responses(422),
+    summary="Get tags",
+    operation_id="GetTags",
+)
+async def list_tags(db: DB) -> JSONReply:
+    return JSONReply({"tags": await service.popular(db)})

@@ -1,0 +1,109 @@
+"""Use cases of the users feature: register, log in, read and change the current user."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.core.db import Database, is_unique_violation
+from conduit.core.errors import ConduitError
+from conduit.core.security import hash_password, needs_rehash, verify_password
+from conduit.users import repository
+from conduit.users.exceptions import AlreadyTaken, InvalidCredentials, UnknownAccount
+from conduit.users.models import Account
+
+# Verified against when the email is unknown, so both failures take the same time.
+_DUMMY_HASH = hash_password("conduit-timing-equalizer")
+
+
+def _conflict(fields: list[str]) -> ConduitError:
+    return AlreadyTaken.many({field: ["has already been taken"] for field in fields})
+
+
+async def require_account(conn: AsyncConnection, user_id: int) -> Account:
+    """The signed-in user's account; a token for a vanished user is refused."""
+    account = await repository.get_by_id(conn, user_id)
+    if account is None:
+        raise UnknownAccount()
+    return account
+
+
+async def register(db: Database, *, username: str, email: str, password: str) -> Account:
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with db.uow() as uow:
+        taken = await repository.taken_fields(uow.conn, username=username, email=email)
+        if taken:
+            raise _conflict(taken)
+        try:
+            user_id = await repository.add(
+                uow.conn, username=username, email=email, password_hash=password_hash
+            )
+            await uow.commit()
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+        else:
+            return Account(user_id, username, email, None, None, password_hash)
+    # Lost a race with a concurrent registration: the constraint spoke; say which field.
+    async with db.uow() as uow:
+        taken = await repository.taken_fields(uow.conn, username=username, email=email)
+    raise _conflict(taken or ["username"])
+
+
+async def login(db: Database, *, email: str, password: str) -> Account:
+    async with db.uow() as uow:
+        account = await repository.get_by_email(uow.conn, email)
+    hashed = account.password_hash if account else _DUMMY_HASH
+    valid = await asyncio.to_thread(verify_password, password, hashed)
+    if account is None or not valid:
+        raise InvalidCredentials()
+    if needs_rehash(account.password_hash):
+        new_hash = await asyncio.to_thread(hash_password, password)
+        async with db.uow() as uow:
+            await repository.change(uow.conn, account.id, {"password_hash": new_hash})
+            await uow.commit()
+    return account
+
+
+async def current(db: Database, *, user_id: int) -> Account:
+    async with db.uow() as uow:
+        return await require_account(uow.conn, user_id)
+
+
+async def update(db: Database, *, user_id: int, changes: dict[str, Any]) -> Account:
+    """Apply a partial update; ``changes`` holds only the keys the user sent."""
+    values = dict(changes)
+    password = values.pop("password", None)
+    if password is not None:
+        values["password_hash"] = await asyncio.to_thread(hash_password, password)
+    try:
+        async with db.uow() as uow:
+            account = await require_account(uow.conn, user_id)
+            taken = await repository.taken_fields(
+                uow.conn,
+                username=values.get("username"),
+                email=values.get("email"),
+                except_id=user_id,
+            )
+            if taken:
+                raise _conflict(taken)
+            if values:
+                await repository.change(uow.conn, user_id, values)
+                await uow.commit()
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        raise _conflict([k for k in ("username", "email") if k in values] or ["username"]) from None
+    merged = {
+        "id": account.id,
+        "username": account.username,
+        "email": account.email,
+        "bio": account.bio,
+        "image": account.image,
+        "password_hash": account.password_hash,
+    }
+    merged.update({key: values[key] for key in merged.keys() & values.keys()})
+    return Account(**merged)

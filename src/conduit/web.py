@@ -1,0 +1,120 @@
+"""HTTP plumbing shared by every feature's router: auth, the database, fast JSON replies.
+
+Sits between the features and core: it may import FastAPI and core, never a feature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from conduit.core.db import Database
+from conduit.core.errors import Unauthenticated
+from conduit.core.pagination import MAX_LIMIT, MAX_OFFSET, Page
+from conduit.core.security import TokenCodec
+
+_SCHEMES = ("token", "bearer")
+
+
+def iso(moment: dt.datetime) -> str:
+    """ISO 8601 UTC with milliseconds, as the RealWorld clients expect: 2026-01-02T03:04:05.678Z."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+class JSONReply(Response):
+    """A JSON response serialized once with orjson (no second validation pass)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_tokens(request: Request) -> TokenCodec:
+    tokens: TokenCodec = request.app.state.tokens
+    return tokens
+
+
+def read_token(request: Request) -> str | None:
+    """The raw token of ``Authorization: Token <jwt>`` (or ``Bearer <jwt>``), if any."""
+    header = request.headers.get("authorization")
+    if header is None or not header.strip():
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in _SCHEMES or not token:
+        raise Unauthenticated("token", "is invalid")
+    return token
+
+
+def optional_user_id(request: Request) -> int | None:
+    """The signed-in reader's id, or None for an anonymous request.
+
+    Read endpoints trust the signed token and look nobody up: the id only decides the
+    ``favorited`` and ``following`` flags, so a list stays within its statement budget.
+    """
+    token = read_token(request)
+    return None if token is None else get_tokens(request).user_id(token)
+
+
+def required_user_id(request: Request) -> int:
+    token = read_token(request)
+    if token is None:
+        raise Unauthenticated("token", "is missing")
+    return get_tokens(request).user_id(token)
+
+
+def page_params(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="The numbers of items to return.")
+    ] = 20,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description="The number of items to skip before starting to collect the result set.",
+        ),
+    ] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+DB = Annotated[Database, Depends(get_db)]
+Tokens = Annotated[TokenCodec, Depends(get_tokens)]
+ViewerId = Annotated[int | None, Depends(optional_user_id)]
+UserId = Annotated[int, Depends(required_user_id)]
+PageParams = Annotated[Page, Depends(page_params)]
+
+
+class GenericErrorModel(BaseModel):
+    """Every error: ``{"errors": {"<field>": ["<message>"]}}``."""
+
+    errors: dict[str, list[str]]
+
+
+_ERROR_DESCRIPTIONS = {
+    401: "Unauthorized",
+    403: "Forbidden. The error key identifies the resource type (article, comment, etc.)",
+    404: "Not Found. The error key identifies the resource type (article, profile, comment, etc.)",
+    409: "Conflict - resource already exists",
+    422: "Unexpected error",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    return {
+        status: {"model": GenericErrorModel, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
