@@ -20,6 +20,7 @@ HERE = Path(__file__).parent
 def alembic_config(database_url: str, stdout: TextIO = sys.stdout) -> Config:
     config = Config(stdout=stdout)
     config.set_main_option("script_location", str(HERE))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(HERE / "versions"))
     config.attributes["database_url"] = database_url
     return config

@@ -1,0 +1,70 @@
+# Conduit — `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+REALWORLD_DIR ?= ../shared/realworld
+BRUNO_DIR ?= $(REALWORLD_DIR)/bruno
+CONFORMANCE_PORT ?= 8765
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List every target
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	@$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+.PHONY: install
+install: .venv/.synced ## Create .venv with every dependency (locked)
+
+.PHONY: run
+run: install ## Serve the API on SQLite (data/conduit.db) at http://127.0.0.1:8000/api
+	$(UV) run --frozen conduit serve --host $(HOST) --port $(PORT)
+
+.PHONY: test
+test: install ## Run the whole test suite (SQLite, PostgreSQL, MariaDB)
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: test-sqlite
+test-sqlite: install ## Run the test suite on SQLite only (no service needed)
+	CONDUIT_TEST_BACKENDS=sqlite $(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff (lint + format check), mypy strict, import-linter
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports
+
+.PHONY: format
+format: install ## Format and autofix with ruff
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+.PHONY: conformance
+conformance: install ## Official RealWorld suite (Bruno) on fresh SQLite and PostgreSQL servers
+	$(UV) run --frozen python scripts/conformance.py --bruno-dir $(BRUNO_DIR) --port $(CONFORMANCE_PORT)
+
+.PHONY: openapi
+openapi: install ## Write the generated OpenAPI document to openapi.json
+	$(UV) run --frozen conduit openapi --output openapi.json
+
+.PHONY: seed
+seed: install ## Fill the configured database with demo data
+	$(UV) run --frozen conduit seed
+
+.PHONY: bench
+bench: install ## Benchmark on PostgreSQL with wrk (seeds 1,000 users / 10,000 articles)
+	$(UV) run --frozen python bench/run.py
+
+.PHONY: clean
+clean: ## Remove the environment, caches and the embedded database
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache data
