@@ -141,7 +141,7 @@ async def list_page(
         .offset(page.offset)
     )
     rows = (await conn.execute(query)).all()
-    if rows and len(rows) < page.limit or not rows and page.offset == 0:
+    if (rows and len(rows) < page.limit) or (not rows and page.offset == 0):
         total = page.offset + len(rows)  # the last page: the total is known without counting
     else:
         count = select(func.count()).select_from(articles).where(*conditions)
@@ -151,8 +151,10 @@ async def list_page(
 
 
 async def get(conn: AsyncConnection, slug: str, viewer_id: int | None) -> Article | None:
-    query = select(*_columns(viewer_id, with_body=True)).select_from(_FROM).where(
-        articles.c.slug == slug
+    query = (
+        select(*_columns(viewer_id, with_body=True))
+        .select_from(_FROM)
+        .where(articles.c.slug == slug)
     )
     row = (await conn.execute(query)).first()
     if row is None:
@@ -211,5 +213,7 @@ async def favorite(conn: AsyncConnection, *, user_id: int, article_id: int) -> N
 
 async def unfavorite(conn: AsyncConnection, *, user_id: int, article_id: int) -> None:
     await conn.execute(
-        delete(favorites).where(favorites.c.user_id == user_id, favorites.c.article_id == article_id)
+        delete(favorites).where(
+            favorites.c.user_id == user_id, favorites.c.article_id == article_id
+        )
     )

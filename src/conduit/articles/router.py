@@ -21,7 +21,6 @@ from conduit.web import DB, JSONReply, PageParams, UserId, ViewerId, error_respo
 router = APIRouter(tags=["Articles"])
 
 
-
 @router.get(
     "/articles/feed",
     response_model=MultipleArticlesResponse,

@@ -16,7 +16,7 @@ class NewArticle(RequestModel):
     title: Title
     description: Description
     body: Body
-    tagList: TagList = Field(default_factory=list)  # noqa: N815 - the API's name
+    tagList: TagList = Field(default_factory=list)
 
 
 class NewArticleRequest(RequestModel):
@@ -27,7 +27,7 @@ class UpdateArticle(PatchModel):
     title: Title = Field(default=None)
     description: Description = Field(default=None)
     body: Body = Field(default=None)
-    tagList: TagList = Field(default=None)  # noqa: N815 - the API's name
+    tagList: TagList = Field(default=None)
 
     def changes(self) -> dict[str, Any]:
         values = super().changes()
@@ -44,11 +44,11 @@ class ArticleListItem(BaseModel):
     slug: str
     title: str
     description: str
-    tagList: list[str]  # noqa: N815
-    createdAt: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
-    updatedAt: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
+    tagList: list[str]
+    createdAt: str = Field(json_schema_extra={"format": "date-time"})
+    updatedAt: str = Field(json_schema_extra={"format": "date-time"})
     favorited: bool
-    favoritesCount: int  # noqa: N815
+    favoritesCount: int
     author: ProfileModel
 
 
@@ -62,7 +62,7 @@ class SingleArticleResponse(BaseModel):
 
 class MultipleArticlesResponse(BaseModel):
     articles: list[ArticleListItem]
-    articlesCount: int  # noqa: N815
+    articlesCount: int
 
 
 def article_json(article: Article) -> dict[str, Any]:

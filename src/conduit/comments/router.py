@@ -49,6 +49,6 @@ async def add_comment(slug: str, user_id: UserId, body: NewCommentRequest, db: D
     summary="Delete a comment for an article",
     operation_id="DeleteArticleComment",
 )
-async def delete_comment(slug: str, id: int, user_id: UserId, db: DB) -> Response:  # noqa: A002
+async def delete_comment(slug: str, id: int, user_id: UserId, db: DB) -> Response:
     await service.delete(db, slug=slug, comment_id=id, user_id=user_id)
     return Response(status_code=204)

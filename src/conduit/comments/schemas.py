@@ -22,8 +22,8 @@ class NewCommentRequest(RequestModel):
 
 class CommentModel(BaseModel):
     id: int
-    createdAt: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
-    updatedAt: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
+    createdAt: str = Field(json_schema_extra={"format": "date-time"})
+    updatedAt: str = Field(json_schema_extra={"format": "date-time"})
     body: str
     author: ProfileModel
 

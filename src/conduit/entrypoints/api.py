@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def ready() -> JSONReply:
         try:
             await asyncio.wait_for(parts.db.ping(), timeout=2.0)
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             log.warning("not_ready", error=str(exc))
             return JSONReply(
                 {"status": "unavailable", **errors_body({"database": ["is unavailable"]})},

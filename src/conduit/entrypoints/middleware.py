@@ -87,9 +87,7 @@ class RequestContext:
 
 
 async def _too_large(send: Send, request_id: str, limit: int) -> None:
-    body = orjson.dumps(
-        {"errors": {"body": [f"is too large (maximum is {limit} bytes)"]}}
-    )
+    body = orjson.dumps({"errors": {"body": [f"is too large (maximum is {limit} bytes)"]}})
     await send(
         {
             "type": "http.response.start",

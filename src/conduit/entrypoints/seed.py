@@ -23,19 +23,8 @@ from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
 
-WORDS = (
-    "async api backend cache database deploy design docker event feature graph http index "
-    "kubernetes latency message migration network observability python query queue redis "
-    "release schema security service sql storage stream testing token transaction websocket "
-    "worker scale replica shard outbox metric trace log review refactor performance"
-).split()
-TOPICS = (
-    "python fastapi sqlalchemy postgresql redis rabbitmq nats kubernetes docker testing "
-    "security performance architecture graphql websockets observability devops databases "
-    "caching messaging design career productivity opensource tutorial beginners javascript "
-    "react vue angular svelte rust go java kotlin swift typescript node deno linux cloud aws "
-    "gcp azure serverless microservices monolith ddd tdd cqrs events sql nosql"
-).split()
+WORDS = ["async", "api", "backend", "cache", "database", "deploy", "design", "docker", "event", "feature", "graph", "http", "index", "kubernetes", "latency", "message", "migration", "network", "observability", "python", "query", "queue", "redis", "release", "schema", "security", "service", "sql", "storage", "stream", "testing", "token", "transaction", "websocket", "worker", "scale", "replica", "shard", "outbox", "metric", "trace", "log", "review", "refactor", "performance"]
+TOPICS = ["python", "fastapi", "sqlalchemy", "postgresql", "redis", "rabbitmq", "nats", "kubernetes", "docker", "testing", "security", "performance", "architecture", "graphql", "websockets", "observability", "devops", "databases", "caching", "messaging", "design", "career", "productivity", "opensource", "tutorial", "beginners", "javascript", "react", "vue", "angular", "svelte", "rust", "go", "java", "kotlin", "swift", "typescript", "node", "deno", "linux", "cloud", "aws", "gcp", "azure", "serverless", "microservices", "monolith", "ddd", "tdd", "cqrs", "events", "sql", "nosql"]
 BATCH = 2000
 
 
@@ -70,7 +59,9 @@ async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
         await conn.execute(table.insert(), rows[start : start + BATCH])
 
 
-def _pairs(rng: random.Random, count: int, left: list[int], right: list[int]) -> set[tuple[int, int]]:
+def _pairs(
+    rng: random.Random, count: int, left: list[int], right: list[int]
+) -> set[tuple[int, int]]:
     """``count`` distinct (left, right) pairs, fewer if there are not that many."""
     count = min(count, len(left) * len(right))
     pairs: set[tuple[int, int]] = set()
@@ -113,9 +104,11 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
         names = [t for t in (TOPICS * (plan.tags // len(TOPICS) + 1))[: plan.tags]]
         names = [n if i < len(TOPICS) else f"{n}{i}" for i, n in enumerate(names)]
         await _insert(conn, tags, [{"name": n} for n in names if n not in existing_tags])
-        tag_ids = list(
-            (await conn.execute(select(tags.c.id).where(tags.c.name.in_(names)))).scalars()
-        ) if names else []
+        tag_ids = (
+            list((await conn.execute(select(tags.c.id).where(tags.c.name.in_(names)))).scalars())
+            if names
+            else []
+        )
 
         step = dt.timedelta(seconds=365 * 24 * 3600 / max(plan.articles, 1))
         article_rows = []
@@ -134,13 +127,17 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
                 }
             )
         await _insert(conn, articles, article_rows)
-        article_ids = list(
-            (
-                await conn.execute(
-                    select(articles.c.id).order_by(articles.c.id.desc()).limit(plan.articles)
-                )
-            ).scalars()
-        ) if plan.articles else []
+        article_ids = (
+            list(
+                (
+                    await conn.execute(
+                        select(articles.c.id).order_by(articles.c.id.desc()).limit(plan.articles)
+                    )
+                ).scalars()
+            )
+            if plan.articles
+            else []
+        )
 
         links = []
         for article_id in article_ids:

@@ -28,7 +28,11 @@ async def get(
 ) -> tuple[int, Profile] | None:
     """The user id and profile of ``username`` in one statement, or None."""
     query = select(
-        users.c.id, users.c.username, users.c.bio, users.c.image, following_flag(viewer_id, users.c.id)
+        users.c.id,
+        users.c.username,
+        users.c.bio,
+        users.c.image,
+        following_flag(viewer_id, users.c.id),
     ).where(users.c.username == username)
     row = (await conn.execute(query)).first()
     if row is None:

@@ -18,7 +18,10 @@ class TagRow(Base):
 
 class ArticleTagRow(Base):
     __tablename__ = "article_tags"
-    __table_args__ = (Index("ix_article_tags_tag_id_article_id", "tag_id", "article_id"), TABLE_ARGS)
+    __table_args__ = (
+        Index("ix_article_tags_tag_id_article_id", "tag_id", "article_id"),
+        TABLE_ARGS,
+    )
 
     article_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True

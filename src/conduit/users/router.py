@@ -64,6 +64,8 @@ async def current_user(user_id: UserId, db: DB, tokens: Tokens) -> JSONReply:
     summary="Update current user",
     operation_id="UpdateCurrentUser",
 )
-async def update_user(user_id: UserId, body: UpdateUserRequest, db: DB, tokens: Tokens) -> JSONReply:
+async def update_user(
+    user_id: UserId, body: UpdateUserRequest, db: DB, tokens: Tokens
+) -> JSONReply:
     account = await service.update(db, user_id=user_id, changes=body.user.changes())
     return JSONReply(user_json(account, tokens.issue(account.id)))
