@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,8 +43,8 @@ class FavoriteRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-articles = ArticleRow.__table__
-favorites = FavoriteRow.__table__
+articles = cast(Table, ArticleRow.__table__)
+favorites = cast(Table, FavoriteRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from conduit.articles.models import Article
-from conduit.core.validation import Body, Description, PatchModel, RequestModel, TagList, Title
+from conduit.core.validation import (
+    Body,
+    Description,
+    NotNull,
+    PatchModel,
+    RequestModel,
+    TagList,
+    Title,
+)
 from conduit.profiles.schemas import ProfileModel, profile_json
 from conduit.web import iso
 
@@ -24,10 +32,10 @@ class NewArticleRequest(RequestModel):
 
 
 class UpdateArticle(PatchModel):
-    title: Title = Field(default=None)
-    description: Description = Field(default=None)
-    body: Body = Field(default=None)
-    tagList: TagList = Field(default=None)
+    title: Annotated[Title | None, NotNull] = None
+    description: Annotated[Description | None, NotNull] = None
+    body: Annotated[Body | None, NotNull] = None
+    tagList: Annotated[TagList | None, NotNull] = None
 
     def changes(self) -> dict[str, Any]:
         values = super().changes()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import ForeignKey, Index, Integer, Text
+from sqlalchemy import ForeignKey, Index, Integer, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
@@ -28,7 +29,7 @@ class CommentRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-comments = CommentRow.__table__
+comments = cast(Table, CommentRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -51,6 +51,17 @@ def _password(value: str) -> str:
     return value
 
 
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise blank_error()
+    return value
+
+
+# For partial updates: the key may be left out (None by default), but an explicit null is
+# refused with "can't be blank" -- the value can change, not be erased.
+NotNull = BeforeValidator(_refuse_null)
+
+
 def _empty_to_none(value: str | None) -> str | None:
     return value if value else None
 
@@ -87,11 +98,7 @@ class RequestModel(BaseModel):
 
 
 class PatchModel(RequestModel):
-    """A partial update: a key left out keeps its value.
-
-    Fields that may change but never be erased are declared with their non-null type and a
-    ``None`` default: leaving them out is fine, sending ``null`` fails as "can't be blank".
-    """
+    """A partial update: a key left out keeps its value (see ``NotNull``)."""
 
     def changes(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}

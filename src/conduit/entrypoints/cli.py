@@ -118,7 +118,7 @@ def seed(
     favorites: Annotated[int, typer.Option(min=0, max=100_000_000)] = 500,
     follows: Annotated[int, typer.Option(min=0, max=100_000_000)] = 200,
     comments: Annotated[int, typer.Option(min=0, max=100_000_000)] = 400,
-    password: Annotated[str, typer.Option(help="Password of every demo user.")] = "password123",
+    password: Annotated[str, typer.Option(help="Password of every demo user.")] = "password123",  # noqa: S107
     random_seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
 ) -> None:
     """Fill the database with realistic demo data (users user1..userN)."""

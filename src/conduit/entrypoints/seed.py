@@ -23,8 +23,19 @@ from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
 
-WORDS = ["async", "api", "backend", "cache", "database", "deploy", "design", "docker", "event", "feature", "graph", "http", "index", "kubernetes", "latency", "message", "migration", "network", "observability", "python", "query", "queue", "redis", "release", "schema", "security", "service", "sql", "storage", "stream", "testing", "token", "transaction", "websocket", "worker", "scale", "replica", "shard", "outbox", "metric", "trace", "log", "review", "refactor", "performance"]
-TOPICS = ["python", "fastapi", "sqlalchemy", "postgresql", "redis", "rabbitmq", "nats", "kubernetes", "docker", "testing", "security", "performance", "architecture", "graphql", "websockets", "observability", "devops", "databases", "caching", "messaging", "design", "career", "productivity", "opensource", "tutorial", "beginners", "javascript", "react", "vue", "angular", "svelte", "rust", "go", "java", "kotlin", "swift", "typescript", "node", "deno", "linux", "cloud", "aws", "gcp", "azure", "serverless", "microservices", "monolith", "ddd", "tdd", "cqrs", "events", "sql", "nosql"]
+WORDS = (
+    "async api backend cache database deploy design docker event feature graph http index "
+    "kubernetes latency message migration network observability python query queue redis "
+    "release schema security service sql storage stream testing token transaction websocket "
+    "worker scale replica shard outbox metric trace log review refactor performance"
+).split()
+TOPICS = (
+    "python fastapi sqlalchemy postgresql redis rabbitmq nats kubernetes docker testing "
+    "security performance architecture graphql websockets observability devops databases "
+    "caching messaging design career productivity opensource tutorial beginners javascript "
+    "react vue angular svelte rust go java kotlin swift typescript node deno linux cloud aws "
+    "gcp azure serverless microservices monolith ddd tdd cqrs events sql nosql"
+).split()
 BATCH = 2000
 
 
@@ -36,7 +47,7 @@ class SeedPlan:
     favorites: int = 500
     follows: int = 200
     comments: int = 400
-    password: str = "password123"
+    password: str = "password123"  # noqa: S105 - demo accounts, documented
     random_seed: int = 42
 
 
@@ -72,7 +83,7 @@ def _pairs(
 
 async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
     """Add the planned rows to whatever the database already holds; returns the counts."""
-    rng = random.Random(plan.random_seed)
+    rng = random.Random(plan.random_seed)  # noqa: S311 - reproducible demo data, not secrets
     password_hash = hash_password(plan.password)  # one hash: argon2 is slow on purpose
     now = utcnow()
     start = now - dt.timedelta(days=365)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import ForeignKey, Index, Integer
+from sqlalchemy import ForeignKey, Index, Integer, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
@@ -24,7 +25,7 @@ class FollowRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-follows = FollowRow.__table__
+follows = cast(Table, FollowRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)

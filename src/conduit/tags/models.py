@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from typing import cast
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conduit.core.db import TABLE_ARGS, Base
@@ -31,5 +33,5 @@ class ArticleTagRow(Base):
     )
 
 
-tags = TagRow.__table__
-article_tags = ArticleTagRow.__table__
+tags = cast(Table, TagRow.__table__)
+article_tags = cast(Table, ArticleTagRow.__table__)

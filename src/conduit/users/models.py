@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
@@ -25,7 +26,7 @@ class UserRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-users = UserRow.__table__
+users = cast(Table, UserRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)

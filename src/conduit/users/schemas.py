@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from conduit.core.validation import (
     Bio,
     Email,
     ImageUrl,
     LoginPassword,
+    NotNull,
     Password,
     PatchModel,
     RequestModel,
@@ -39,9 +40,9 @@ class LoginUserRequest(RequestModel):
 
 
 class UpdateUser(PatchModel):
-    email: Email = Field(default=None)
-    password: Password = Field(default=None)
-    username: Username = Field(default=None)
+    email: Annotated[Email | None, NotNull] = None
+    password: Annotated[Password | None, NotNull] = None
+    username: Annotated[Username | None, NotNull] = None
     bio: Bio = None
     image: ImageUrl = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -97,13 +98,5 @@ async def update(db: Database, *, user_id: int, changes: dict[str, Any]) -> Acco
         if not is_unique_violation(exc):
             raise
         raise _conflict([k for k in ("username", "email") if k in values] or ["username"]) from None
-    merged = {
-        "id": account.id,
-        "username": account.username,
-        "email": account.email,
-        "bio": account.bio,
-        "image": account.image,
-        "password_hash": account.password_hash,
-    }
-    merged.update({key: values[key] for key in merged.keys() & values.keys()})
-    return Account(**merged)
+    kept = ("username", "email", "bio", "image", "password_hash")
+    return replace(account, **{key: values[key] for key in kept if key in values})
