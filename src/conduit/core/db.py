@@ -99,6 +99,10 @@ def create_engine(
             query = dict(parsed.query)
             query.setdefault("charset", "utf8mb4")
             url = parsed.set(query=query).render_as_string(hide_password=False)
+            # READ COMMITTED as on PostgreSQL: a statement sees rows other transactions have
+            # committed (a read after INSERT IGNORE finds the row that made it a no-op), and
+            # InnoDB takes no gap locks on reads, which deadlocked concurrent writers.
+            kwargs["isolation_level"] = "READ COMMITTED"
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -71,13 +71,21 @@ async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
 
 
 def _pairs(
-    rng: random.Random, count: int, left: list[int], right: list[int]
+    rng: random.Random, count: int, left: list[int], right: list[int], *, same: bool = True
 ) -> set[tuple[int, int]]:
-    """``count`` distinct (left, right) pairs, fewer if there are not that many."""
-    count = min(count, len(left) * len(right))
+    """``count`` distinct (left, right) pairs, fewer if there are not that many.
+
+    ``same=False`` leaves out pairs of one id with itself (nobody follows themselves).
+    """
+    possible = len(left) * len(right)
+    if not same:
+        possible -= len(set(left) & set(right))
+    count = min(count, possible)
     pairs: set[tuple[int, int]] = set()
     while len(pairs) < count:
-        pairs.add((rng.choice(left), rng.choice(right)))
+        pair = (rng.choice(left), rng.choice(right))
+        if same or pair[0] != pair[1]:
+            pairs.add(pair)
     return pairs
 
 
@@ -90,6 +98,8 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
     async with db.uow() as uow:
         conn = uow.conn
         first_user = int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+        if first_user:  # adding to earlier data: another stream, or the same slugs again
+            rng.seed(f"{plan.random_seed}:{first_user}")
         user_rows = [
             {
                 "username": f"user{first_user + n}",
@@ -162,11 +172,9 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
         ]
         await _insert(conn, favorites, fav_rows)
 
-        follow_pairs = _pairs(rng, plan.follows, user_ids, user_ids)
         follow_rows = [
             {"follower_id": a, "followee_id": b, "created_at": now}
-            for a, b in follow_pairs
-            if a != b
+            for a, b in _pairs(rng, plan.follows, user_ids, user_ids, same=False)
         ]
         await _insert(conn, follows, follow_rows)
 

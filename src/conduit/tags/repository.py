@@ -24,10 +24,14 @@ async def popular(conn: AsyncConnection) -> list[str]:
 
 
 async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:
-    """Ids of ``names``, creating the tags that do not exist yet, in the order given."""
+    """Ids of ``names``, creating the tags that do not exist yet, in the order given.
+
+    New tags are inserted in sorted order, so that writers introducing the same tags at the
+    same time lock them in the same order instead of deadlocking.
+    """
     if not names:
         return []
-    for name in names:
+    for name in sorted(set(names)):
         await insert_ignore(conn, tags, {"name": name})
     rows = await conn.execute(select(tags.c.name, tags.c.id).where(tags.c.name.in_(names)))
     by_name = {row.name: row.id for row in rows}
@@ -37,7 +41,7 @@ async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:
 async def set_for_article(conn: AsyncConnection, article_id: int, names: Sequence[str]) -> None:
     """Make ``names`` the article's tags (replacing any it had)."""
     await conn.execute(delete(article_tags).where(article_tags.c.article_id == article_id))
-    tag_ids = await ids_for(conn, names)
+    tag_ids = await ids_for(conn, list(dict.fromkeys(names)))  # a tag links once
     if tag_ids:
         await conn.execute(
             article_tags.insert(),

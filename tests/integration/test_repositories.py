@@ -1,0 +1,168 @@
+"""Repository and core.db building blocks the use cases rely on, on every backend."""
+
+from __future__ import annotations
+
+from sqlalchemy import Executable, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from conduit.articles import repository as articles_repository
+from conduit.articles.models import articles, favorites
+from conduit.core.db import Database, insert_ignore, is_unique_violation, utcnow
+from conduit.tags import repository as tags_repository
+from conduit.tags.models import tags
+from conduit.users import repository as users_repository
+from conduit.users.models import users
+from tests.integration.support import count_rows, make_user
+
+
+async def _error_of(db: Database, statement: Executable) -> IntegrityError:
+    """The error a statement fails with (its transaction rolled back)."""
+    try:
+        async with db.uow() as uow:
+            await uow.conn.execute(statement)
+            await uow.commit()
+    except IntegrityError as exc:
+        return exc
+    raise AssertionError("the statement was expected to fail")
+
+
+async def test_unique_violations_are_told_apart_from_other_integrity_errors(
+    db: Database,
+) -> None:
+    """Register and create rely on it: a unique clash is a conflict, anything else is a bug."""
+    user_id = await make_user(db, "alice")
+    now = utcnow()
+    duplicate = await _error_of(
+        db,
+        insert(users).values(
+            username="alice",
+            email="x@conduit.test",
+            password_hash="h",
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    assert is_unique_violation(duplicate)
+
+    no_author = await _error_of(
+        db,
+        insert(articles).values(
+            slug="orphan",
+            title="t",
+            description="d",
+            body="b",
+            author_id=user_id + 1000,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    assert not is_unique_violation(no_author)
+
+    missing_value = await _error_of(
+        db,
+        insert(users).values(
+            username="bob",
+            email="bob@conduit.test",
+            password_hash=None,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    assert not is_unique_violation(missing_value)
+    assert await count_rows(db, users) == 1
+    assert await count_rows(db, articles) == 0
+
+
+async def test_insert_ignore_adds_once_and_leaves_the_transaction_usable(db: Database) -> None:
+    async with db.uow() as uow:
+        assert await insert_ignore(uow.conn, tags, {"name": "python"}) is True
+        assert await insert_ignore(uow.conn, tags, {"name": "python"}) is False
+        # The transaction is not aborted by the ignored duplicate (PostgreSQL would be).
+        assert await insert_ignore(uow.conn, tags, {"name": "rust"}) is True
+        await uow.commit()
+    names = (await count_rows(db, tags), await count_rows(db, tags, tags.c.name == "python"))
+    assert names == (2, 1)
+
+
+async def test_tag_ids_come_back_in_the_order_given_and_existing_tags_are_reused(
+    db: Database,
+) -> None:
+    async with db.uow() as uow:
+        first = await tags_repository.ids_for(uow.conn, ["zeta", "alpha"])
+        again = await tags_repository.ids_for(uow.conn, ["alpha", "new", "zeta"])
+        await uow.commit()
+    assert len(set(first)) == 2
+    assert again[0] == first[1]
+    assert again[2] == first[0]
+    assert again[1] not in first
+    async with db.engine.connect() as conn:
+        by_name = dict((await conn.execute(select(tags.c.name, tags.c.id))).tuples().all())
+    assert by_name == {"zeta": first[0], "alpha": first[1], "new": again[1]}
+
+
+async def test_taken_fields_names_each_clash_once_and_ignores_the_user_themselves(
+    db: Database,
+) -> None:
+    alice = await make_user(db, "alice")
+    await make_user(db, "bob")
+    async with db.uow() as uow:
+        conn = uow.conn
+        assert await users_repository.taken_fields(
+            conn, username="alice", email="bob@conduit.test"
+        ) == ["username", "email"]
+        assert (
+            await users_repository.taken_fields(conn, username="carol", email="carol@conduit.test")
+            == []
+        )
+        assert (
+            await users_repository.taken_fields(
+                conn, username="alice", email="alice@conduit.test", except_id=alice
+            )
+            == []
+        )
+        assert await users_repository.taken_fields(
+            conn, username="bob", email=None, except_id=alice
+        ) == ["username"]
+        assert await users_repository.taken_fields(conn, username=None, email=None) == []
+
+
+async def test_tag_names_of_many_articles_in_one_go(db: Database) -> None:
+    author = await make_user(db, "author")
+    async with db.uow() as uow:
+        conn = uow.conn
+        ids = [
+            await articles_repository.add(
+                conn, slug=f"s{n}", title="t", description="d", body="b", author_id=author
+            )
+            for n in range(3)
+        ]
+        await tags_repository.set_for_article(conn, ids[0], ["b", "a", "c"])
+        await tags_repository.set_for_article(conn, ids[2], ["a"])
+        names = await articles_repository.tag_names(conn, [*ids, 99_999])
+        await uow.commit()
+    assert names == {ids[0]: ["a", "b", "c"], ids[1]: [], ids[2]: ["a"], 99_999: []}
+
+
+async def test_favorites_count_is_per_article(db: Database) -> None:
+    author = await make_user(db, "author")
+    fans = [await make_user(db, f"fan{n}") for n in range(3)]
+    async with db.uow() as uow:
+        conn = uow.conn
+        first = await articles_repository.add(
+            conn, slug="first", title="t", description="d", body="b", author_id=author
+        )
+        second = await articles_repository.add(
+            conn, slug="second", title="t", description="d", body="b", author_id=author
+        )
+        for fan in fans:
+            await articles_repository.favorite(conn, user_id=fan, article_id=first)
+        await articles_repository.favorite(conn, user_id=fans[0], article_id=second)
+        await articles_repository.favorite(conn, user_id=fans[0], article_id=second)
+        one = await articles_repository.get(conn, "first", fans[1])
+        two = await articles_repository.get(conn, "second", fans[1])
+        await uow.commit()
+    assert one is not None
+    assert two is not None
+    assert (one.favorites_count, one.favorited) == (3, True)
+    assert (two.favorites_count, two.favorited) == (1, False)
+    assert await count_rows(db, favorites) == 4
