@@ -20,10 +20,17 @@ def blank_error() -> PydanticCustomError:
     return PydanticCustomError("blank", "can't be blank")
 
 
+def _no_nul(value: str) -> str:
+    """NUL characters are refused: PostgreSQL cannot store them, and no text needs one."""
+    if "\x00" in value:
+        raise PydanticCustomError("invalid", "is invalid")
+    return value
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise blank_error()
-    return value
+    return _no_nul(value)
 
 
 def _stripped_not_blank(value: str) -> str:
@@ -63,14 +70,14 @@ NotNull = BeforeValidator(_refuse_null)
 
 
 def _empty_to_none(value: str | None) -> str | None:
-    return value if value else None
+    return _no_nul(value) if value else None
 
 
 def _tags(values: list[str]) -> list[str]:
     """Trimmed, non-blank, duplicates dropped; first occurrence keeps its place."""
     seen: dict[str, None] = {}
     for raw in values:
-        tag = raw.strip()
+        tag = _no_nul(raw).strip()
         if not tag:
             raise blank_error()
         seen.setdefault(tag, None)

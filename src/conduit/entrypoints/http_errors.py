@@ -34,6 +34,10 @@ _TYPE_MESSAGES = {
 
 _STATUS_MESSAGES = {404: "not found", 405: "method not allowed", 413: "is too large"}
 
+# FastAPI's 400 for a JSON body it cannot decode other than by JSONDecodeError (invalid
+# UTF-8, nesting too deep, an integer too long): as malformed JSON, a 422 like the others.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
 
 def errors_body(errors: dict[str, list[str]]) -> dict[str, Any]:
     return {"errors": errors}
@@ -91,6 +95,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONReply:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            return JSONReply(errors_body({"body": ["is not valid JSON"]}), status_code=422)
         message = _STATUS_MESSAGES.get(exc.status_code, str(exc.detail).lower())
         key = {404: "path", 413: "body"}.get(exc.status_code, "request")
         return JSONReply(

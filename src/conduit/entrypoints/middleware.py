@@ -47,6 +47,9 @@ class RequestContext:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _too_large(send, request_id, limit)
             return
+        if _has_nul(scope):
+            await _reply(send, request_id, 422, {"url": ["is invalid"]})
+            return
 
         received = 0
 
@@ -86,12 +89,22 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+def _has_nul(scope: Scope) -> bool:
+    """A NUL in the path or the query: no resource has one, and PostgreSQL refuses them."""
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
+
+
 async def _too_large(send: Send, request_id: str, limit: int) -> None:
-    body = orjson.dumps({"errors": {"body": [f"is too large (maximum is {limit} bytes)"]}})
+    await _reply(send, request_id, 413, {"body": [f"is too large (maximum is {limit} bytes)"]})
+
+
+async def _reply(send: Send, request_id: str, status: int, errors: dict[str, list[str]]) -> None:
+    body = orjson.dumps({"errors": errors})
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

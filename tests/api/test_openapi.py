@@ -1,0 +1,260 @@
+"""Our generated OpenAPI document against the RealWorld reference (openapi.yml).
+
+Same paths and methods; every status the reference lists is documented by ours (ours may
+add some, e.g. 409 for PUT /user); the same parameters; request bodies with the same
+required properties; response bodies with the same property names, types and required
+lists, nested objects (the author profile) included.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conduit.bootstrap import Container
+from conduit.core.db import Database, create_engine
+from conduit.core.security import TokenCodec
+from conduit.entrypoints.api import API_PREFIX, create_app
+from conduit.settings import Settings
+from tests.conftest import IN_CI, TEST_SECRET
+
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+Spec = dict[str, Any]
+
+
+def reference_path() -> Path:
+    folder = os.environ.get("CONDUIT_REALWORLD_DIR")
+    base = Path(folder) if folder else Path(__file__).parents[2] / ".." / "shared" / "realworld"
+    return base / "openapi.yml"
+
+
+@pytest.fixture(scope="module")
+def reference() -> Spec:
+    path = reference_path()
+    if not path.is_file():
+        message = f"RealWorld reference not found at {path} (set CONDUIT_REALWORLD_DIR)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    spec: Spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return spec
+
+
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory: pytest.TempPathFactory) -> Spec:
+    data_dir = tmp_path_factory.mktemp("openapi")
+    settings = Settings(
+        environment="test",
+        database_url=f"sqlite+aiosqlite:///{(data_dir / 'openapi.db').as_posix()}",
+        secret_key=TEST_SECRET,
+        data_dir=data_dir,
+    )
+    container = Container(
+        settings=settings,
+        db=Database(create_engine(settings.effective_database_url)),
+        tokens=TokenCodec(secret=TEST_SECRET, ttl_seconds=60),
+    )
+    spec: Spec = create_app(container=container).openapi()
+    return spec
+
+
+def operations(spec: Spec, prefix: str = "") -> dict[tuple[str, str], Spec]:
+    """(path without prefix, method) -> operation."""
+    found = {}
+    for path, item in spec["paths"].items():
+        assert path.startswith(prefix), path
+        for method, operation in item.items():
+            if method in METHODS:
+                found[(path.removeprefix(prefix), method)] = operation
+    return found
+
+
+def resolve(spec: Spec, node: Any) -> Any:
+    """Follow ``$ref`` (local, "#/...") until a node that is not a reference."""
+    seen = set()
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        assert ref.startswith("#/"), ref
+        assert ref not in seen, ref
+        seen.add(ref)
+        target: Any = spec
+        for part in ref[2:].split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _types(schema: Spec) -> tuple[set[str], bool]:
+    """The JSON types a schema allows, and whether null is one of them."""
+    if "anyOf" in schema or "oneOf" in schema:
+        kinds: set[str] = set()
+        nullable = False
+        for option in schema.get("anyOf", schema.get("oneOf")):
+            option_kinds, option_null = _types(option)
+            kinds |= option_kinds
+            nullable = nullable or option_null
+        return kinds, nullable
+    declared = schema.get("type")
+    if declared is None:
+        kinds = {"object"} if "properties" in schema else set()
+    elif isinstance(declared, list):
+        kinds = set(declared)
+    else:
+        kinds = {declared}
+    return kinds - {"null"}, "null" in kinds or schema.get("nullable") is True
+
+
+def shape(spec: Spec, schema: Any, *, nullability: bool) -> Any:
+    """A comparable summary: types, required, properties and items, refs resolved."""
+    schema = resolve(spec, schema)
+    assert isinstance(schema, dict), schema
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        concrete = [resolve(spec, o) for o in options if resolve(spec, o).get("type") != "null"]
+        if len(concrete) == 1:
+            summary = shape(spec, concrete[0], nullability=nullability)
+            if nullability and isinstance(summary, dict):
+                summary["nullable"] = _types(schema)[1]
+            return summary
+    kinds, nullable = _types(schema)
+    summary: dict[str, Any] = {"types": sorted(kinds)}
+    if nullability:
+        summary["nullable"] = nullable
+    if "object" in kinds:
+        summary["required"] = sorted(schema.get("required", []))
+        summary["properties"] = {
+            name: shape(spec, value, nullability=nullability)
+            for name, value in schema.get("properties", {}).items()
+        }
+    if "array" in kinds:
+        summary["items"] = shape(spec, schema.get("items", {}), nullability=nullability)
+    return summary
+
+
+def json_schema(spec: Spec, holder: Any) -> Any:
+    """The application/json schema of a response or request body (refs resolved)."""
+    holder = resolve(spec, holder)
+    content = holder.get("content") or {}
+    return content.get("application/json", {}).get("schema")
+
+
+def parameters(spec: Spec, operation: Spec) -> dict[tuple[str, str], bool]:
+    found = {}
+    for parameter in operation.get("parameters", []):
+        parameter = resolve(spec, parameter)
+        found[(parameter["in"], parameter["name"])] = bool(parameter.get("required", False))
+    return found
+
+
+def test_same_paths_and_methods(reference: Spec, ours: Spec) -> None:
+    assert set(operations(ours, API_PREFIX)) == set(operations(reference))
+
+
+def test_operation_ids_match(reference: Spec, ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    for key, operation in operations(reference).items():
+        assert ours_ops[key].get("operationId") == operation["operationId"], key
+
+
+def test_every_reference_status_is_documented(reference: Spec, ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    for key, operation in operations(reference).items():
+        expected = set(operation["responses"])
+        documented = set(ours_ops[key]["responses"])
+        assert expected <= documented, (key, sorted(expected - documented))
+        success = {code for code in documented if code.startswith("2")}
+        assert success == {code for code in expected if code.startswith("2")}, key
+
+
+def test_same_parameters(reference: Spec, ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    for key, operation in operations(reference).items():
+        assert parameters(ours, ours_ops[key]) == parameters(reference, operation), key
+
+
+def parameter_types(spec: Spec, operation: Spec) -> dict[str, list[str]]:
+    resolved = [resolve(spec, p) for p in operation.get("parameters", [])]
+    return {p["name"]: shape(spec, p["schema"], nullability=False)["types"] for p in resolved}
+
+
+def test_parameter_types(reference: Spec, ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    for key, operation in operations(reference).items():
+        assert parameter_types(ours, ours_ops[key]) == parameter_types(reference, operation), key
+
+
+def test_request_bodies_require_the_same_properties(reference: Spec, ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    compared = 0
+    for key, operation in operations(reference).items():
+        if "requestBody" not in operation:
+            assert "requestBody" not in ours_ops[key], key
+            continue
+        assert "requestBody" in ours_ops[key], key
+        assert resolve(ours, ours_ops[key]["requestBody"]).get("required") is True, key
+        theirs = shape(
+            reference, json_schema(reference, operation["requestBody"]), nullability=False
+        )
+        mine = shape(ours, json_schema(ours, ours_ops[key]["requestBody"]), nullability=False)
+        assert mine == theirs, key
+        compared += 1
+    assert compared == 6
+
+
+def test_response_bodies_have_the_same_shape(reference: Spec, ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    compared = 0
+    for key, operation in operations(reference).items():
+        for status, response in operation["responses"].items():
+            theirs_schema = json_schema(reference, response)
+            mine_schema = json_schema(ours, ours_ops[key]["responses"][status])
+            if theirs_schema is None:
+                assert mine_schema is None, (key, status)
+                continue
+            assert mine_schema is not None, (key, status)
+            theirs = shape(reference, theirs_schema, nullability=True)
+            mine = shape(ours, mine_schema, nullability=True)
+            assert mine == theirs, (key, status)
+            compared += 1
+    assert compared > 60
+
+
+def test_added_error_statuses_use_the_error_model(reference: Spec, ours: Spec) -> None:
+    error = shape(reference, {"$ref": "#/components/schemas/GenericErrorModel"}, nullability=True)
+    for key, operation in operations(ours, API_PREFIX).items():
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                schema = json_schema(ours, response)
+                assert schema is not None, (key, status)
+                assert shape(ours, schema, nullability=True) == error, (key, status)
+
+
+def test_article_list_items_have_no_body(ours: Spec) -> None:
+    listed = json_schema(
+        ours, operations(ours, API_PREFIX)[("/articles", "get")]["responses"]["200"]
+    )
+    item = shape(ours, listed, nullability=False)["properties"]["articles"]["items"]
+    assert "body" not in item["properties"]
+    single = json_schema(
+        ours, operations(ours, API_PREFIX)[("/articles/{slug}", "get")]["responses"]["200"]
+    )
+    assert "body" in shape(ours, single, nullability=False)["properties"]["article"]["required"]
+
+
+def test_protected_operations_declare_the_token(reference: Spec, ours: Spec) -> None:
+    schemes = ours.get("components", {}).get("securitySchemes", {})
+    assert schemes.get("Token", {}).get("type") == "apiKey"
+    assert schemes["Token"].get("in") == "header"
+    assert schemes["Token"].get("name") == "Authorization"
+    ours_ops = operations(ours, API_PREFIX)
+    for key, operation in operations(reference).items():
+        assert ours_ops[key].get("security") == operation.get("security"), key
+
+
+def test_served_at_api_openapi_json(ours: Spec) -> None:
+    assert ours["openapi"].startswith("3.")
+    assert ours["info"]["title"] == "RealWorld Conduit API"

@@ -1,0 +1,140 @@
+"""Property-based API testing: schemathesis, driven by the app's own OpenAPI document.
+
+Runs on SQLite only (a fresh file per run). Every operation gets generated requests, valid
+and invalid, sent with the token of a registered user so that protected routes are reached
+past authentication. The app must never answer 5xx, must only answer statuses its document
+lists, and every reply must match the documented schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from conduit import migrations
+from conduit.articles import service as articles
+from conduit.bootstrap import Container
+from conduit.comments import service as comments
+from conduit.core.db import Database, create_engine
+from conduit.core.security import TokenCodec
+from conduit.entrypoints.api import create_app
+from conduit.profiles import service as profiles
+from conduit.settings import Settings
+from conduit.users import service as users
+from tests.conftest import TEST_SECRET
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+async def _seed(url: str) -> int:
+    """A few users, articles with tags, comments, a follow and a favorite; the main user's id."""
+    db = Database(create_engine(url))
+    try:
+        main = await users.register(
+            db, username="fuzzer", email="fuzzer@conduit.test", password="password123"
+        )
+        other = await users.register(
+            db, username="writer", email="writer@conduit.test", password="password123"
+        )
+        await profiles.follow(db, username="writer", user_id=main.id)
+        for author in (main, other):
+            for n in range(3):
+                article = await articles.create(
+                    db,
+                    author_id=author.id,
+                    title=f"{author.username} article {n}",
+                    description="seeded",
+                    body="seeded body",
+                    tag_list=["seed", f"tag{n}"],
+                )
+                await comments.add(db, slug=article.slug, user_id=other.id, body="a comment")
+                await articles.favorite(db, slug=article.slug, user_id=main.id)
+        return main.id
+    finally:
+        await db.dispose()
+
+
+# Built at import: schemathesis' fixture-based loader does not work with pytest 9.2 (it
+# reads the removed ``Node._nodeid``), so the schema is loaded eagerly. Nothing here touches
+# the database; the fixture below creates, migrates and fills it before the first case.
+DATA_DIR = Path(tempfile.gettempdir()) / f"conduit-schemathesis-{uuid.uuid4().hex}"
+DATABASE_URL = f"sqlite+aiosqlite:///{(DATA_DIR / 'conduit.db').as_posix()}"
+APP_SETTINGS = Settings(
+    environment="test",
+    database_url=DATABASE_URL,
+    secret_key=TEST_SECRET,
+    data_dir=DATA_DIR,
+    auto_migrate=False,
+)
+TOKENS = TokenCodec(secret=TEST_SECRET, ttl_seconds=3600)
+# The Container is built here rather than by bootstrap.build(), which would also
+# reconfigure logging for the whole test session.
+APP = create_app(
+    container=Container(
+        settings=APP_SETTINGS, db=Database(create_engine(DATABASE_URL)), tokens=TOKENS
+    )
+)
+schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
+schema.config.generation.update(database="none")
+
+
+@pytest.fixture(scope="module")
+def token() -> Iterator[str]:
+    """The token of the seeded main user, once the database is migrated and filled."""
+    try:
+        migrations.upgrade(DATABASE_URL)
+        user_id = asyncio.run(_seed(DATABASE_URL))
+        yield TOKENS.issue(user_id)
+    finally:
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+# Seeded resources: the main user's own article (200 on update), another author's article
+# (403 on delete), an existing user to follow, an existing comment id (someone else's).
+KNOWN_PATH_PARAMETERS = {"slug": "fuzzer-article-0", "username": "writer", "id": 1}
+OTHERS_ARTICLE = "writer-article-2"
+
+
+@schema.parametrize()
+@SETTINGS
+def test_api_conforms_to_its_openapi(case: schemathesis.Case, token: str) -> None:
+    """Free generation: mostly unknown slugs and names, every kind of body and query."""
+    case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
+
+
+@schema.include(path_regex=r"\{").parametrize()
+@SETTINGS
+def test_api_conforms_on_existing_resources(case: schemathesis.Case, token: str) -> None:
+    """The same, with path parameters naming seeded resources so success paths are reached."""
+    known = dict(KNOWN_PATH_PARAMETERS)
+    if case.method == "DELETE" and case.path == "/api/articles/{slug}":
+        known["slug"] = OTHERS_ARTICLE
+    case.path_parameters = {
+        name: known.get(name, value) for name, value in (case.path_parameters or {}).items()
+    }
+    case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
