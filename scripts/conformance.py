@@ -1,0 +1,149 @@
+"""Run the official RealWorld suite (Bruno CLI) against real `conduit serve` processes.
+
+Each database gets a fresh server: a new SQLite file, then a new PostgreSQL database.
+Every folder of the suite is run; the script fails if any request or assertion fails.
+
+    python scripts/conformance.py --bruno-dir DIR [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+
+BRUNO = ["npx", "-y", "@usebruno/cli@4"]
+PG_ADMIN = os.environ.get("CONDUIT_CONFORMANCE_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SUMMARY = re.compile(r"Requests\s*│\s*(\d+)\s*\((.*?)\)")
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"conduit serve exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("conduit serve did not become ready")
+
+
+def pg_database(name: str, *, create: bool) -> str:
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def run_suite(bruno_dir: Path, port: int) -> tuple[int, int, list[str]]:
+    """(requests, failed requests, failed folders) over every folder of the suite."""
+    folders = sorted(p.name for p in bruno_dir.iterdir() if p.is_dir() and p.name != "environments")
+    total = failed = 0
+    failures: list[str] = []
+    for folder in folders:
+        result = subprocess.run(
+            [
+                *BRUNO,
+                "run",
+                folder,
+                "--env",
+                "local",
+                "--env-var",
+                f"host=http://127.0.0.1:{port}",
+                "--sandbox",
+                "safe",
+            ],
+            cwd=bruno_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        match = SUMMARY.search(result.stdout)
+        count = int(match.group(1)) if match else 0
+        bad = int(m.group(1)) if match and (m := re.search(r"(\d+) Failed", match.group(2))) else 0
+        total += count
+        failed += bad
+        status = "ok" if result.returncode == 0 else "FAILED"
+        print(f"  {folder:<22} {count:>3} requests  {status}", flush=True)
+        if result.returncode != 0 or count == 0:
+            failures.append(folder)
+            print(result.stdout[-4000:], result.stderr[-2000:], sep="\n", flush=True)
+    return total, failed, failures
+
+
+def serve_and_check(backend: str, bruno_dir: Path, port: int) -> bool:
+    workdir = Path(tempfile.mkdtemp(prefix=f"conduit-conformance-{backend}-"))
+    env = {**os.environ, "CONDUIT_DATA_DIR": str(workdir / "data"), "CONDUIT_LOG_LEVEL": "WARNING"}
+    db_name = f"conduit_conformance_{os.getpid()}"
+    if backend == "postgresql":
+        env["CONDUIT_DATABASE_URL"] = pg_database(db_name, create=True)
+        env["CONDUIT_SECRET_KEY"] = secrets.token_urlsafe(48)
+        subprocess.run(["conduit", "db", "upgrade"], env=env, check=True)
+    else:
+        env.pop("CONDUIT_DATABASE_URL", None)
+        env.pop("CONDUIT_SECRET_KEY", None)
+    log = (workdir / "server.log").open("wb")
+    server = subprocess.Popen(
+        ["conduit", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_ready(port, server)
+        print(f"{backend}: conduit serve on port {port}", flush=True)
+        total, failed, failures = run_suite(bruno_dir, port)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        if backend == "postgresql":
+            pg_database(db_name, create=False)
+    errors = (workdir / "server.log").read_text(errors="replace").count('"status": 500')
+    ok = not failures and failed == 0 and total > 0 and errors == 0
+    print(
+        f"{backend}: {total} requests, {failed} failed, {errors} server errors -> "
+        f"{'PASS' if ok else 'FAIL'}",
+        flush=True,
+    )
+    if ok:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"{backend}: server log kept in {workdir / 'server.log'}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bruno-dir", type=Path, default=Path("../shared/realworld/bruno"))
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    bruno_dir = args.bruno_dir.resolve()
+    if not (bruno_dir / "bruno.json").exists():
+        print(f"No Bruno collection at {bruno_dir} (set BRUNO_DIR)", file=sys.stderr)
+        return 2
+    results = [serve_and_check(b.strip(), bruno_dir, args.port) for b in args.backends.split(",")]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
