@@ -7,7 +7,6 @@ are skipped with the reason printed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,7 +28,9 @@ from conduit.settings import Settings
 
 load_all_models()
 
-PG_ADMIN = os.environ.get("CONDUIT_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "CONDUIT_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 MARIADB_ADMIN = os.environ.get("CONDUIT_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 BACKENDS = [
     name.strip()
@@ -91,12 +92,14 @@ class Backend:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated (``alembic upgrade head``) database on one backend, for the whole session."""
     backend = Backend(request.param, tmp_path_factory.mktemp(request.param))
     try:
         url = backend.create()
-    except Exception as exc:  # noqa: BLE001 - any connection failure
+    except Exception as exc:
         _unreachable(request.param, exc)
     yield url
     backend.drop()
@@ -134,14 +137,11 @@ def tokens() -> TokenCodec:
 
 
 @pytest.fixture
-async def client(db: Database, settings: Settings, tokens: TokenCodec) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    db: Database, settings: Settings, tokens: TokenCodec
+) -> AsyncIterator[httpx.AsyncClient]:
     """The whole app over HTTP (ASGI transport), base URL at /api."""
     app = create_app(container=Container(settings=settings, db=db, tokens=tokens))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://conduit.test/api") as http:
         yield http
-
-
-@pytest.fixture(scope="session")
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    return asyncio.DefaultEventLoopPolicy()

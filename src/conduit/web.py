@@ -37,14 +37,18 @@ class JSONReply(JSONResponse):
         return orjson.dumps(content)
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_tokens(request: Request) -> TokenCodec:
+def _tokens(request: Request) -> TokenCodec:
     tokens: TokenCodec = request.app.state.tokens
     return tokens
+
+
+async def get_tokens(request: Request) -> TokenCodec:
+    return _tokens(request)
 
 
 def read_token(request: Request) -> str | None:
@@ -59,14 +63,14 @@ def read_token(request: Request) -> str | None:
     return token
 
 
-def optional_user_id(request: Request) -> int | None:
+async def optional_user_id(request: Request) -> int | None:
     """The signed-in reader's id, or None for an anonymous request.
 
     Read endpoints trust the signed token and look nobody up: the id only decides the
     ``favorited`` and ``following`` flags, so a list stays within its statement budget.
     """
     token = read_token(request)
-    return None if token is None else get_tokens(request).user_id(token)
+    return None if token is None else _tokens(request).user_id(token)
 
 
 # Documents the "Token" security scheme of the RealWorld spec on the routes that need a
@@ -79,16 +83,16 @@ TOKEN_SCHEME = APIKeyHeader(
 )
 
 
-def required_user_id(
+async def required_user_id(
     request: Request, _header: Annotated[str | None, Security(TOKEN_SCHEME)] = None
 ) -> int:
     token = read_token(request)
     if token is None:
         raise Unauthenticated("token", "is missing")
-    return get_tokens(request).user_id(token)
+    return _tokens(request).user_id(token)
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="The numbers of items to return.")
     ] = 20,

@@ -7,11 +7,15 @@ tags of the page that makes at most three statements, whatever the page size.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    Select,
     and_,
+    bindparam,
     delete,
     exists,
     false,
@@ -39,17 +43,22 @@ _FAVORITES_COUNT = (
 _FROM = articles.join(users, users.c.id == articles.c.author_id)
 
 
-def _favorited_flag(viewer_id: int | None) -> ColumnElement[bool]:
-    if viewer_id is None:
+# Statements are built once per shape (which filters, signed in or not) with bound
+# parameters, so a request only binds values: no query building, no cache-key work.
+_VIEWER = bindparam("viewer_id", type_=Integer)
+
+
+def _favorited_flag(signed_in: bool) -> ColumnElement[bool]:
+    if not signed_in:
         return false().label("favorited")
     return (
         exists()
-        .where(and_(favorites.c.article_id == articles.c.id, favorites.c.user_id == viewer_id))
+        .where(and_(favorites.c.article_id == articles.c.id, favorites.c.user_id == _VIEWER))
         .label("favorited")
     )
 
 
-def _columns(viewer_id: int | None, *, with_body: bool) -> list[Any]:
+def _columns(signed_in: bool, *, with_body: bool) -> list[Any]:
     columns: list[Any] = [
         articles.c.id,
         articles.c.slug,
@@ -61,8 +70,8 @@ def _columns(viewer_id: int | None, *, with_body: bool) -> list[Any]:
         users.c.bio,
         users.c.image,
         _FAVORITES_COUNT,
-        _favorited_flag(viewer_id),
-        following_flag(viewer_id, articles.c.author_id),
+        _favorited_flag(signed_in),
+        following_flag(_VIEWER if signed_in else None, articles.c.author_id),
     ]
     if with_body:
         columns.append(articles.c.body)
@@ -85,44 +94,77 @@ def _article(row: Any, tag_list: list[str], *, with_body: bool) -> Article:
     )
 
 
-def _user_id_of(username: str) -> Any:
-    return select(users.c.id).where(users.c.username == username).scalar_subquery()
+def _user_id_of(name: str) -> Any:
+    return select(users.c.id).where(users.c.username == bindparam(name)).scalar_subquery()
 
 
-def _conditions(where: ArticleFilter) -> list[ColumnElement[bool]]:
+@functools.cache
+def _conditions(
+    tag: bool, author: bool, favorited_by: bool, feed_of: bool
+) -> tuple[ColumnElement[bool], ...]:
     conditions: list[ColumnElement[bool]] = []
-    if where.tag is not None:
+    if tag:
         tagged = (
             select(article_tags.c.article_id)
             .join(tags, tags.c.id == article_tags.c.tag_id)
-            .where(tags.c.name == where.tag)
+            .where(tags.c.name == bindparam("tag"))
         )
         conditions.append(articles.c.id.in_(tagged))
-    if where.author is not None:
-        conditions.append(articles.c.author_id == _user_id_of(where.author))
-    if where.favorited_by is not None:
+    if author:
+        conditions.append(articles.c.author_id == _user_id_of("author"))
+    if favorited_by:
         favorited = select(favorites.c.article_id).where(
-            favorites.c.user_id == _user_id_of(where.favorited_by)
+            favorites.c.user_id == _user_id_of("favorited_by")
         )
         conditions.append(articles.c.id.in_(favorited))
-    if where.feed_of is not None:
-        followed = select(follows.c.followee_id).where(follows.c.follower_id == where.feed_of)
+    if feed_of:
+        followed = select(follows.c.followee_id).where(
+            follows.c.follower_id == bindparam("feed_of", type_=Integer)
+        )
         conditions.append(articles.c.author_id.in_(followed))
-    return conditions
+    return tuple(conditions)
+
+
+@functools.cache
+def _page_statement(signed_in: bool, *shape: bool) -> Select[Any]:
+    return (
+        select(*_columns(signed_in, with_body=False))
+        .select_from(_FROM)
+        .where(*_conditions(*shape))
+        .order_by(articles.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+
+
+@functools.cache
+def _count_statement(*shape: bool) -> Select[Any]:
+    return select(func.count()).select_from(articles).where(*_conditions(*shape))
+
+
+@functools.cache
+def _get_statement(signed_in: bool) -> Select[Any]:
+    return (
+        select(*_columns(signed_in, with_body=True))
+        .select_from(_FROM)
+        .where(articles.c.slug == bindparam("slug"))
+    )
+
+
+_TAG_NAMES = (
+    select(article_tags.c.article_id, tags.c.name)
+    .join(tags, tags.c.id == article_tags.c.tag_id)
+    .where(article_tags.c.article_id.in_(bindparam("ids", expanding=True)))
+    .order_by(article_tags.c.article_id, tags.c.name)
+)
 
 
 async def tag_names(conn: AsyncConnection, article_ids: list[int]) -> dict[int, list[str]]:
     """Tag names of many articles in one statement, each list in alphabetical order."""
     if not article_ids:
         return {}
-    query = (
-        select(article_tags.c.article_id, tags.c.name)
-        .join(tags, tags.c.id == article_tags.c.tag_id)
-        .where(article_tags.c.article_id.in_(article_ids))
-        .order_by(article_tags.c.article_id, tags.c.name)
-    )
     names: dict[int, list[str]] = {article_id: [] for article_id in article_ids}
-    for row in await conn.execute(query):
+    for row in await conn.execute(_TAG_NAMES, {"ids": article_ids}):
         names[row.article_id].append(row.name)
     return names
 
@@ -131,32 +173,32 @@ async def list_page(
     conn: AsyncConnection, where: ArticleFilter, page: Page, viewer_id: int | None
 ) -> tuple[list[Article], int]:
     """One page, newest first, and the number of articles that match in all."""
-    conditions = _conditions(where)
-    query = (
-        select(*_columns(viewer_id, with_body=False))
-        .select_from(_FROM)
-        .where(*conditions)
-        .order_by(articles.c.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
+    shape = (
+        where.tag is not None,
+        where.author is not None,
+        where.favorited_by is not None,
+        where.feed_of is not None,
     )
-    rows = (await conn.execute(query)).all()
+    params: dict[str, Any] = {
+        "viewer_id": viewer_id,
+        "tag": where.tag,
+        "author": where.author,
+        "favorited_by": where.favorited_by,
+        "feed_of": where.feed_of,
+    }
+    page_params = {**params, "limit": page.limit, "offset": page.offset}
+    rows = (await conn.execute(_page_statement(viewer_id is not None, *shape), page_params)).all()
     if (rows and len(rows) < page.limit) or (not rows and page.offset == 0):
         total = page.offset + len(rows)  # the last page: the total is known without counting
     else:
-        count = select(func.count()).select_from(articles).where(*conditions)
-        total = int((await conn.execute(count)).scalar_one())
+        total = int((await conn.execute(_count_statement(*shape), params)).scalar_one())
     names = await tag_names(conn, [row.id for row in rows])
     return [_article(row, names[row.id], with_body=False) for row in rows], total
 
 
 async def get(conn: AsyncConnection, slug: str, viewer_id: int | None) -> Article | None:
-    query = (
-        select(*_columns(viewer_id, with_body=True))
-        .select_from(_FROM)
-        .where(articles.c.slug == slug)
-    )
-    row = (await conn.execute(query)).first()
+    statement = _get_statement(viewer_id is not None)
+    row = (await conn.execute(statement, {"slug": slug, "viewer_id": viewer_id})).first()
     if row is None:
         return None
     names = await tag_names(conn, [row.id])

@@ -30,17 +30,17 @@ def slug_for(title: str, *, suffix: str = "") -> str:
 async def list_articles(
     db: Database, *, where: ArticleFilter, page: Page, viewer_id: int | None
 ) -> tuple[list[Article], int]:
-    async with db.uow() as uow:
+    async with db.reader() as uow:
         return await repository.list_page(uow.conn, where, page, viewer_id)
 
 
 async def feed(db: Database, *, page: Page, user_id: int) -> tuple[list[Article], int]:
-    async with db.uow() as uow:
+    async with db.reader() as uow:
         return await repository.list_page(uow.conn, ArticleFilter(feed_of=user_id), page, user_id)
 
 
 async def get(db: Database, *, slug: str, viewer_id: int | None) -> Article:
-    async with db.uow() as uow:
+    async with db.reader() as uow:
         article = await repository.get(uow.conn, slug, viewer_id)
     if article is None:
         raise ArticleNotFound()

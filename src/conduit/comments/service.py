@@ -24,7 +24,7 @@ async def _article_id(conn: AsyncConnection, slug: str) -> int:
 
 
 async def list_for_article(db: Database, *, slug: str, viewer_id: int | None) -> list[Comment]:
-    async with db.uow() as uow:
+    async with db.reader() as uow:
         article_id = await _article_id(uow.conn, slug)
         return await repository.for_article(uow.conn, article_id, viewer_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, select
+from sqlalchemy import BindParameter, ColumnElement, and_, delete, exists, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core.db import insert_ignore, utcnow
@@ -12,7 +12,9 @@ from conduit.profiles.models import Profile, follows
 from conduit.users.models import users
 
 
-def following_flag(viewer_id: int | None, author_id: Any) -> ColumnElement[bool]:
+def following_flag(
+    viewer_id: int | BindParameter[int] | None, author_id: Any
+) -> ColumnElement[bool]:
     """SQL for "does the viewer follow this author" (a constant false when anonymous)."""
     if viewer_id is None:
         return false().label("following")

@@ -12,7 +12,7 @@ from conduit.users.service import require_account
 
 
 async def get(db: Database, *, username: str, viewer_id: int | None) -> Profile:
-    async with db.uow() as uow:
+    async with db.reader() as uow:
         found = await repository.get(uow.conn, username, viewer_id)
     if found is None:
         raise ProfileNotFound()

@@ -7,5 +7,5 @@ from conduit.tags import repository
 
 
 async def popular(db: Database) -> list[str]:
-    async with db.uow() as uow:
+    async with db.reader() as uow:
         return await repository.popular(uow.conn)

@@ -70,7 +70,7 @@ async def login(db: Database, *, email: str, password: str) -> Account:
 
 
 async def current(db: Database, *, user_id: int) -> Account:
-    async with db.uow() as uow:
+    async with db.reader() as uow:
         return await require_account(uow.conn, user_id)
 
 
