@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         "mode: generated once and kept in <data_dir>/secret_key.",
     )
     access_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=30, ge=1, le=200)
     db_pool_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     db_echo: bool = False
