@@ -10,17 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conduit.core.db import insert_ignore
 from conduit.tags.models import article_tags, tags
 
+_USES = (
+    select(article_tags.c.tag_id, func.count().label("uses"))
+    .group_by(article_tags.c.tag_id)
+    .subquery("uses")
+)
+# Counting per tag_id first lets the database read only the (tag_id, article_id) index.
+_POPULAR = (
+    select(tags.c.name)
+    .join(_USES, _USES.c.tag_id == tags.c.id)
+    .order_by(_USES.c.uses.desc(), tags.c.name)
+)
+
 
 async def popular(conn: AsyncConnection) -> list[str]:
     """Tags in use, most used first (ties by name)."""
-    uses = func.count(article_tags.c.article_id)
-    query = (
-        select(tags.c.name)
-        .join(article_tags, article_tags.c.tag_id == tags.c.id)
-        .group_by(tags.c.id, tags.c.name)
-        .order_by(uses.desc(), tags.c.name)
-    )
-    return list((await conn.execute(query)).scalars())
+    return list((await conn.execute(_POPULAR)).scalars())
 
 
 async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:
