@@ -131,21 +131,22 @@ async def _article_id(conn: AsyncConnection, slug: str) -> int:
     return found[0]
 
 
-async def favorite(db: Database, *, slug: str, user_id: int) -> Article:
+async def _set_favorite(db: Database, *, slug: str, user_id: int, on: bool) -> Article:
+    mark = repository.favorite if on else repository.unfavorite
     async with db.uow() as uow:
         await require_account(uow.conn, user_id)
         article_id = await _article_id(uow.conn, slug)
-        await repository.favorite(uow.conn, user_id=user_id, article_id=article_id)
+        await mark(uow.conn, user_id=user_id, article_id=article_id)
         article = await _read_back(uow.conn, slug, user_id)
         await uow.commit()
     return article
+
+
+async def favorite(db: Database, *, slug: str, user_id: int) -> Article:
+    """Favorite an article (idempotent); returns it as the user now sees it."""
+    return await _set_favorite(db, slug=slug, user_id=user_id, on=True)
 
 
 async def unfavorite(db: Database, *, slug: str, user_id: int) -> Article:
-    async with db.uow() as uow:
-        await require_account(uow.conn, user_id)
-        article_id = await _article_id(uow.conn, slug)
-        await repository.unfavorite(uow.conn, user_id=user_id, article_id=article_id)
-        article = await _read_back(uow.conn, slug, user_id)
-        await uow.commit()
-    return article
+    """Remove the user's favorite (idempotent); returns it as the user now sees it."""
+    return await _set_favorite(db, slug=slug, user_id=user_id, on=False)
