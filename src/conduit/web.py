@@ -9,14 +9,16 @@ import datetime as dt
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Query, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
+from starlette.requests import HTTPConnection
 
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.pagination import MAX_LIMIT, MAX_OFFSET, Page
+from conduit.core.principal import Principal, authenticate
 from conduit.core.security import TokenCodec
 
 _SCHEMES = ("token", "bearer")
@@ -37,23 +39,23 @@ class JSONReply(JSONResponse):
         return orjson.dumps(content)
 
 
-async def get_db(request: Request) -> Database:
-    db: Database = request.app.state.db
+async def get_db(connection: HTTPConnection) -> Database:
+    db: Database = connection.app.state.db
     return db
 
 
-def _tokens(request: Request) -> TokenCodec:
-    tokens: TokenCodec = request.app.state.tokens
+def _tokens(connection: HTTPConnection) -> TokenCodec:
+    tokens: TokenCodec = connection.app.state.tokens
     return tokens
 
 
-async def get_tokens(request: Request) -> TokenCodec:
-    return _tokens(request)
+async def get_tokens(connection: HTTPConnection) -> TokenCodec:
+    return _tokens(connection)
 
 
-def read_token(request: Request) -> str | None:
+def read_token(connection: HTTPConnection) -> str | None:
     """The raw token of ``Authorization: Token <jwt>`` (or ``Bearer <jwt>``), if any."""
-    header = request.headers.get("authorization")
+    header = connection.headers.get("authorization")
     if header is None or not header.strip():
         return None
     scheme, _, token = header.strip().partition(" ")
@@ -63,14 +65,14 @@ def read_token(request: Request) -> str | None:
     return token
 
 
-async def optional_user_id(request: Request) -> int | None:
-    """The signed-in reader's id, or None for an anonymous request.
+async def optional_principal(connection: HTTPConnection) -> Principal | None:
+    """The signed-in reader, or None for an anonymous request.
 
     Read endpoints trust the signed token and look nobody up: the id only decides the
     ``favorited`` and ``following`` flags, so a list stays within its statement budget.
     """
-    token = read_token(request)
-    return None if token is None else _tokens(request).user_id(token)
+    token = read_token(connection)
+    return None if token is None else authenticate(_tokens(connection), token)
 
 
 # Documents the "Token" security scheme of the RealWorld spec on the routes that need a
@@ -83,13 +85,13 @@ TOKEN_SCHEME = APIKeyHeader(
 )
 
 
-async def required_user_id(
-    request: Request, _header: Annotated[str | None, Security(TOKEN_SCHEME)] = None
-) -> int:
-    token = read_token(request)
+async def required_principal(
+    connection: HTTPConnection, _header: Annotated[str | None, Security(TOKEN_SCHEME)] = None
+) -> Principal:
+    token = read_token(connection)
     if token is None:
         raise Unauthenticated("token", "is missing")
-    return _tokens(request).user_id(token)
+    return authenticate(_tokens(connection), token)
 
 
 async def page_params(
@@ -110,8 +112,8 @@ async def page_params(
 
 DB = Annotated[Database, Depends(get_db)]
 Tokens = Annotated[TokenCodec, Depends(get_tokens)]
-ViewerId = Annotated[int | None, Depends(optional_user_id)]
-UserId = Annotated[int, Depends(required_user_id)]
+Viewer = Annotated[Principal | None, Depends(optional_principal)]
+CurrentUser = Annotated[Principal, Depends(required_principal)]
 PageParams = Annotated[Page, Depends(page_params)]
 
 

@@ -21,7 +21,18 @@ from conduit.core.db import Base, Database, create_engine
 from conduit.users import service as users
 from tests.conftest import MARIADB_ADMIN, PG_ADMIN
 
-APP_TABLES = {"users", "follows", "tags", "articles", "article_tags", "favorites", "comments"}
+APP_TABLES = {
+    "users",
+    "follows",
+    "tags",
+    "articles",
+    "article_tags",
+    "favorites",
+    "comments",
+    "outbox",
+    "processed_events",
+    "dead_letters",
+}
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -195,7 +206,9 @@ async def test_every_timestamp_column_keeps_microseconds(db: Database) -> None:
     """compare_metadata does not compare DATETIME precision on MariaDB: check it here."""
     async with db.engine.connect() as conn:
         precisions = await conn.run_sync(_timestamp_precisions)
-    assert len(precisions) == 8  # users, articles, comments: 2 each; follows, favorites: 1
+    # users, articles, comments: 2 each; follows, favorites: 1; outbox: 2; processed_events: 1;
+    # dead_letters: 2.
+    assert len(precisions) == 13
     # MariaDB needs DATETIME(6); PostgreSQL's default precision (None) is microseconds.
     allowed = {6} if db.dialect in ("mysql", "mariadb") else {None, 6}
     assert {name: p for name, p in precisions.items() if p not in allowed} == {}

@@ -247,15 +247,18 @@ async def remove(conn: AsyncConnection, article_id: int) -> None:
     await conn.execute(delete(articles).where(articles.c.id == article_id))
 
 
-async def favorite(conn: AsyncConnection, *, user_id: int, article_id: int) -> None:
-    await insert_ignore(
+async def favorite(conn: AsyncConnection, *, user_id: int, article_id: int) -> bool:
+    """Add the favorite; True when it was not there yet."""
+    return await insert_ignore(
         conn, favorites, {"user_id": user_id, "article_id": article_id, "created_at": utcnow()}
     )
 
 
-async def unfavorite(conn: AsyncConnection, *, user_id: int, article_id: int) -> None:
-    await conn.execute(
+async def unfavorite(conn: AsyncConnection, *, user_id: int, article_id: int) -> bool:
+    """Remove the favorite; True when there was one."""
+    result = await conn.execute(
         delete(favorites).where(
             favorites.c.user_id == user_id, favorites.c.article_id == article_id
         )
     )
+    return bool(result.rowcount)

@@ -16,7 +16,7 @@ from conduit.articles.schemas import (
     article_json,
     articles_json,
 )
-from conduit.web import DB, JSONReply, PageParams, UserId, ViewerId, error_responses
+from conduit.web import DB, CurrentUser, JSONReply, PageParams, Viewer, error_responses
 
 router = APIRouter(tags=["Articles"])
 
@@ -28,8 +28,8 @@ router = APIRouter(tags=["Articles"])
     summary="Get recent articles from users you follow",
     operation_id="GetArticlesFeed",
 )
-async def feed(user_id: UserId, page: PageParams, db: DB) -> JSONReply:
-    found, total = await service.feed(db, page=page, user_id=user_id)
+async def feed(user: CurrentUser, page: PageParams, db: DB) -> JSONReply:
+    found, total = await service.feed(db, page=page, user_id=user.id)
     return JSONReply(articles_json(found, total))
 
 
@@ -41,7 +41,7 @@ async def feed(user_id: UserId, page: PageParams, db: DB) -> JSONReply:
     operation_id="GetArticles",
 )
 async def list_articles(
-    viewer_id: ViewerId,
+    viewer: Viewer,
     page: PageParams,
     db: DB,
     tag: Annotated[str | None, Query(max_length=64, description="Filter by tag")] = None,
@@ -53,7 +53,9 @@ async def list_articles(
     ] = None,
 ) -> JSONReply:
     where = ArticleFilter(tag=tag, author=author, favorited_by=favorited)
-    found, total = await service.list_articles(db, where=where, page=page, viewer_id=viewer_id)
+    found, total = await service.list_articles(
+        db, where=where, page=page, viewer_id=viewer.id if viewer else None
+    )
     return JSONReply(articles_json(found, total))
 
 
@@ -65,11 +67,11 @@ async def list_articles(
     summary="Create an article",
     operation_id="CreateArticle",
 )
-async def create_article(user_id: UserId, body: NewArticleRequest, db: DB) -> JSONReply:
+async def create_article(user: CurrentUser, body: NewArticleRequest, db: DB) -> JSONReply:
     new = body.article
     article = await service.create(
         db,
-        author_id=user_id,
+        author_id=user.id,
         title=new.title,
         description=new.description,
         body=new.body,
@@ -85,8 +87,8 @@ async def create_article(user_id: UserId, body: NewArticleRequest, db: DB) -> JS
     summary="Get an article",
     operation_id="GetArticle",
 )
-async def get_article(slug: str, viewer_id: ViewerId, db: DB) -> JSONReply:
-    article = await service.get(db, slug=slug, viewer_id=viewer_id)
+async def get_article(slug: str, viewer: Viewer, db: DB) -> JSONReply:
+    article = await service.get(db, slug=slug, viewer_id=viewer.id if viewer else None)
     return JSONReply({"article": article_json(article)})
 
 
@@ -98,9 +100,9 @@ async def get_article(slug: str, viewer_id: ViewerId, db: DB) -> JSONReply:
     operation_id="UpdateArticle",
 )
 async def update_article(
-    slug: str, user_id: UserId, body: UpdateArticleRequest, db: DB
+    slug: str, user: CurrentUser, body: UpdateArticleRequest, db: DB
 ) -> JSONReply:
-    article = await service.update(db, slug=slug, user_id=user_id, changes=body.article.changes())
+    article = await service.update(db, slug=slug, user_id=user.id, changes=body.article.changes())
     return JSONReply({"article": article_json(article)})
 
 
@@ -112,8 +114,8 @@ async def update_article(
     summary="Delete an article",
     operation_id="DeleteArticle",
 )
-async def delete_article(slug: str, user_id: UserId, db: DB) -> Response:
-    await service.delete(db, slug=slug, user_id=user_id)
+async def delete_article(slug: str, user: CurrentUser, db: DB) -> Response:
+    await service.delete(db, slug=slug, user_id=user.id)
     return Response(status_code=204)
 
 
@@ -125,8 +127,8 @@ async def delete_article(slug: str, user_id: UserId, db: DB) -> Response:
     operation_id="CreateArticleFavorite",
     tags=["Favorites"],
 )
-async def favorite(slug: str, user_id: UserId, db: DB) -> JSONReply:
-    article = await service.favorite(db, slug=slug, user_id=user_id)
+async def favorite(slug: str, user: CurrentUser, db: DB) -> JSONReply:
+    article = await service.favorite(db, slug=slug, user_id=user.id)
     return JSONReply({"article": article_json(article)})
 
 
@@ -138,6 +140,6 @@ async def favorite(slug: str, user_id: UserId, db: DB) -> JSONReply:
     operation_id="DeleteArticleFavorite",
     tags=["Favorites"],
 )
-async def unfavorite(slug: str, user_id: UserId, db: DB) -> JSONReply:
-    article = await service.unfavorite(db, slug=slug, user_id=user_id)
+async def unfavorite(slug: str, user: CurrentUser, db: DB) -> JSONReply:
+    article = await service.unfavorite(db, slug=slug, user_id=user.id)
     return JSONReply({"article": article_json(article)})

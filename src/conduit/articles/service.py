@@ -11,6 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles import repository
+from conduit.articles.events import (
+    ArticleCreated,
+    ArticleDeleted,
+    ArticleFavorited,
+    ArticleUnfavorited,
+    ArticleUpdated,
+)
 from conduit.articles.exceptions import ArticleNotFound, NotArticleAuthor
 from conduit.articles.models import Article, ArticleFilter
 from conduit.core.db import Database, is_unique_violation
@@ -19,6 +26,8 @@ from conduit.tags import repository as tags_repository
 from conduit.users.service import require_account
 
 _SLUG_ATTEMPTS = 3
+# Field names in events are the API's: tagList, not tag_list.
+_WIRE_NAMES = {"tag_list": "tagList"}
 
 
 def slug_for(title: str, *, suffix: str = "") -> str:
@@ -81,6 +90,16 @@ async def create(
                 )
                 await tags_repository.set_for_article(uow.conn, article_id, tag_list)
                 article = await _read_back(uow.conn, slug, author_id)
+                uow.emit(
+                    ArticleCreated(
+                        article_id=article_id,
+                        slug=slug,
+                        title=title,
+                        author_id=author_id,
+                        tag_list=article.tag_list,
+                    ),
+                    actor_id=author_id,
+                )
                 await uow.commit()
                 return article
         except IntegrityError as exc:
@@ -112,6 +131,17 @@ async def update(db: Database, *, slug: str, user_id: int, changes: dict[str, An
         if tag_list is not None:
             await tags_repository.set_for_article(uow.conn, article_id, tag_list)
         article = await _read_back(uow.conn, slug, user_id)
+        changed = sorted(values) + (["tag_list"] if tag_list is not None else [])
+        uow.emit(
+            ArticleUpdated(
+                article_id=article_id,
+                slug=slug,
+                title=article.title,
+                author_id=user_id,
+                changed=[_WIRE_NAMES.get(name, name) for name in changed],
+            ),
+            actor_id=user_id,
+        )
         await uow.commit()
     return article
 
@@ -121,22 +151,26 @@ async def delete(db: Database, *, slug: str, user_id: int) -> None:
     async with db.uow() as uow:
         article_id = await _owned_article_id(uow.conn, slug, user_id)
         await repository.remove(uow.conn, article_id)
+        uow.emit(
+            ArticleDeleted(article_id=article_id, slug=slug, author_id=user_id), actor_id=user_id
+        )
         await uow.commit()
-
-
-async def _article_id(conn: AsyncConnection, slug: str) -> int:
-    found = await repository.ownership(conn, slug)
-    if found is None:
-        raise ArticleNotFound()
-    return found[0]
 
 
 async def _set_favorite(db: Database, *, slug: str, user_id: int, on: bool) -> Article:
     mark = repository.favorite if on else repository.unfavorite
     async with db.uow() as uow:
         await require_account(uow.conn, user_id)
-        article_id = await _article_id(uow.conn, slug)
-        await mark(uow.conn, user_id=user_id, article_id=article_id)
+        found = await repository.ownership(uow.conn, slug)
+        if found is None:
+            raise ArticleNotFound()
+        article_id, author_id = found
+        if await mark(uow.conn, user_id=user_id, article_id=article_id):
+            happened = ArticleFavorited if on else ArticleUnfavorited
+            uow.emit(
+                happened(article_id=article_id, slug=slug, author_id=author_id, user_id=user_id),
+                actor_id=user_id,
+            )
         article = await _read_back(uow.conn, slug, user_id)
         await uow.commit()
     return article

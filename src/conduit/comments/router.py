@@ -11,7 +11,7 @@ from conduit.comments.schemas import (
     SingleCommentResponse,
     comment_json,
 )
-from conduit.web import DB, JSONReply, UserId, ViewerId, error_responses
+from conduit.web import DB, CurrentUser, JSONReply, Viewer, error_responses
 
 router = APIRouter(tags=["Comments"])
 
@@ -23,8 +23,8 @@ router = APIRouter(tags=["Comments"])
     summary="Get comments for an article",
     operation_id="GetArticleComments",
 )
-async def list_comments(slug: str, viewer_id: ViewerId, db: DB) -> JSONReply:
-    found = await service.list_for_article(db, slug=slug, viewer_id=viewer_id)
+async def list_comments(slug: str, viewer: Viewer, db: DB) -> JSONReply:
+    found = await service.list_for_article(db, slug=slug, viewer_id=viewer.id if viewer else None)
     return JSONReply({"comments": [comment_json(comment) for comment in found]})
 
 
@@ -36,8 +36,8 @@ async def list_comments(slug: str, viewer_id: ViewerId, db: DB) -> JSONReply:
     summary="Create a comment for an article",
     operation_id="CreateArticleComment",
 )
-async def add_comment(slug: str, user_id: UserId, body: NewCommentRequest, db: DB) -> JSONReply:
-    comment = await service.add(db, slug=slug, user_id=user_id, body=body.comment.body)
+async def add_comment(slug: str, user: CurrentUser, body: NewCommentRequest, db: DB) -> JSONReply:
+    comment = await service.add(db, slug=slug, user_id=user.id, body=body.comment.body)
     return JSONReply({"comment": comment_json(comment)}, status_code=201)
 
 
@@ -49,6 +49,6 @@ async def add_comment(slug: str, user_id: UserId, body: NewCommentRequest, db: D
     summary="Delete a comment for an article",
     operation_id="DeleteArticleComment",
 )
-async def delete_comment(slug: str, id: int, user_id: UserId, db: DB) -> Response:
-    await service.delete(db, slug=slug, comment_id=id, user_id=user_id)
+async def delete_comment(slug: str, id: int, user: CurrentUser, db: DB) -> Response:
+    await service.delete(db, slug=slug, comment_id=id, user_id=user.id)
     return Response(status_code=204)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conduit.articles import repository as articles_repository
 from conduit.articles.exceptions import ArticleNotFound
 from conduit.comments import repository
+from conduit.comments.events import CommentCreated, CommentDeleted
 from conduit.comments.exceptions import CommentNotFound, NotCommentAuthor
 from conduit.comments.models import Comment
 from conduit.core.db import Database
@@ -16,27 +17,39 @@ from conduit.users.service import require_account
 MAX_ID = 2**31 - 1
 
 
-async def _article_id(conn: AsyncConnection, slug: str) -> int:
+async def _article(conn: AsyncConnection, slug: str) -> tuple[int, int]:
+    """The id and the author id of the article ``slug``."""
     found = await articles_repository.ownership(conn, slug)
     if found is None:
         raise ArticleNotFound()
-    return found[0]
+    return found
 
 
 async def list_for_article(db: Database, *, slug: str, viewer_id: int | None) -> list[Comment]:
     async with db.reader() as uow:
-        article_id = await _article_id(uow.conn, slug)
+        article_id, _ = await _article(uow.conn, slug)
         return await repository.for_article(uow.conn, article_id, viewer_id)
 
 
 async def add(db: Database, *, slug: str, user_id: int, body: str) -> Comment:
     async with db.uow() as uow:
         await require_account(uow.conn, user_id)
-        article_id = await _article_id(uow.conn, slug)
+        article_id, article_author_id = await _article(uow.conn, slug)
         comment_id = await repository.add(
             uow.conn, article_id=article_id, author_id=user_id, body=body
         )
         comment = await repository.get(uow.conn, comment_id, user_id)
+        uow.emit(
+            CommentCreated(
+                comment_id=comment_id,
+                article_id=article_id,
+                slug=slug,
+                article_author_id=article_author_id,
+                author_id=user_id,
+                body=body,
+            ),
+            actor_id=user_id,
+        )
         await uow.commit()
     assert comment is not None
     return comment
@@ -44,7 +57,7 @@ async def add(db: Database, *, slug: str, user_id: int, body: str) -> Comment:
 
 async def delete(db: Database, *, slug: str, comment_id: int, user_id: int) -> None:
     async with db.uow() as uow:
-        article_id = await _article_id(uow.conn, slug)
+        article_id, _ = await _article(uow.conn, slug)
         if not 0 < comment_id <= MAX_ID:
             raise CommentNotFound()
         author_id = await repository.author_of(
@@ -55,4 +68,10 @@ async def delete(db: Database, *, slug: str, comment_id: int, user_id: int) -> N
         if author_id != user_id:
             raise NotCommentAuthor()
         await repository.remove(uow.conn, comment_id)
+        uow.emit(
+            CommentDeleted(
+                comment_id=comment_id, article_id=article_id, slug=slug, author_id=user_id
+            ),
+            actor_id=user_id,
+        )
         await uow.commit()

@@ -4,12 +4,21 @@ One use case = one transaction::
 
     async with db.uow() as uow:
         ...                      # queries on uow.conn
+        uow.emit(ArticleCreated(...), actor_id=user_id)   # recorded, written on commit
         await uow.commit()       # anything else (an exception, no commit) rolls back
+
+Events recorded with ``emit`` go to the outbox in the same transaction as the change, so a
+rolled-back use case (or a retried attempt that did not commit) leaves none. Once the
+transaction has committed, the database's commit listeners hear of them (the embedded
+relay wakes up, the cache forgets what they changed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +31,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from conduit.core.events import Event, EventData
+
+CommitListener = Callable[[Sequence[Event]], Awaitable[None]]
+_log = logging.getLogger("conduit.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -112,18 +126,19 @@ def create_engine(
 class UnitOfWork:
     """One transaction on one pooled connection; rolled back unless committed."""
 
-    __slots__ = ("_committed", "_engine", "_read_only", "conn")
+    __slots__ = ("_committed", "_database", "_events", "_read_only", "conn")
 
-    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
-        self._engine = engine
+    def __init__(self, database: Database, *, read_only: bool = False) -> None:
+        self._database = database
         self._committed = False
+        self._events: list[Event] = []
         # PostgreSQL gives every statement its own snapshot under READ COMMITTED anyway, so a
         # read-only use case skips BEGIN/ROLLBACK: two round trips fewer per request.
-        self._read_only = read_only and engine.dialect.name == "postgresql"
+        self._read_only = read_only and database.engine.dialect.name == "postgresql"
         self.conn: AsyncConnection
 
     async def __aenter__(self) -> UnitOfWork:
-        self.conn = await self._engine.connect()
+        self.conn = await self._database.engine.connect()
         try:
             if self._read_only:
                 await self.conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -144,13 +159,32 @@ class UnitOfWork:
             if not self._committed and not self._read_only:
                 await self.conn.rollback()
         finally:
+            if not self._committed:
+                self._events.clear()
             await self.conn.close()
+
+    def emit(self, data: EventData, *, actor_id: int | None) -> Event:
+        """Record an event; it is written to the outbox by :meth:`commit`, or never."""
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot emit events")
+        event = Event.of(data, actor_id=actor_id)
+        self._events.append(event)
+        return event
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(self._events)
 
     async def commit(self) -> None:
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
+        from conduit.core import outbox  # the outbox tables are built on this module
+
+        await outbox.write(self.conn, self._events)
         await self.conn.commit()
         self._committed = True
+        if self._events:
+            await self._database.committed(self._events)
 
 
 class Database:
@@ -158,17 +192,32 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._commit_listeners: list[CommitListener] = []
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call ``listener(events)`` after each transaction that committed events."""
+        self._commit_listeners.append(listener)
+
+    async def committed(self, events: Sequence[Event]) -> None:
+        """Tell the listeners; one that fails is logged and never fails the use case."""
+        for listener in self._commit_listeners:
+            try:
+                await listener(events)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("commit listener failed")
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+        return UnitOfWork(self)
 
     def reader(self) -> UnitOfWork:
         """A unit of work for a use case that only reads."""
-        return UnitOfWork(self.engine, read_only=True)
+        return UnitOfWork(self, read_only=True)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -42,17 +42,20 @@ async def get(
     return row.id, Profile(row.username, row.bio, row.image, bool(row.following))
 
 
-async def follow(conn: AsyncConnection, *, follower_id: int, followee_id: int) -> None:
-    await insert_ignore(
+async def follow(conn: AsyncConnection, *, follower_id: int, followee_id: int) -> bool:
+    """Add the follow; True when it was not there yet."""
+    return await insert_ignore(
         conn,
         follows,
         {"follower_id": follower_id, "followee_id": followee_id, "created_at": utcnow()},
     )
 
 
-async def unfollow(conn: AsyncConnection, *, follower_id: int, followee_id: int) -> None:
-    await conn.execute(
+async def unfollow(conn: AsyncConnection, *, follower_id: int, followee_id: int) -> bool:
+    """Remove the follow; True when there was one."""
+    result = await conn.execute(
         delete(follows).where(
             follows.c.follower_id == follower_id, follows.c.followee_id == followee_id
         )
     )
+    return bool(result.rowcount)

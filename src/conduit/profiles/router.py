@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from conduit.profiles import service
 from conduit.profiles.schemas import ProfileResponse, profile_json
-from conduit.web import DB, JSONReply, UserId, ViewerId, error_responses
+from conduit.web import DB, CurrentUser, JSONReply, Viewer, error_responses
 
 router = APIRouter(tags=["Profile"])
 
@@ -18,8 +18,8 @@ router = APIRouter(tags=["Profile"])
     summary="Get a profile",
     operation_id="GetProfileByUsername",
 )
-async def get_profile(username: str, viewer_id: ViewerId, db: DB) -> JSONReply:
-    profile = await service.get(db, username=username, viewer_id=viewer_id)
+async def get_profile(username: str, viewer: Viewer, db: DB) -> JSONReply:
+    profile = await service.get(db, username=username, viewer_id=viewer.id if viewer else None)
     return JSONReply({"profile": profile_json(profile)})
 
 
@@ -30,8 +30,8 @@ async def get_profile(username: str, viewer_id: ViewerId, db: DB) -> JSONReply:
     summary="Follow a user",
     operation_id="FollowUserByUsername",
 )
-async def follow(username: str, user_id: UserId, db: DB) -> JSONReply:
-    profile = await service.follow(db, username=username, user_id=user_id)
+async def follow(username: str, user: CurrentUser, db: DB) -> JSONReply:
+    profile = await service.follow(db, username=username, user_id=user.id)
     return JSONReply({"profile": profile_json(profile)})
 
 
@@ -42,6 +42,6 @@ async def follow(username: str, user_id: UserId, db: DB) -> JSONReply:
     summary="Unfollow a user",
     operation_id="UnfollowUserByUsername",
 )
-async def unfollow(username: str, user_id: UserId, db: DB) -> JSONReply:
-    profile = await service.unfollow(db, username=username, user_id=user_id)
+async def unfollow(username: str, user: CurrentUser, db: DB) -> JSONReply:
+    profile = await service.unfollow(db, username=username, user_id=user.id)
     return JSONReply({"profile": profile_json(profile)})

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from conduit.core.db import Database
 from conduit.profiles import repository
+from conduit.profiles.events import UserFollowed, UserUnfollowed
 from conduit.profiles.exceptions import CannotFollowSelf, ProfileNotFound
 from conduit.profiles.models import Profile
 from conduit.users.service import require_account
@@ -19,27 +20,32 @@ async def get(db: Database, *, username: str, viewer_id: int | None) -> Profile:
     return found[1]
 
 
-async def follow(db: Database, *, username: str, user_id: int) -> Profile:
+async def _set_following(db: Database, *, username: str, user_id: int, on: bool) -> Profile:
     async with db.uow() as uow:
         await require_account(uow.conn, user_id)
         found = await repository.get(uow.conn, username, None)
         if found is None:
             raise ProfileNotFound()
         followee_id, profile = found
-        if followee_id == user_id:
+        if on and followee_id == user_id:
             raise CannotFollowSelf()
-        await repository.follow(uow.conn, follower_id=user_id, followee_id=followee_id)
+        mark = repository.follow if on else repository.unfollow
+        changed = await mark(uow.conn, follower_id=user_id, followee_id=followee_id)
+        if changed:
+            happened = UserFollowed if on else UserUnfollowed
+            uow.emit(
+                happened(follower_id=user_id, followee_id=followee_id, followee_username=username),
+                actor_id=user_id,
+            )
         await uow.commit()
-    return replace(profile, following=True)
+    return replace(profile, following=on)
+
+
+async def follow(db: Database, *, username: str, user_id: int) -> Profile:
+    """Follow ``username`` (idempotent); following oneself is refused."""
+    return await _set_following(db, username=username, user_id=user_id, on=True)
 
 
 async def unfollow(db: Database, *, username: str, user_id: int) -> Profile:
-    async with db.uow() as uow:
-        await require_account(uow.conn, user_id)
-        found = await repository.get(uow.conn, username, None)
-        if found is None:
-            raise ProfileNotFound()
-        followee_id, profile = found
-        await repository.unfollow(uow.conn, follower_id=user_id, followee_id=followee_id)
-        await uow.commit()
-    return replace(profile, following=False)
+    """Stop following ``username`` (idempotent)."""
+    return await _set_following(db, username=username, user_id=user_id, on=False)

@@ -12,7 +12,7 @@ from conduit.users.schemas import (
     UserResponse,
     user_json,
 )
-from conduit.web import DB, JSONReply, Tokens, UserId, error_responses
+from conduit.web import DB, CurrentUser, JSONReply, Tokens, error_responses
 
 router = APIRouter(tags=["User and Authentication"])
 
@@ -52,8 +52,8 @@ async def register(body: NewUserRequest, db: DB, tokens: Tokens) -> JSONReply:
     summary="Get current user",
     operation_id="GetCurrentUser",
 )
-async def current_user(user_id: UserId, db: DB, tokens: Tokens) -> JSONReply:
-    account = await service.current(db, user_id=user_id)
+async def current_user(user: CurrentUser, db: DB, tokens: Tokens) -> JSONReply:
+    account = await service.current(db, user_id=user.id)
     return JSONReply(user_json(account, tokens.issue(account.id)))
 
 
@@ -65,7 +65,7 @@ async def current_user(user_id: UserId, db: DB, tokens: Tokens) -> JSONReply:
     operation_id="UpdateCurrentUser",
 )
 async def update_user(
-    user_id: UserId, body: UpdateUserRequest, db: DB, tokens: Tokens
+    user: CurrentUser, body: UpdateUserRequest, db: DB, tokens: Tokens
 ) -> JSONReply:
-    account = await service.update(db, user_id=user_id, changes=body.user.changes())
+    account = await service.update(db, user_id=user.id, changes=body.user.changes())
     return JSONReply(user_json(account, tokens.issue(account.id)))

@@ -13,11 +13,14 @@ from conduit.core.db import Database, is_unique_violation
 from conduit.core.errors import ConduitError
 from conduit.core.security import hash_password, needs_rehash, verify_password
 from conduit.users import repository
+from conduit.users.events import UserRegistered, UserUpdated
 from conduit.users.exceptions import AlreadyTaken, InvalidCredentials, UnknownAccount
 from conduit.users.models import Account
 
 # Verified against when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = hash_password("conduit-timing-equalizer")
+# Events name what changed as the API does, and never carry a secret.
+_PUBLIC_NAMES = {"password_hash": "password"}
 
 
 def _conflict(fields: list[str]) -> ConduitError:
@@ -42,6 +45,7 @@ async def register(db: Database, *, username: str, email: str, password: str) ->
             user_id = await repository.add(
                 uow.conn, username=username, email=email, password_hash=password_hash
             )
+            uow.emit(UserRegistered(user_id=user_id, username=username), actor_id=user_id)
             await uow.commit()
         except IntegrityError as exc:
             if not is_unique_violation(exc):
@@ -93,6 +97,14 @@ async def update(db: Database, *, user_id: int, changes: dict[str, Any]) -> Acco
                 raise _conflict(taken)
             if values:
                 await repository.change(uow.conn, user_id, values)
+                uow.emit(
+                    UserUpdated(
+                        user_id=user_id,
+                        username=values.get("username", account.username),
+                        changed=sorted(_PUBLIC_NAMES.get(key, key) for key in values),
+                    ),
+                    actor_id=user_id,
+                )
                 await uow.commit()
     except IntegrityError as exc:
         if not is_unique_violation(exc):
