@@ -1,0 +1,90 @@
+"""The event bus port: how events leave the outbox and reach the consumers.
+
+Adapters (``conduit.adapters``): in-process (the zero-config default, no broker), RabbitMQ
+(``amqp://``) and NATS JetStream (``nats://``); ``bootstrap`` picks one from
+``CONDUIT_BROKER_URL``. The relay calls :meth:`EventBus.publish` with a batch of outbox
+events and marks them sent only once it returns (the broker confirmed every one). Each
+consumer gets its own durable subscription; the bus calls ``deliver(event, attempt)`` for
+every message and settles it by the :class:`Outcome` returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import structlog
+
+from conduit.core.consumers import Consumer, apply, record_dead_letter
+from conduit.core.db import Database
+from conduit.core.events import Event
+
+_log = structlog.get_logger("conduit.bus")
+
+
+class Outcome(enum.Enum):
+    DONE = "done"  # applied (or already applied before): acknowledge
+    RETRY = "retry"  # failed, attempts left: redeliver later, with backoff
+    DEAD = "dead"  # failed for the last time, recorded as a dead letter: acknowledge
+
+
+Deliver = Callable[[Event, int], Awaitable[Outcome]]
+
+
+class EventBus(Protocol):
+    async def start(self) -> None:
+        """Connect and declare what the bus needs (exchanges, streams); idempotent."""
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Return once the broker has accepted every event; raise if it did not."""
+
+    async def consume(self, consumer: Consumer, deliver: Deliver) -> None:
+        """Deliver the consumer's events until cancelled (``attempt`` counts from 1)."""
+
+    async def close(self) -> None: ...
+
+
+def backoff_seconds(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
+    """How long to wait before redelivering after ``attempt`` failed: 0.5 s, 1 s, 2 s ..."""
+    return float(min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+MAX_ATTEMPTS = 5
+
+
+def delivery(db: Database, consumer: Consumer, *, max_attempts: int = MAX_ATTEMPTS) -> Deliver:
+    """The ``deliver`` every bus adapter calls: apply once, retry, dead-letter at the end."""
+
+    async def deliver(event: Event, attempt: int) -> Outcome:
+        try:
+            await apply(db, consumer, event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if attempt < max_attempts:
+                _log.warning(
+                    "consumer_retry",
+                    consumer=consumer.name,
+                    event_type=event.type,
+                    event_id=event.id,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                return Outcome.RETRY
+            _log.error(
+                "consumer_dead_letter",
+                consumer=consumer.name,
+                event_type=event.type,
+                event_id=event.id,
+                attempts=attempt,
+                error=repr(exc),
+            )
+            await record_dead_letter(
+                db, consumer, event, error=f"{type(exc).__name__}: {exc}", attempts=attempt
+            )
+            return Outcome.DEAD
+        return Outcome.DONE
+
+    return deliver
