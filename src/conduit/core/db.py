@@ -178,13 +178,48 @@ class Database:
         await self.engine.dispose()
 
 
+# The codes each database gives a duplicate key: PostgreSQL's SQLSTATE, MariaDB/MySQL's errno
+# (ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME), SQLite's extended result codes.
+_PG_UNIQUE_VIOLATION = "23505"
+_MYSQL_DUPLICATE_ENTRY = frozenset({1062, 1586})
+_SQLITE_UNIQUE_CODES = frozenset({2067, 1555})  # SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+
+
+def _driver_errors(exc: BaseException) -> list[BaseException]:
+    """The error and the driver errors it wraps (SQLAlchemy's ``orig``, adapters' causes)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return chain
+
+
+def _is_mysql_error(error: BaseException) -> bool:
+    return type(error).__module__.split(".")[0] in ("asyncmy", "pymysql", "MySQLdb")
+
+
 def is_unique_violation(exc: BaseException) -> bool:
-    """True when a database error is a unique-constraint violation, on any backend."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    return any(
-        marker in text
-        for marker in ("unique constraint", "duplicate entry", "duplicate key", "unique")
-    )
+    """True when a database error is a unique-constraint violation, on any backend.
+
+    Decided by the database's error code, never by the wording of its message.
+    """
+    for error in _driver_errors(exc):
+        if getattr(error, "sqlstate", None) == _PG_UNIQUE_VIOLATION:
+            return True
+        if getattr(error, "pgcode", None) == _PG_UNIQUE_VIOLATION:
+            return True
+        if getattr(error, "sqlite_errorcode", None) in _SQLITE_UNIQUE_CODES:
+            return True
+        if (
+            _is_mysql_error(error)
+            and error.args
+            and isinstance(error.args[0], int)
+            and error.args[0] in _MYSQL_DUPLICATE_ENTRY
+        ):
+            return True
+    return False
 
 
 async def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
