@@ -292,14 +292,15 @@ def is_database_unavailable(exc: BaseException) -> bool:
     """True when a request failed because the database cannot serve now, not because of it.
 
     A lost connection, a server that refuses or cannot take connections, and what the DB-API
-    calls operational and interface errors (on SQLite: "database is locked"). A client
+    calls operational errors (on SQLite: "database is locked"); not an interface error as
+    such, which asyncpg also raises for a bad query argument (a bug: 500). A client
     should retry later; pool exhaustion (sqlalchemy's TimeoutError) is told apart by the
     caller.
     """
     if is_connection_lost(exc):
         return True
     for error in _driver_errors(exc):
-        if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+        if isinstance(error, sa_exc.OperationalError):
             return True
         if _sqlstate(error).startswith(_PG_UNAVAILABLE):
             return True
