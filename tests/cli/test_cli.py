@@ -6,10 +6,12 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import uvicorn
 from typer.testing import CliRunner, Result
 
@@ -17,6 +19,14 @@ from conduit.entrypoints.cli import app
 from tests.conftest import TEST_SECRET
 
 APP_TABLES = {"users", "follows", "articles", "favorites", "tags", "article_tags", "comments"}
+
+
+@pytest.fixture(autouse=True)
+def keep_logging_configuration() -> Iterator[None]:
+    """Commands configure logging onto CliRunner's stderr, closed after each run: restore it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture
