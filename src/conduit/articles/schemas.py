@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from conduit.articles.models import Article
-from conduit.core.timestamps import iso
+from conduit.core.formatting import iso
 from conduit.core.validation import (
     Body,
     Description,

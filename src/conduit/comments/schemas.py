@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from conduit.comments.models import Comment
-from conduit.core.timestamps import iso
+from conduit.core.formatting import iso
 from conduit.core.validation import CommentBody, RequestModel
 from conduit.profiles.schemas import ProfileModel, profile_json
 
