@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import structlog
 import uvicorn
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner, Result
 
+from conduit import migrations
 from conduit.entrypoints.cli import app
 from tests.conftest import TEST_SECRET
 
@@ -71,9 +73,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _head_and_previous() -> tuple[str, str]:
+    scripts = ScriptDirectory.from_config(migrations.alembic_config("sqlite://"))
+    head = scripts.get_revision("head")
+    assert head is not None
+    previous = head.down_revision
+    assert isinstance(previous, str)
+    return head.revision, previous
+
+
 def test_db_upgrade_current_and_downgrade_walk_the_migration_history(workdir: Path) -> None:
     database = workdir / "conduit.db"
     env = sqlite_env(database)
+    head, previous = _head_and_previous()
 
     empty = run("db", "current", env=env)
     assert empty.exit_code == 0, empty.output
@@ -83,15 +95,15 @@ def test_db_upgrade_current_and_downgrade_walk_the_migration_history(workdir: Pa
     assert upgraded.exit_code == 0, upgraded.output
     assert "Database at head." in upgraded.stdout
     assert tables(database) >= APP_TABLES
-    assert version(database) == "0002"
+    assert version(database) == head
 
     current = run("db", "current", env=env)
     assert current.exit_code == 0, current.output
-    assert "0002 (head)" in current.stdout
+    assert f"{head} (head)" in current.stdout
 
     one_step = run("db", "downgrade", env=env)
     assert one_step.exit_code == 0, one_step.output
-    assert version(database) == "0001"
+    assert version(database) == previous
     assert tables(database) >= APP_TABLES
 
     to_base = run("db", "downgrade", "base", env=env)
