@@ -45,8 +45,8 @@ RABBIT_HOST = os.environ.get("CONDUIT_TEST_RABBIT_HOST", "127.0.0.1:5672")
 def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     if shutil.which("rabbitmqctl") is None:
         raise RuntimeError("rabbitmqctl is not installed")
-    done = subprocess.run(  # noqa: S603
-        ["rabbitmqctl", *args],  # noqa: S607
+    done = subprocess.run(
+        ["rabbitmqctl", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -110,13 +110,13 @@ async def processed_count(db: Database, consumer_name: str) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0) -> None:
-    """Wait until ``check()`` is true (polling), or fail after ``timeout`` seconds."""
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30.0) -> None:
+    """Wait until ``check()`` is true (polling), or fail after ``within`` seconds."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not await check():
         if loop.time() > deadline:
-            raise AssertionError(f"not true within {timeout} s")
+            raise AssertionError(f"not true within {within} s")
         await asyncio.sleep(0.05)
 
 

@@ -77,7 +77,7 @@ async def test_the_relay_wakes_on_a_local_commit_and_polls_otherwise(db: Databas
     try:
         await asyncio.sleep(0.2)
         ids = await emit(db, 3)
-        await eventually(lambda: _true(len(recorder.applied) == 3), timeout=5)
+        await eventually(lambda: _true(len(recorder.applied) == 3), within=5)
         assert recorder.applied == ids
     finally:
         task.cancel()
@@ -89,7 +89,7 @@ async def test_the_relay_wakes_on_a_local_commit_and_polls_otherwise(db: Databas
         task = asyncio.create_task(polling.run())
         await asyncio.sleep(0.2)
         more = await emit(other_process, 2)  # committed elsewhere: no wake-up, the poll finds it
-        await eventually(lambda: _true(recorder.applied[3:] == more), timeout=5)
+        await eventually(lambda: _true(recorder.applied[3:] == more), within=5)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -139,14 +139,20 @@ async def test_dead_lettered_after_max_attempts_then_replayed(db: Database) -> N
     assert broken.applied == []
     assert healthy.applied == [event_id]
     [letter] = await list_dead_letters(db)
-    assert (letter.consumer, letter.event_id, letter.type) == ("broken", event_id, "user.registered")
+    assert (letter.consumer, letter.event_id, letter.type) == (
+        "broken",
+        event_id,
+        "user.registered",
+    )
     assert letter.attempts == 3
     assert "failure 3 on purpose" in letter.error
     assert letter.replayed_at is None
 
     # The healthy consumer's record was pruned meanwhile: the replay must not re-apply it.
     async with db.engine.begin() as conn:
-        await conn.execute(processed_events.delete().where(processed_events.c.consumer == "healthy"))
+        await conn.execute(
+            processed_events.delete().where(processed_events.c.consumer == "healthy")
+        )
     replayed = await replay(db, letter.id, consumers=["broken", "healthy"])
     assert replayed.id == event_id
     [replay_row] = await outbox_ids(db, unpublished=True)
