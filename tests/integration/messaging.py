@@ -23,22 +23,8 @@ from conduit.core.db import Database, UnitOfWork
 from conduit.core.events import Event
 from conduit.core.outbox import outbox, processed_events
 from tests.conftest import _unreachable
+from tests.integration.worker_process import ALL_TYPES
 
-ALL_TYPES = frozenset(
-    {
-        "user.registered",
-        "user.updated",
-        "user.followed",
-        "user.unfollowed",
-        "article.created",
-        "article.updated",
-        "article.deleted",
-        "article.favorited",
-        "article.unfavorited",
-        "comment.created",
-        "comment.deleted",
-    }
-)
 RABBIT_HOST = os.environ.get("CONDUIT_TEST_RABBIT_HOST", "127.0.0.1:5672")
 
 

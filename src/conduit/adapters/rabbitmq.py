@@ -130,6 +130,7 @@ class RabbitMqBus:
                             type=event.type,
                         ),
                         routing_key=event.type,
+                        mandatory=False,  # a type no consumer wants is simply not routed
                         timeout=10,
                     )
                     for event in events
