@@ -7,6 +7,7 @@ tests call it. Routes live in each feature's router.py; this file only assembles
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.middleware import RequestContext
+from conduit.entrypoints.worker import run_worker
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -35,6 +37,23 @@ OPENAPI_TAGS = [
 ]
 
 
+def _events_mode(parts: Container) -> str:
+    if parts.embedded_bus:
+        return "embedded: relay and consumers in this process"
+    if parts.settings.relay_in_serve:
+        return "broker: relay in this process, consumers in conduit worker"
+    return "broker: relay and consumers in conduit worker"
+
+
+def _background_worker(parts: Container) -> asyncio.Task[None] | None:
+    """Embedded bus: relay and consumers here. Broker: the relay only, if relay_in_serve."""
+    if parts.embedded_bus:
+        return asyncio.create_task(run_worker(parts), name="embedded-worker")
+    if parts.settings.relay_in_serve:
+        return asyncio.create_task(run_worker(parts, (), relay=True), name="relay")
+    return None
+
+
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     parts = container or build(settings)
 
@@ -43,10 +62,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         if parts.settings.should_auto_migrate:
             url = parts.settings.effective_database_url
             await asyncio.to_thread(migrations.upgrade, url)
-        log.info("conduit_started", database=parts.db.dialect)
+        background = _background_worker(parts)
+        log.info("conduit_started", database=parts.db.dialect, events=_events_mode(parts))
         try:
             yield
         finally:
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             await parts.db.dispose()
 
     app = FastAPI(
