@@ -20,6 +20,7 @@ from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.middleware import RequestContext
+from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -31,7 +32,15 @@ log = structlog.get_logger("conduit")
 
 OPENAPI_TAGS = [
     {"name": name}
-    for name in ("Articles", "Comments", "Favorites", "Profile", "Tags", "User and Authentication")
+    for name in (
+        "Articles",
+        "Comments",
+        "Favorites",
+        "Profile",
+        "Tags",
+        "User and Authentication",
+        "Notifications",
+    )
 ]
 
 
@@ -64,7 +73,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.tokens = parts.tokens
     app.state.settings = parts.settings
 
-    for router in (users_router, profiles_router, articles_router, comments_router, tags_router):
+    for router in (
+        users_router,
+        profiles_router,
+        articles_router,
+        comments_router,
+        tags_router,
+        notifications_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/health/live", tags=["Health"], include_in_schema=False)
