@@ -20,6 +20,7 @@ from conduit.notifications import service as notifications
 from conduit.notifications.handlers import consumer, on_event
 from conduit.notifications.models import notifications as notifications_table
 from conduit.profiles import service as profiles
+from conduit.users.models import users
 from tests.integration.support import count_rows, count_statements, fetch_all, make_user
 from tests.outbox_delivery import deliver_outbox, outbox_events
 
@@ -271,3 +272,32 @@ async def test_marking_read_touches_only_the_readers_own(db: Database) -> None:
         select(notifications_table.c.read_at).where(notifications_table.c.recipient_id == alice),
     )
     assert all(isinstance(row.read_at, dt.datetime) for row in read_at)
+
+
+async def test_what_an_event_notified_reads_as_each_recipient_lists_it(db: Database) -> None:
+    """For live updates: the notifications of one event, as each recipient's list shows them."""
+    author = await make_user(db, "author")
+    readers = [await make_user(db, f"reader{n}") for n in range(4)]
+    for reader in readers:
+        await profiles.follow(db, username="author", user_id=reader)
+    await profiles.follow(db, username="reader0", user_id=author)
+    await profiles.follow(db, username="author", user_id=await make_user(db, "fifth"))
+    await _article(db, author, "Fresh")
+    await deliver_outbox(db, consumer)
+    (event,) = await outbox_events(db, "article.created")
+
+    found = await notifications.of_event(db, event_id=event.id)
+    assert set(found) == {*readers, await _id_of(db, "fifth")}
+    some = await notifications.of_event(db, event_id=event.id, recipient_ids=readers[:2])
+    assert set(some) == set(readers[:2])
+    assert await notifications.of_event(db, event_id=event.id, recipient_ids=[]) == {}
+    assert await notifications.of_event(db, event_id=event.id, recipient_ids=[author]) == {}
+    for reader in readers:
+        listed = await notifications.list_for(db, user_id=reader, page=Page(limit=1))
+        assert found[reader] == listed.items[0]
+        assert found[reader].type == "article"
+
+
+async def _id_of(db: Database, username: str) -> int:
+    rows = await fetch_all(db, select(users.c.id).where(users.c.username == username))
+    return int(rows[0].id)

@@ -31,7 +31,6 @@ from conduit.notifications.models import (
     notifications,
 )
 from conduit.profiles.models import Profile, follows
-from conduit.profiles.repository import following_flag
 from conduit.users.models import users
 
 _NEWEST_FIRST = (notifications.c.created_at.desc(), notifications.c.id.desc())
@@ -131,29 +130,38 @@ def _notification(row: Any) -> Notification:
     )
 
 
-def _page_statement(recipient_id: int, unread_only: bool) -> Select[Any]:
-    statement = (
-        select(
-            notifications.c.id,
-            notifications.c.type,
-            notifications.c.created_at,
-            notifications.c.read_at,
-            users.c.username,
-            users.c.bio,
-            users.c.image,
-            following_flag(recipient_id, notifications.c.actor_id),
-            articles.c.slug,
-            articles.c.title,
-            comments.c.id.label("comment_id"),
-            comments.c.body.label("comment_body"),
-        )
-        .select_from(
-            notifications.join(users, users.c.id == notifications.c.actor_id)
-            .outerjoin(articles, articles.c.id == notifications.c.article_id)
-            .outerjoin(comments, comments.c.id == notifications.c.comment_id)
-        )
-        .where(notifications.c.recipient_id == recipient_id)
+# Whether the recipient follows the actor: each notification is read by its recipient.
+_FOLLOWING = (
+    exists()
+    .where(
+        follows.c.follower_id == notifications.c.recipient_id,
+        follows.c.followee_id == notifications.c.actor_id,
     )
+    .label("following")
+)
+_SELECT = select(
+    notifications.c.id,
+    notifications.c.recipient_id,
+    notifications.c.type,
+    notifications.c.created_at,
+    notifications.c.read_at,
+    users.c.username,
+    users.c.bio,
+    users.c.image,
+    _FOLLOWING,
+    articles.c.slug,
+    articles.c.title,
+    comments.c.id.label("comment_id"),
+    comments.c.body.label("comment_body"),
+).select_from(
+    notifications.join(users, users.c.id == notifications.c.actor_id)
+    .outerjoin(articles, articles.c.id == notifications.c.article_id)
+    .outerjoin(comments, comments.c.id == notifications.c.comment_id)
+)
+
+
+def _page_statement(recipient_id: int, unread_only: bool) -> Select[Any]:
+    statement = _SELECT.where(notifications.c.recipient_id == recipient_id)
     if unread_only:
         statement = statement.where(notifications.c.read_at.is_(None))
     return statement.order_by(*_NEWEST_FIRST)
@@ -183,6 +191,18 @@ async def list_page(
     items = [_notification(row) for row in await conn.execute(query)]
     total, unread = await counts(conn, recipient_id)
     return NotificationPage(items=items, total=unread if unread_only else total, unread=unread)
+
+
+async def of_event(
+    conn: AsyncConnection, event_id: str, recipient_ids: Sequence[int] | None = None
+) -> dict[int, Notification]:
+    """The notifications an event made, by recipient (only ``recipient_ids`` if given)."""
+    query = _SELECT.where(notifications.c.event_id == event_id)
+    if recipient_ids is not None:
+        if not recipient_ids:
+            return {}
+        query = query.where(notifications.c.recipient_id.in_(recipient_ids))
+    return {row.recipient_id: _notification(row) for row in await conn.execute(query)}
 
 
 async def mark_read(

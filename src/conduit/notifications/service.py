@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from conduit.core.db import Database, utcnow
 from conduit.core.pagination import Page
 from conduit.notifications import repository
-from conduit.notifications.models import MAX_ID, NotificationPage
+from conduit.notifications.models import MAX_ID, Notification, NotificationPage
 
 
 async def list_for(
@@ -20,6 +20,19 @@ async def list_for(
     """The user's notifications, newest first, with the totals the page is out of."""
     async with db.reader() as uow:
         return await repository.list_page(uow.conn, user_id, page, unread_only=unread_only)
+
+
+async def of_event(
+    db: Database, *, event_id: str, recipient_ids: Iterable[int] | None = None
+) -> dict[int, Notification]:
+    """What an event notified, by recipient, each as its recipient reads it (one statement).
+
+    For live updates: once the consumer has applied an event, whoever pushes to connected
+    users can send each of them exactly the object the REST list shows.
+    """
+    wanted = None if recipient_ids is None else sorted(set(recipient_ids))
+    async with db.reader() as uow:
+        return await repository.of_event(uow.conn, event_id, wanted)
 
 
 async def mark_read(db: Database, *, user_id: int, ids: Iterable[int]) -> int:
