@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from conduit.core.formatting import iso
@@ -45,6 +45,12 @@ class UnreadCountResponse(BaseModel):
     unreadCount: int
 
 
+def _only_true(value: bool | None) -> bool | None:
+    if value is False:
+        raise PydanticCustomError("invalid", "must be true")
+    return value
+
+
 class MarkReadRequest(RequestModel):
     """Either ``{"ids": [...]}`` (yours; others' are ignored) or ``{"all": true}``."""
 
@@ -52,7 +58,11 @@ class MarkReadRequest(RequestModel):
         list[int] | None,
         Field(max_length=MAX_IDS, description="Notification ids to mark read."),
     ] = None
-    all: Annotated[Literal[True] | None, Field(description="Mark every notification read.")] = None
+    all: Annotated[
+        bool | None,
+        Field(description="true: mark every notification read."),
+        AfterValidator(_only_true),
+    ] = None
 
     @model_validator(mode="after")
     def _one_of(self) -> MarkReadRequest:
