@@ -3,8 +3,9 @@
 Notifications are written by INSERT ... SELECT from the rows they point at: an article, a
 comment or a user that is already gone when its event arrives (events can come late, or
 out of order) yields no row instead of a foreign-key error, and an article's followers are
-notified in one statement however many there are. A page is one statement (actor profile,
-article and comment joined), and both counts are a second one.
+notified in one statement however many there are. The notifications of a deleted article
+or comment go with it (ON DELETE CASCADE). A page is one statement (actor profile, article
+and comment joined), and both counts are a second one.
 """
 
 from __future__ import annotations
