@@ -31,7 +31,8 @@ from conduit.notifications.models import (
     NotificationPage,
     notifications,
 )
-from conduit.profiles.models import Profile, follows
+from conduit.profiles.models import follows
+from conduit.profiles.repository import profile_from_row
 from conduit.users.models import users
 
 _NEWEST_FIRST = (notifications.c.created_at.desc(), notifications.c.id.desc())
@@ -125,7 +126,7 @@ def _notification(row: Any) -> Notification:
         type=row.type,
         created_at=row.created_at,
         read=row.read_at is not None,
-        actor=Profile(row.username, row.bio, row.image, bool(row.following)),
+        actor=profile_from_row(row),
         article=None if row.slug is None else ArticleRef(row.slug, row.title),
         comment=None if row.comment_id is None else CommentRef(row.comment_id, row.comment_body),
     )
