@@ -18,6 +18,7 @@ from conduit.core.db import Database, create_engine
 from conduit.core.logging import configure_logging
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
+from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.settings import Settings
 
 
@@ -28,7 +29,7 @@ class ConfigurationError(RuntimeError):
 # Every consumer of events, from the features' handlers.py: the one place to add one.
 # (Here rather than in entrypoints because the bus needs them: RabbitMQ declares a durable
 # queue per consumer before the first publish, so no event is routed to nowhere.)
-CONSUMERS: tuple[Consumer, ...] = ()
+CONSUMERS: tuple[Consumer, ...] = (notifications_consumer,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from conduit.comments.router import router as comments_router
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.middleware import RequestContext
 from conduit.entrypoints.worker import run_worker
+from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -33,7 +34,15 @@ log = structlog.get_logger("conduit")
 
 OPENAPI_TAGS = [
     {"name": name}
-    for name in ("Articles", "Comments", "Favorites", "Profile", "Tags", "User and Authentication")
+    for name in (
+        "Articles",
+        "Comments",
+        "Favorites",
+        "Profile",
+        "Tags",
+        "User and Authentication",
+        "Notifications",
+    )
 ]
 
 
@@ -88,7 +97,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.tokens = parts.tokens
     app.state.settings = parts.settings
 
-    for router in (users_router, profiles_router, articles_router, comments_router, tags_router):
+    for router in (
+        users_router,
+        profiles_router,
+        articles_router,
+        comments_router,
+        tags_router,
+        notifications_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/health/live", tags=["Health"], include_in_schema=False)
