@@ -1,4 +1,4 @@
-"""The ``conduit`` command: serve, db upgrade|downgrade|current, seed, openapi."""
+"""The ``conduit`` command: serve, db upgrade|downgrade|current, seed, openapi, events."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conduit import migrations
 from conduit.bootstrap import ConfigurationError
+from conduit.entrypoints.events_cli import events_app
 from conduit.settings import Settings
 
 app = typer.Typer(help="Conduit: a RealWorld backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
 
 
 def _settings() -> Settings:

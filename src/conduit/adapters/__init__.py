@@ -1,0 +1,1 @@
+"""Adapters: the production implementations of core's ports (brokers, caches, storage)."""
