@@ -104,6 +104,7 @@ class NatsBus:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
                     connect_timeout=self.publish_timeout_seconds,
+                    drain_timeout=self.publish_timeout_seconds,
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
@@ -215,7 +216,11 @@ class NatsBus:
                     await asyncio.sleep(1.0)
                     continue
                 for message in messages:
-                    await self._settle(consumer, deliver, message)
+                    try:
+                        await self._settle(consumer, deliver, message)
+                    except (nats.errors.Error, OSError) as exc:  # the ack could not be sent:
+                        # JetStream redelivers after ack_wait; applying again is a no-op.
+                        _log.warning("bus_settle_failed", consumer=consumer.name, error=repr(exc))
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
