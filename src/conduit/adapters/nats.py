@@ -113,7 +113,7 @@ class NatsBus:
             await self._declare_stream(self._jetstream())
 
     async def close(self) -> None:
-        """Flush what is buffered and disconnect; pending pull requests end with it."""
+        """Flush what is buffered and disconnect (cancel the ``consume`` tasks first)."""
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
             with contextlib.suppress(Exception):
