@@ -319,3 +319,40 @@ async def test_broker_down_publish_raises_and_work_resumes_after_restart(
         await stop(task)
         await bus.close()
     assert sorted(recorder.handled) == sorted([before.id, during.id, after.id])
+
+
+async def test_last_attempt_cut_short_still_ends_in_dead_letters(
+    db: Database, nats_server: NatsServer
+) -> None:
+    """A worker that dies during the last attempt: JetStream's spare delivery lets the next
+    worker dead-letter the event instead of JetStream dropping it silently."""
+    started_last = asyncio.Event()
+
+    async def handle(_uow: UnitOfWork, evt: Event) -> None:
+        if len(deliveries.seen) == 3:  # the last attempt hangs until its worker dies
+            started_last.set()
+            await asyncio.Event().wait()
+        raise RuntimeError("handler failure")
+
+    consumer = Consumer(name="recorder", types=frozenset({WANTED}), handle=handle)
+    deliveries = Deliveries(delivery(db, consumer, max_attempts=3))
+    dying = NatsBus(nats_server.url, max_attempts=3, ack_wait_seconds=1.0)
+    task = asyncio.create_task(dying.consume(consumer, deliveries))
+    doomed = event()
+    await dying.publish([doomed])
+    try:
+        await asyncio.wait_for(started_last.wait(), 15)
+    finally:
+        await stop(task)  # the worker dies without settling the message
+        await dying.close()
+
+    successor = NatsBus(nats_server.url, max_attempts=3, ack_wait_seconds=1.0)
+    task = asyncio.create_task(successor.consume(consumer, deliveries))
+    try:
+        await eventually(lambda: _equals(count_rows(db, dead_letters), 1))
+    finally:
+        await stop(task)
+        await successor.close()
+    assert [attempt for _, attempt, _ in deliveries.seen] == [1, 2, 3, 4]
+    rows = await fetch_all(db, select(dead_letters.c.event_id, dead_letters.c.attempts))
+    assert [(row.event_id, row.attempts) for row in rows] == [(doomed.id, 4)]
