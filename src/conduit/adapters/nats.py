@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
 
 import nats
 import nats.errors
@@ -260,10 +259,10 @@ class NatsBus:
         else:
             await message.ack()
 
-    async def _while_in_progress(self, message: Msg, work: Any) -> Outcome:
+    async def _while_in_progress(self, message: Msg, work: Awaitable[Outcome]) -> Outcome:
         """Run ``work``, telling JetStream the message is in progress every third of
         ``ack_wait`` so a slow handler is not redelivered to another worker meanwhile."""
-        task: asyncio.Task[Outcome] = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(work)
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=self.ack_wait_seconds / 3)
