@@ -6,7 +6,6 @@ The web app, the CLI and the worker all start from :func:`build`.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +55,9 @@ def build_bus(settings: Settings, consumers: Sequence[Consumer]) -> EventBus:
 
         return RabbitMqBus(url, consumers=consumers, max_attempts=settings.consumer_max_attempts)
     if url.startswith(("nats://", "tls://")):
-        # NatsBus(url) implements the same port in adapters/nats.py.
-        nats = importlib.import_module("conduit.adapters.nats")
-        bus: EventBus = nats.NatsBus(url)
-        return bus
+        from conduit.adapters.nats import NatsBus
+
+        return NatsBus(url, max_attempts=settings.consumer_max_attempts)
     raise ConfigurationError(
         "CONDUIT_BROKER_URL must start with amqp://, amqps:// or nats:// (or be unset for the "
         f"embedded bus), not {url.split('://')[0]}://"

@@ -19,6 +19,7 @@ from conduit import migrations
 from conduit.articles.router import router as articles_router
 from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
+from conduit.entrypoints.asyncapi import asyncapi_document
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.middleware import RequestContext
 from conduit.entrypoints.worker import run_worker
@@ -106,6 +107,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         notifications_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+
+    event_catalogue = asyncapi_document()
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> JSONReply:
+        """The event catalogue (AsyncAPI 3.0), generated from the code."""
+        return JSONReply(event_catalogue)
 
     @app.get("/health/live", tags=["Health"], include_in_schema=False)
     async def live() -> JSONReply:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from conduit import migrations
 from conduit.bootstrap import ConfigurationError, Container, build
 from conduit.core.events import Event
+from conduit.entrypoints.events_cli import events_app
 from conduit.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Conduit: a RealWorld backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-events_app = typer.Typer(help="Events: dead letters and replays.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
 
