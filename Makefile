@@ -9,6 +9,7 @@ PORT ?= 8000
 REALWORLD_DIR ?= ../shared/realworld
 BRUNO_DIR ?= $(REALWORLD_DIR)/bruno
 CONFORMANCE_PORT ?= 8765
+CONFORMANCE_BACKENDS ?= sqlite,postgresql,mariadb,services
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -50,8 +51,8 @@ format: install ## Format and autofix with ruff
 	$(UV) run --frozen ruff check --fix .
 
 .PHONY: conformance
-conformance: install ## Official RealWorld suite (Bruno) on fresh SQLite and PostgreSQL servers
-	$(UV) run --frozen python scripts/conformance.py --bruno-dir $(BRUNO_DIR) --port $(CONFORMANCE_PORT)
+conformance: install ## Official RealWorld suite (Bruno): SQLite, PostgreSQL, MariaDB, and with Redis + RabbitMQ + worker
+	$(UV) run --frozen python scripts/conformance.py --bruno-dir $(BRUNO_DIR) --port $(CONFORMANCE_PORT) --backends $(CONFORMANCE_BACKENDS)
 
 .PHONY: openapi
 openapi: install ## Write the generated OpenAPI document to openapi.json
