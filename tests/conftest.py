@@ -41,6 +41,21 @@ TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``server_databases`` exist for PostgreSQL and MariaDB only (not skipped)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_sqlite = callspec is not None and callspec.params.get("database_url") == "sqlite"
+        if on_sqlite and item.get_closest_marker("server_databases"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def _unreachable(backend: str, exc: Exception) -> None:
     message = f"{backend} is not reachable: {exc}"
     if IN_CI:

@@ -90,11 +90,10 @@ async def _at_least(items: list[str], count: int) -> bool:
     return len(items) >= count
 
 
+@pytest.mark.server_databases  # SQLite runs one relay (no row locks)
 async def test_two_relays_on_rabbitmq_publish_each_row_once(
     db: Database, database_url: str, rabbit_url: str
 ) -> None:
-    if db.dialect == "sqlite":
-        pytest.skip("SQLite runs one relay (no row locks)")
     raw = RawDeliveries()
     wanted = consumer(unique("counted"), Recorder())
     buses = [RabbitMqBus(rabbit_url, consumers=[wanted]) for _ in range(2)]

@@ -190,12 +190,11 @@ async def test_a_replayed_row_is_published_under_its_own_message_id(db: Database
     assert Event.from_json(event.to_json()).id == event_id  # the envelope keeps the event id
 
 
+@pytest.mark.server_databases  # SQLite runs one relay (no row locks)
 @pytest.mark.parametrize("relays", [2, 3])
 async def test_concurrent_relays_never_publish_a_row_twice(
     db: Database, database_url: str, relays: int
 ) -> None:
-    if db.dialect == "sqlite":
-        pytest.skip("SQLite runs one relay (no row locks); duplicates would be no-ops anyway")
     await emit(db, 600, per_transaction=50)
     recorders = [Recorder() for _ in range(relays)]
     databases = [Database(create_engine(database_url, pool_size=3)) for _ in range(relays)]

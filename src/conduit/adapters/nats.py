@@ -1,7 +1,7 @@
 """The event bus on NATS JetStream (``CONDUIT_BROKER_URL=nats://...``), with nats-py.
 
 - One stream, ``CONDUIT`` (file storage), capturing ``conduit.events.>``; each event is
-  published to ``conduit.events.<type>`` with the header ``Nats-Msg-Id`` = the event id,
+  published to ``conduit.events.<type>`` with the header ``Nats-Msg-Id`` = the event id (a replay: its own message id),
   so the broker drops a second copy of the same event within the stream's duplicate window
   (a relay that crashed after publishing and before marking its rows republishes them).
   :meth:`NatsBus.publish` returns once JetStream acknowledged (PubAck) every message.
@@ -47,7 +47,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from conduit.core.bus import MAX_ATTEMPTS, Deliver, Outcome, backoff_seconds
+from conduit.core.bus import MAX_ATTEMPTS, Deliver, Outcome, backoff_seconds, message_id
 from conduit.core.consumers import Consumer
 from conduit.core.events import Event
 
@@ -172,7 +172,7 @@ class NatsBus:
                 event.to_json(),
                 timeout=self.publish_timeout_seconds,
                 stream=self.stream,
-                headers={MESSAGE_ID_HEADER: overrides.get(event.id, event.id)},
+                headers={MESSAGE_ID_HEADER: overrides.get(event.id, message_id(event))},
             )
             if ack.duplicate:
                 _log.info("bus_duplicate_dropped", event_id=event.id, event_type=event.type)
