@@ -5,9 +5,10 @@ The web app, the CLI and (later) the worker all start from :func:`build`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from conduit.core.cache import NoCache, ResponseCache
 from conduit.core.db import Database, create_engine
 from conduit.core.logging import configure_logging
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
@@ -23,6 +24,7 @@ class Container:
     settings: Settings
     db: Database
     tokens: TokenCodec
+    cache: ResponseCache = field(default_factory=NoCache)
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -43,6 +45,24 @@ def resolve_secret(settings: Settings) -> str:
     return load_or_create_secret(Path(settings.data_dir) / "secret_key")
 
 
+def response_cache(settings: Settings, db: Database) -> ResponseCache:
+    """Redis when ``CONDUIT_REDIS_URL`` is set (invalidated by every commit), else nothing."""
+    if not settings.redis_url:
+        return NoCache()
+    from conduit.adapters.redis_cache import RedisResponseCache
+
+    try:
+        cache = RedisResponseCache(
+            settings.redis_url,
+            ttl_seconds=settings.cache_ttl_seconds,
+            timeout_seconds=settings.cache_timeout_seconds,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
+    db.on_commit(cache.invalidate)
+    return cache
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -54,8 +74,10 @@ def build(settings: Settings | None = None) -> Container:
         pool_timeout=settings.db_pool_timeout_seconds,
         echo=settings.db_echo,
     )
+    db = Database(engine)
     return Container(
         settings=settings,
-        db=Database(engine),
+        db=db,
         tokens=TokenCodec(secret=secret, ttl_seconds=settings.access_token_ttl_seconds),
+        cache=response_cache(settings, db),
     )

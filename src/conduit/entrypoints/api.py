@@ -18,8 +18,10 @@ from conduit import migrations
 from conduit.articles.router import router as articles_router
 from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
+from conduit.entrypoints.conditional import ConditionalGet
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.middleware import RequestContext
+from conduit.entrypoints.read_cache import ReadCache
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         try:
             yield
         finally:
+            await parts.cache.close()
             await parts.db.dispose()
 
     app = FastAPI(
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.db = parts.db
     app.state.tokens = parts.tokens
     app.state.settings = parts.settings
+    app.state.cache = parts.cache
 
     for router in (users_router, profiles_router, articles_router, comments_router, tags_router):
         app.include_router(router, prefix=API_PREFIX)
@@ -84,14 +88,17 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return JSONReply({"status": "ok", "database": parts.db.dialect})
 
     install_error_handlers(app)
+    # Innermost first: cached answers still get their ETag/304, CORS headers and request id.
+    app.add_middleware(ReadCache, cache=parts.cache)
+    app.add_middleware(ConditionalGet)
     origins = parts.settings.cors_origins
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
         allow_credentials="*" not in origins,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-None-Match"],
+        expose_headers=["X-Request-ID", "ETag"],
         max_age=600,
     )
     app.add_middleware(RequestContext, max_body_bytes=parts.settings.max_body_bytes)

@@ -1,0 +1,176 @@
+"""The response cache on Redis (``CONDUIT_REDIS_URL``), shared by every Conduit instance.
+
+Keys::
+
+    conduit:gen:<generation>                      a counter, INCR'd by commits (no TTL)
+    conduit:cache:<path?query>|<g1>:<g2>...       a cached body (TTL ``cache_ttl_seconds``)
+
+A lookup is one round trip: a Lua script reads the generations, composes the entry's key
+and GETs it. An invalidation is one pipelined round trip of INCRs.
+
+Redis down: every call has short socket timeouts and no retries; the first failure opens
+a circuit breaker and from then on requests bypass the cache without touching Redis (no
+added latency), with one warning logged per ``WARNING_INTERVAL``. A background probe
+retries with backoff; it closes the breaker only after it has bumped the ``all``
+generation, because invalidations may have been missed meanwhile — entries written before
+the outage become unreachable instead of being served stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from conduit.core.cache import ALL, BYPASS, Lookup, generations_changed_by_all
+from conduit.core.events import Event
+
+log = structlog.get_logger("conduit.cache")
+
+T = TypeVar("T")
+GENERATION_PREFIX = "conduit:gen:"
+ENTRY_PREFIX = "conduit:cache:"
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
+WARNING_INTERVAL = 10.0
+PROBE_FIRST_DELAY = 0.1
+PROBE_MAX_DELAY = 1.0
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+# KEYS: the generation counters; ARGV[1]: the request. Returns {entry key, entry or nil}.
+_LOOKUP = """
+local generations = redis.call('MGET', unpack(KEYS))
+local key = ARGV[1] .. '|'
+for i, value in ipairs(generations) do
+  if value then key = key .. value .. ':' else key = key .. '0:' end
+end
+return {key, redis.call('GET', key)}
+"""
+
+
+class RedisResponseCache:
+    """:class:`conduit.core.cache.ResponseCache` on Redis, with a circuit breaker."""
+
+    enabled = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl_seconds: int,
+        timeout_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        self._lookup_script = self._redis.register_script(_LOOKUP)
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._open = False  # the breaker: True while Redis is considered down
+        self._missed = False  # an invalidation failed or was skipped since the probe began
+        self._probe: asyncio.Task[None] | None = None
+        self._last_warning = -WARNING_INTERVAL
+        self._suppressed = 0
+
+    @property
+    def available(self) -> bool:
+        """False while requests bypass Redis (until the probe has resynchronised)."""
+        return not self._open
+
+    async def lookup(self, request: str, generations: Sequence[str]) -> Lookup:
+        keys = [GENERATION_PREFIX + name for name in generations]
+        answer = await self._call(
+            "lookup", lambda: self._lookup_script(keys=keys, args=[ENTRY_PREFIX + request])
+        )
+        if answer is None:
+            return BYPASS
+        key, value = answer
+        return Lookup(key=key.decode(), value=value)
+
+    async def store(self, key: str, value: bytes) -> None:
+        if len(value) <= MAX_ENTRY_BYTES:
+            await self._call("store", lambda: self._redis.set(key, value, ex=self._ttl))
+
+    async def invalidate(self, events: Sequence[Event]) -> None:
+        changed = generations_changed_by_all(events)
+        if not changed:
+            return
+        if self._open:
+            self._missed = True  # the probe bumps "all" before anyone reads Redis again
+            return
+
+        async def bump() -> Any:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name in sorted(changed):
+                    pipe.incr(GENERATION_PREFIX + name)
+                return await pipe.execute()
+
+        await self._call("invalidate", bump)
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        await self._redis.aclose()
+
+    async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        if self._open:
+            return None
+        try:
+            return await call()
+        except asyncio.CancelledError:
+            raise
+        except _FAILURES as exc:
+            self._trip(operation, exc)
+            return None
+
+    def _trip(self, operation: str, exc: BaseException) -> None:
+        """Open the breaker (any failure may have been a missed invalidation) and probe."""
+        self._open = True
+        self._missed = True
+        now = self._clock()
+        if now - self._last_warning >= WARNING_INTERVAL:
+            log.warning(
+                "cache_unavailable",
+                operation=operation,
+                error=f"{type(exc).__name__}: {exc}",
+                suppressed=self._suppressed,
+                hint="requests bypass the cache until Redis answers again",
+            )
+            self._last_warning = now
+            self._suppressed = 0
+        else:
+            self._suppressed += 1
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        delay = PROBE_FIRST_DELAY
+        while True:
+            await asyncio.sleep(delay)
+            self._missed = False
+            try:
+                # Invalidations may have been lost while Redis was unreachable: make every
+                # entry written before now unreachable before reading from Redis again.
+                await self._redis.incr(GENERATION_PREFIX + ALL)
+            except _FAILURES:
+                delay = min(delay * 2, PROBE_MAX_DELAY)
+                continue
+            if self._missed:  # an invalidation was skipped during the INCR: bump again
+                continue
+            self._open = False
+            log.info("cache_recovered")
+            return
