@@ -83,9 +83,15 @@ async def instances(
     db: Database, settings: Settings, tokens: TokenCodec, redis_server: PrivateRedis
 ) -> AsyncIterator[tuple[Instance, Instance]]:
     cached = settings.model_copy(update={"redis_url": redis_server.url})
-    other_db = Database(create_engine(cached.effective_database_url, pool_size=5))
+    # Each instance has its own engine (``db`` only empties the tables afterwards). The
+    # pool waits long enough for 200 concurrent readers: a read with Redis gone queues for
+    # a connection, and what is tested is the cache, not the pool's timeout.
+    engines = [
+        Database(create_engine(cached.effective_database_url, pool_size=5, pool_timeout=120))
+        for _ in range(2)
+    ]
     made = []
-    for database in (db, other_db):
+    for database in engines:
         cache = response_cache(cached, database)
         assert isinstance(cache, RedisResponseCache)
         app = create_app(container=Container(cached, database, tokens, cache=cache))
@@ -99,7 +105,8 @@ async def instances(
         for instance in made:
             await instance.http.aclose()
             await instance.cache.close()
-        await other_db.dispose()
+        for database in engines:
+            await database.dispose()
 
 
 async def _world(a: Instance) -> dict[str, str]:
