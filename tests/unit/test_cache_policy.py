@@ -33,6 +33,17 @@ def test_each_event_bumps_what_anonymous_readers_could_see_change(event_type: st
     assert cache.generations_changed_by(event) == EXPECTED[event_type]
 
 
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [(["bio"], {"all"}), (["email", "username"], {"all"}), (["email", "password"], set())],
+)
+def test_a_user_update_bumps_everything_only_when_a_public_field_changed(
+    changed: list[str], expected: set[str]
+) -> None:
+    event = Event(type="user.updated", data={"userId": 1, "username": "u", "changed": changed})
+    assert cache.generations_changed_by(event) == expected
+
+
 def test_every_catalogued_event_is_mapped() -> None:
     assert set(CATALOGUE) <= set(EXPECTED), "map the new event in generations_changed_by"
 

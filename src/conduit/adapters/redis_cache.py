@@ -81,7 +81,7 @@ class RedisResponseCache:
         self._open = False  # the breaker: True while Redis is considered down
         self._missed = False  # an invalidation failed or was skipped since the probe began
         self._probe: asyncio.Task[None] | None = None
-        self._last_warning = -WARNING_INTERVAL
+        self._last_warning: float | None = None
         self._suppressed = 0
 
     @property
@@ -142,7 +142,7 @@ class RedisResponseCache:
         self._open = True
         self._missed = True
         now = self._clock()
-        if now - self._last_warning >= WARNING_INTERVAL:
+        if self._last_warning is None or now - self._last_warning >= WARNING_INTERVAL:
             log.warning(
                 "cache_unavailable",
                 operation=operation,

@@ -26,6 +26,7 @@ from conduit.core.events import Event
 ALL = "all"  # everything embeds users (author objects, profiles): bumped by user.updated
 LISTS = "lists"  # article lists and their filters
 TAGS = "tags"  # GET /api/tags
+PUBLIC = ("username", "bio", "image")  # the fields of a user that anonymous readers see
 
 
 def article(slug: str) -> str:
@@ -47,8 +48,9 @@ def generations_changed_by(event: Event) -> set[str]:
     - article.favorited / article.unfavorited: the lists (``favoritesCount``, the
       ``favorited=`` filter) and the article; tags count articles, not favorites.
     - comment.created / comment.deleted: that article's comments.
-    - user.updated: everything — author objects are embedded in articles, lists and
-      comments, and a renamed user's old profile must answer 404.
+    - user.updated: everything when a public field changed (username, bio, image) — author
+      objects are embedded in articles, lists and comments, and a renamed user's old
+      profile must answer 404; nothing for the email or the password alone.
     - user.registered, user.followed, user.unfollowed: nothing. Errors (a profile that did
       not exist yet) are never cached; an anonymous reader always sees ``following: false``
       and the API has no follower counts; the feed is only for signed-in readers, who are
@@ -65,6 +67,8 @@ def generations_changed_by(event: Event) -> set[str]:
         return {LISTS, article(slug)}
     if kind in ("comment.created", "comment.deleted") and isinstance(slug, str):
         return {comments(slug)}
+    if kind == "user.updated" and not set(event.data.get("changed", PUBLIC)) & set(PUBLIC):
+        return set()
     if kind in ("user.registered", "user.followed", "user.unfollowed"):
         return set()
     return {ALL}
