@@ -152,6 +152,7 @@ async def test_hits_serve_the_same_bytes_without_the_database(
             assert again.content == first.content
             assert again.headers["etag"] == first.headers["etag"]
             assert again.headers["content-type"] == "application/json"
+            assert again.headers["x-request-id"]  # the outer middleware still runs
     # the query is normalised: the same parameters in another order are the same entry
     with count_statements(b.db) as log:
         swapped = await b.get("/articles?offset=0&limit=5")

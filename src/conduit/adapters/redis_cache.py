@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection, Connection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from conduit.core.cache import ALL, BYPASS, Lookup, generations_changed_by_all
 from conduit.core.events import Event
@@ -53,6 +54,55 @@ for i, value in ipairs(generations) do
 end
 return {key, redis.call('GET', key)}
 """
+_LOOKUP_SHA = hashlib.sha1(_LOOKUP.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+
+
+class RedisLink:
+    """A few redis-py connections used one command (or pipeline) at a time.
+
+    Leaner than ``redis.asyncio.Redis`` on the hot path (no per-command pool checks,
+    events or ``wait_for`` task): one ``asyncio.timeout`` bounds the whole call. A
+    connection that failed in any way is closed and dropped, never reused.
+    """
+
+    def __init__(self, url: str, *, timeout_seconds: float) -> None:
+        options: dict[str, Any] = dict(parse_url(url))
+        self._connection_class: type[AbstractConnection] = options.pop(
+            "connection_class", Connection
+        )
+        self._options = {
+            **options,
+            "socket_timeout": None,  # bounded by asyncio.timeout around each call
+            "socket_connect_timeout": timeout_seconds,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        self._timeout = timeout_seconds
+        self._idle: list[AbstractConnection] = []
+
+    async def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` in one write and read their replies (errors returned, not raised)."""
+        connection = self._idle.pop() if self._idle else self._connection_class(**self._options)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await connection.send_packed_command(
+                    connection.pack_commands(commands), check_health=False
+                )
+                replies = []
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:  # an error reply: the connection is fine
+                        replies.append(exc)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        self._idle.append(connection)
+        return replies
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.disconnect(nowait=True)
 
 
 class RedisResponseCache:
@@ -68,14 +118,7 @@ class RedisResponseCache:
         timeout_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._redis: Redis = Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
-        self._lookup_script = self._redis.register_script(_LOOKUP)
+        self._redis = RedisLink(url, timeout_seconds=timeout_seconds)
         self._ttl = ttl_seconds
         self._clock = clock
         self._open = False  # the breaker: True while Redis is considered down
@@ -91,17 +134,25 @@ class RedisResponseCache:
 
     async def lookup(self, request: str, generations: Sequence[str]) -> Lookup:
         keys = [GENERATION_PREFIX + name for name in generations]
-        answer = await self._call(
-            "lookup", lambda: self._lookup_script(keys=keys, args=[ENTRY_PREFIX + request])
-        )
+        answer = await self._call("lookup", lambda: self._run_lookup(keys, ENTRY_PREFIX + request))
         if answer is None:
             return BYPASS
         key, value = answer
         return Lookup(key=key.decode(), value=value)
 
+    async def _run_lookup(self, keys: list[str], request: str) -> Any:
+        (reply,) = await self._redis.execute(("EVALSHA", _LOOKUP_SHA, len(keys), *keys, request))
+        if isinstance(reply, NoScriptError):  # a restarted Redis forgot the script
+            (reply,) = await self._redis.execute(("EVAL", _LOOKUP, len(keys), *keys, request))
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
     async def store(self, key: str, value: bytes) -> None:
         if len(value) <= MAX_ENTRY_BYTES:
-            await self._call("store", lambda: self._redis.set(key, value, ex=self._ttl))
+            await self._call(
+                "store", lambda: self._redis.execute(("SET", key, value, "EX", self._ttl))
+            )
 
     async def invalidate(self, events: Sequence[Event]) -> None:
         changed = generations_changed_by_all(events)
@@ -111,11 +162,11 @@ class RedisResponseCache:
             self._missed = True  # the probe bumps "all" before anyone reads Redis again
             return
 
-        async def bump() -> Any:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for name in sorted(changed):
-                    pipe.incr(GENERATION_PREFIX + name)
-                return await pipe.execute()
+        async def bump() -> None:
+            commands = [("INCR", GENERATION_PREFIX + name) for name in sorted(changed)]
+            for reply in await self._redis.execute(*commands):
+                if isinstance(reply, Exception):
+                    raise reply
 
         await self._call("invalidate", bump)
 
@@ -124,7 +175,7 @@ class RedisResponseCache:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
-        await self._redis.aclose()
+        await self._redis.close()
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
         if self._open:
@@ -165,7 +216,7 @@ class RedisResponseCache:
             try:
                 # Invalidations may have been lost while Redis was unreachable: make every
                 # entry written before now unreachable before reading from Redis again.
-                await self._redis.incr(GENERATION_PREFIX + ALL)
+                await self._redis.execute(("INCR", GENERATION_PREFIX + ALL))
             except _FAILURES:
                 delay = min(delay * 2, PROBE_MAX_DELAY)
                 continue
