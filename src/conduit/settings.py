@@ -61,11 +61,11 @@ class Settings(BaseSettings):
         "an invalidation is ever lost (a network split between one instance and Redis).",
     )
     cache_timeout_seconds: float = Field(
-        default=0.2,
+        default=0.25,
         gt=0,
         le=5,
-        description="Connect and read timeout of a cache call; past it the request reads the "
-        "database and the cache is bypassed until Redis answers again.",
+        description="Timeout of a cache call; past it the request reads the database (and "
+        "after a few in a row the cache is bypassed until Redis answers again).",
     )
     log_level: str = "INFO"
     log_json: bool | None = Field(

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from conduit.adapters.redis_cache import RedisResponseCache
+from conduit.adapters.redis_cache import TIMEOUTS_TO_OPEN, RedisResponseCache
 from conduit.bootstrap import Container, response_cache
 from conduit.core import security
 from conduit.core.db import Database, create_engine
@@ -354,6 +354,29 @@ async def test_a_hung_redis_delays_no_write_and_serves_nothing_stale(
     for instance in (b, a):
         assert (await instance.read(url))["article"]["body"] == "while Redis hung"
     assert (await b.warm(url))[url]["article"]["body"] == "while Redis hung"
+
+
+async def test_one_slow_read_costs_only_its_own_hit(
+    instances: tuple[Instance, Instance], redis_server: PrivateRedis
+) -> None:
+    a, _ = instances
+    await a.warm("/tags")
+    redis_server.pause()
+    try:
+        assert (await a.get("/tags")).status_code == 200  # timed out: read the database
+        assert a.cache.available  # a lagging event loop must not switch the cache off
+        for _ in range(TIMEOUTS_TO_OPEN):
+            assert (await a.get("/tags")).status_code == 200
+        assert not a.cache.available  # Redis really is unresponsive: stop waiting for it
+        with count_statements(a.db) as log:
+            started = time.monotonic()
+            assert (await a.get("/tags")).status_code == 200
+        assert log.count > 0
+        assert time.monotonic() - started < a.cache.timeout_seconds
+    finally:
+        redis_server.resume()
+    await _until_available(a.cache)
+    await a.warm("/tags")
 
 
 async def test_no_stale_answer_after_an_invalidation_lost_while_redis_was_down(

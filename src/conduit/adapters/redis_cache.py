@@ -8,12 +8,15 @@ Keys::
 A lookup is one round trip: a Lua script reads the generations, composes the entry's key
 and GETs it. An invalidation is one pipelined round trip of INCRs.
 
-Redis down: every call has short socket timeouts and no retries; the first failure opens
-a circuit breaker and from then on requests bypass the cache without touching Redis (no
-added latency), with one warning logged per ``WARNING_INTERVAL``. A background probe
-retries with backoff; it closes the breaker only after it has bumped the ``all``
-generation, because invalidations may have been missed meanwhile — entries written before
-the outage become unreachable instead of being served stale.
+Redis down: every call is bounded by a short timeout and never retried; a request whose
+call fails reads the database. A circuit breaker then makes requests bypass Redis without
+touching it (no added latency), with one warning per ``WARNING_INTERVAL``. It opens at once
+on a connection error or a failed invalidation, and after ``TIMEOUTS_TO_OPEN`` timeouts in
+a row of reads (one slow answer, or an event loop lagging under load, costs only that
+request its hit). A background probe retries with backoff and closes the breaker only after
+it has replayed what may have been missed: the generations of every invalidation that
+failed or was skipped, and the ``all`` generation after a connection error (Redis may have
+restarted from an older snapshot). Entries from before the outage are then unreachable.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from redis.asyncio.connection import AbstractConnection, Connection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conduit.core.cache import ALL, BYPASS, Lookup, generations_changed_by_all
 from conduit.core.events import Event
@@ -40,9 +44,12 @@ T = TypeVar("T")
 GENERATION_PREFIX = "conduit:gen:"
 ENTRY_PREFIX = "conduit:cache:"
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
+MAX_IDLE_CONNECTIONS = 64
 WARNING_INTERVAL = 10.0
 PROBE_FIRST_DELAY = 0.1
 PROBE_MAX_DELAY = 1.0
+PROBE_TIMEOUT = 1.0
+TIMEOUTS_TO_OPEN = 3
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 # KEYS: the generation counters; ARGV[1]: the request. Returns {entry key, entry or nil}.
@@ -62,7 +69,7 @@ class RedisLink:
 
     Leaner than ``redis.asyncio.Redis`` on the hot path (no per-command pool checks,
     events or ``wait_for`` task): one ``asyncio.timeout`` bounds the whole call. A
-    connection that failed in any way is closed and dropped, never reused.
+    connection that failed in any way is closed, and so are the idle ones, never reused.
     """
 
     def __init__(self, url: str, *, timeout_seconds: float) -> None:
@@ -79,11 +86,11 @@ class RedisLink:
         self._timeout = timeout_seconds
         self._idle: list[AbstractConnection] = []
 
-    async def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
+    async def execute(self, *commands: tuple[Any, ...], within: float | None = None) -> list[Any]:
         """Send ``commands`` in one write and read their replies (errors returned, not raised)."""
         connection = self._idle.pop() if self._idle else self._connection_class(**self._options)
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(within or self._timeout):
                 await connection.send_packed_command(
                     connection.pack_commands(commands), check_health=False
                 )
@@ -95,8 +102,12 @@ class RedisLink:
                         replies.append(exc)
         except BaseException:
             await connection.disconnect(nowait=True)
+            await self.close()  # the idle ones are likely broken too (a restart, a reset)
             raise
-        self._idle.append(connection)
+        if len(self._idle) < MAX_IDLE_CONNECTIONS:
+            self._idle.append(connection)
+        else:
+            await connection.disconnect(nowait=True)
         return replies
 
     async def close(self) -> None:
@@ -119,10 +130,13 @@ class RedisResponseCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = RedisLink(url, timeout_seconds=timeout_seconds)
+        self.timeout_seconds = timeout_seconds
         self._ttl = ttl_seconds
         self._clock = clock
         self._open = False  # the breaker: True while Redis is considered down
-        self._missed = False  # an invalidation failed or was skipped since the probe began
+        self._missed: set[str] = set()  # generations whose bump may not have reached Redis
+        self._resync_all = False  # a connection broke: Redis may have lost bumps
+        self._timeouts = 0  # reads timed out in a row
         self._probe: asyncio.Task[None] | None = None
         self._last_warning: float | None = None
         self._suppressed = 0
@@ -159,16 +173,17 @@ class RedisResponseCache:
         if not changed:
             return
         if self._open:
-            self._missed = True  # the probe bumps "all" before anyone reads Redis again
+            self._missed |= changed  # the probe replays them before anyone reads Redis again
             return
+        if await self._call("invalidate", lambda: self._bump(changed)) is None:
+            self._missed |= changed
 
-        async def bump() -> None:
-            commands = [("INCR", GENERATION_PREFIX + name) for name in sorted(changed)]
-            for reply in await self._redis.execute(*commands):
-                if isinstance(reply, Exception):
-                    raise reply
-
-        await self._call("invalidate", bump)
+    async def _bump(self, changed: set[str], within: float | None = None) -> bool:
+        commands = [("INCR", GENERATION_PREFIX + name) for name in sorted(changed)]
+        for reply in await self._redis.execute(*commands, within=within):
+            if isinstance(reply, Exception):
+                raise reply
+        return True
 
     async def close(self) -> None:
         if self._probe is not None:
@@ -181,17 +196,28 @@ class RedisResponseCache:
         if self._open:
             return None
         try:
-            return await call()
+            result = await call()
         except asyncio.CancelledError:
             raise
         except _FAILURES as exc:
-            self._trip(operation, exc)
+            self._failed(operation, exc)
             return None
+        self._timeouts = 0
+        return result
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        timed_out = isinstance(exc, asyncio.TimeoutError | RedisTimeoutError)
+        if timed_out and operation != "invalidate":
+            self._timeouts += 1
+            if self._timeouts < TIMEOUTS_TO_OPEN:
+                return  # this request reads the database; the next one tries Redis again
+        elif not timed_out and not isinstance(exc, ResponseError):
+            self._resync_all = True  # connection refused or reset: perhaps a restart
+        self._trip(operation, exc)
 
     def _trip(self, operation: str, exc: BaseException) -> None:
-        """Open the breaker (any failure may have been a missed invalidation) and probe."""
+        """Open the breaker and start the probe."""
         self._open = True
-        self._missed = True
         now = self._clock()
         if self._last_warning is None or now - self._last_warning >= WARNING_INTERVAL:
             log.warning(
@@ -212,16 +238,24 @@ class RedisResponseCache:
         delay = PROBE_FIRST_DELAY
         while True:
             await asyncio.sleep(delay)
-            self._missed = False
+            # Replay what may have been lost, so that no entry written before a missed
+            # bump is served once the breaker closes.
+            resync_all, self._resync_all = self._resync_all, False
+            missed, self._missed = self._missed, set()
+            replay = {ALL} if resync_all else missed
             try:
-                # Invalidations may have been lost while Redis was unreachable: make every
-                # entry written before now unreachable before reading from Redis again.
-                await self._redis.execute(("INCR", GENERATION_PREFIX + ALL))
+                if replay:
+                    await self._bump(replay, within=PROBE_TIMEOUT)
+                else:
+                    await self._redis.execute(("PING",), within=PROBE_TIMEOUT)
             except _FAILURES:
+                self._resync_all |= resync_all
+                self._missed |= missed
                 delay = min(delay * 2, PROBE_MAX_DELAY)
                 continue
-            if self._missed:  # an invalidation was skipped during the INCR: bump again
+            if self._missed or self._resync_all:  # more was missed meanwhile: replay it too
                 continue
+            self._timeouts = 0
             self._open = False
-            log.info("cache_recovered")
+            log.info("cache_recovered", replayed=sorted(replay))
             return
