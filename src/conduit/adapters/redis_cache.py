@@ -64,6 +64,40 @@ return {key, redis.call('GET', key)}
 _LOOKUP_SHA = hashlib.sha1(_LOOKUP.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
 
+class LoopLag:
+    """How late this event loop has been running its timers lately, in seconds.
+
+    Under load a reply can sit unread while the loop serves other requests; that wait is
+    the process's own, not Redis's, so it is added to the timeout of every cache call
+    (otherwise an overloaded instance would switch its cache off exactly when it needs it).
+    """
+
+    INTERVAL = 0.05
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._measure())
+
+    async def _measure(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + self.INTERVAL
+            await asyncio.sleep(self.INTERVAL)
+            late = max(0.0, loop.time() - expected)
+            self.seconds = max(late, self.seconds * 0.8)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
 class RedisLink:
     """A few redis-py connections used one command (or pipeline) at a time.
 
@@ -85,12 +119,14 @@ class RedisLink:
         }
         self._timeout = timeout_seconds
         self._idle: list[AbstractConnection] = []
+        self.lag = LoopLag()
 
     async def execute(self, *commands: tuple[Any, ...], within: float | None = None) -> list[Any]:
         """Send ``commands`` in one write and read their replies (errors returned, not raised)."""
+        self.lag.watch()
         connection = self._idle.pop() if self._idle else self._connection_class(**self._options)
         try:
-            async with asyncio.timeout(within or self._timeout):
+            async with asyncio.timeout((within or self._timeout) + self.lag.seconds):
                 await connection.send_packed_command(
                     connection.pack_commands(commands), check_health=False
                 )
@@ -102,7 +138,7 @@ class RedisLink:
                         replies.append(exc)
         except BaseException:
             await connection.disconnect(nowait=True)
-            await self.close()  # the idle ones are likely broken too (a restart, a reset)
+            await self.drop_idle()  # they are likely broken too (a restart, a reset)
             raise
         if len(self._idle) < MAX_IDLE_CONNECTIONS:
             self._idle.append(connection)
@@ -110,10 +146,14 @@ class RedisLink:
             await connection.disconnect(nowait=True)
         return replies
 
-    async def close(self) -> None:
+    async def drop_idle(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.disconnect(nowait=True)
+
+    async def close(self) -> None:
+        await self.drop_idle()
+        await self.lag.close()
 
 
 class RedisResponseCache:
