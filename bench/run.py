@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import cached  # bench/cached.py: the run with Redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
@@ -870,6 +871,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the reference server")
     parser.add_argument(
+        "--no-cached", action="store_true", help="skip the cached run (Conduit with Redis)"
+    )
+    parser.add_argument(
         "--only",
         default=",".join(ENDPOINT_KEYS),
         help=f"comma-separated endpoints to measure (default all: {','.join(ENDPOINT_KEYS)})",
@@ -954,6 +958,13 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     deleted = asyncio.run(delete_bench_articles(run.database_url, run_id))
     say(f"deleted the {deleted} articles POST /api/articles created")
 
+    cached_results: dict[str, Result] = {}
+    if not args.no_cached:
+        driver = sys.modules[__name__]
+        cached_results = cached.bench_cached(
+            driver, run, env, server_prefix, wrk_prefix, run_id, samples
+        )
+
     reference: dict[str, Result] = {}
     mismatches: list[str] = []
     if not args.no_reference and any(e.reference and e.key in args.only for e in ENDPOINTS):
@@ -963,9 +974,16 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     print()
     print(table(run, conduit, reference))
     print()
+    if cached_results:
+        print(cached.table(sys.modules[__name__], run, conduit, cached_results, reference))
+        print()
     failures = [
         f"{server} {key}: {result.non_2xx} non-2xx, {result.socket_errors} socket errors"
-        for server, results in (("conduit", conduit), ("reference", reference))
+        for server, results in (
+            ("conduit", conduit),
+            ("conduit with Redis", cached_results),
+            ("reference", reference),
+        )
         for key, result in results.items()
         if result.non_2xx or result.socket_errors
     ]
@@ -990,11 +1008,17 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         "data": data,
         "endpoints": {e.key: e.label(run.fixtures) for e in ENDPOINTS},
         "conduit": {key: result.as_json() for key, result in conduit.items()},
+        "cached": {key: result.as_json() for key, result in cached_results.items()},
         "reference": {key: result.as_json() for key, result in reference.items()},
         "ratios": {
             key: round(conduit[key].rps / ref.rps, 3)
             for key, ref in reference.items()
             if key in conduit and ref.rps
+        },
+        "cached_ratios": {
+            key: round(result.rps / reference[key].rps, 3)
+            for key, result in cached_results.items()
+            if key in reference and reference[key].rps
         },
         "reference_mismatches": mismatches,
         "failures": failures,

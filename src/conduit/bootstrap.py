@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conduit.adapters.memory_bus import MemoryBus
 from conduit.core.bus import EventBus
+from conduit.core.cache import NoCache, ResponseCache
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database, create_engine
 from conduit.core.logging import configure_logging
@@ -38,6 +39,7 @@ class Container:
     tokens: TokenCodec
     bus: EventBus = field(default_factory=MemoryBus)
     consumers: tuple[Consumer, ...] = CONSUMERS
+    cache: ResponseCache = field(default_factory=NoCache)
 
     @property
     def embedded_bus(self) -> bool:
@@ -94,6 +96,24 @@ def resolve_secret(settings: Settings) -> str:
     return load_or_create_secret(Path(settings.data_dir) / "secret_key")
 
 
+def response_cache(settings: Settings, db: Database) -> ResponseCache:
+    """Redis when ``CONDUIT_REDIS_URL`` is set (invalidated by every commit), else nothing."""
+    if not settings.redis_url:
+        return NoCache()
+    from conduit.adapters.redis_cache import RedisResponseCache
+
+    try:
+        cache = RedisResponseCache(
+            settings.redis_url,
+            ttl_seconds=settings.cache_ttl_seconds,
+            timeout_seconds=settings.cache_timeout_seconds,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
+    db.on_commit(cache.invalidate)
+    return cache
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -105,10 +125,12 @@ def build(settings: Settings | None = None) -> Container:
         pool_timeout=settings.db_pool_timeout_seconds,
         echo=settings.db_echo,
     )
+    db = Database(engine)
     return Container(
         settings=settings,
-        db=Database(engine),
+        db=db,
         tokens=TokenCodec(secret=secret, ttl_seconds=settings.access_token_ttl_seconds),
         bus=build_bus(settings, CONSUMERS),
         consumers=CONSUMERS,
+        cache=response_cache(settings, db),
     )

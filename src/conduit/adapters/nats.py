@@ -1,7 +1,8 @@
 """The event bus on NATS JetStream (``CONDUIT_BROKER_URL=nats://...``), with nats-py.
 
 - One stream, ``CONDUIT`` (file storage), capturing ``conduit.events.>``; each event is
-  published to ``conduit.events.<type>`` with the header ``Nats-Msg-Id`` = the event id (a replay: its own message id),
+  published to ``conduit.events.<type>`` with the header ``Nats-Msg-Id`` = the event id (a
+  replay: its own message id),
   so the broker drops a second copy of the same event within the stream's duplicate window
   (a relay that crashed after publishing and before marking its rows republishes them).
   :meth:`NatsBus.publish` returns once JetStream acknowledged (PubAck) every message.

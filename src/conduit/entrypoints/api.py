@@ -20,8 +20,10 @@ from conduit.articles.router import router as articles_router
 from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
 from conduit.entrypoints.asyncapi import asyncapi_document
+from conduit.entrypoints.conditional import ConditionalGet
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.middleware import RequestContext
+from conduit.entrypoints.read_cache import ReadCache
 from conduit.entrypoints.worker import run_worker
 from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
+            await parts.cache.close()
             await parts.db.dispose()
 
     app = FastAPI(
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.db = parts.db
     app.state.tokens = parts.tokens
     app.state.settings = parts.settings
+    app.state.cache = parts.cache
 
     for router in (
         users_router,
@@ -132,14 +136,17 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return JSONReply({"status": "ok", "database": parts.db.dialect})
 
     install_error_handlers(app)
+    # Innermost first: cached answers still get their ETag/304, CORS headers and request id.
+    app.add_middleware(ReadCache, cache=parts.cache)
+    app.add_middleware(ConditionalGet)
     origins = parts.settings.cors_origins
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
         allow_credentials="*" not in origins,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-None-Match"],
+        expose_headers=["X-Request-ID", "ETag"],
         max_age=600,
     )
     app.add_middleware(RequestContext, max_body_bytes=parts.settings.max_body_bytes)

@@ -1,0 +1,132 @@
+"""The cached run of `make bench`: anonymous reads with CONDUIT_REDIS_URL set.
+
+Called by run.py between the uncached run and the reference server, on the same data: a
+private ``redis-server`` (free port, no persistence) is started, Conduit is started again
+with ``CONDUIT_REDIS_URL`` pointing at it, and the anonymous list, article and tags are
+measured the same way (the warm-up fills the cache, so the measured run is served from
+Redis). Its answers are first checked against the uncached ones, byte for byte.
+
+run.py passes itself in as ``driver`` (it runs as a script, so it cannot be imported back).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import ModuleType
+from typing import Any
+
+CACHED_KEYS = ("list", "article", "tags")
+
+
+def redis_command(port: int) -> list[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is missing: apt-get install -y redis-server")
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+
+def bench_cached(
+    driver: ModuleType,
+    run: Any,
+    env: dict[str, str],
+    server_prefix: list[str],
+    wrk_prefix: list[str],
+    run_id: str,
+    samples: dict[str, Any],
+) -> dict[str, Any]:
+    """Conduit with Redis on the cached endpoints; ``{key: Result}``."""
+    endpoints = [e for e in driver.ENDPOINTS if e.key in CACHED_KEYS and e.key in run.args.only]
+    if not endpoints:
+        return {}
+    redis_port = driver.free_port()
+    try:
+        command = redis_command(redis_port)
+    except RuntimeError as exc:
+        raise driver.BenchError(str(exc)) from None
+    redis = driver.start_process(run, "redis", command, env)
+    port = driver.free_port()
+    base = f"http://127.0.0.1:{port}"
+    cached_env = {**env, "CONDUIT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+    serve = driver.conduit_command("serve", "--host", "127.0.0.1", f"--port={port}")
+    process = driver.start_process(run, "conduit-cached", [*server_prefix, *serve], cached_env)
+    results: dict[str, Any] = {}
+    try:
+        ready = driver.wait_ready(run, "conduit-cached", process, base)
+        driver.say(f"conduit with Redis (port {redis_port}) ready in {ready:.1f} s")
+        for endpoint in endpoints:
+            path = endpoint.url_path(run.fixtures)
+            answers = [driver.http(base, "GET", path) for _ in range(2)]  # a miss, then a hit
+            for status, answer in answers:
+                if status != 200:
+                    raise driver.BenchError(f"cached {endpoint.key} answered {status}: {answer}")
+                expected = samples.get(endpoint.key)
+                if expected is not None and json.dumps(answer) != json.dumps(expected):
+                    driver.say(f"warning: cached {endpoint.key} differs from the uncached answer")
+        driver.say(f"benchmarking conduit with Redis: {len(endpoints)} endpoints")
+        for endpoint in endpoints:
+            results[endpoint.key] = driver.measure(
+                run, wrk_prefix, base, endpoint, run_id + "c", process.pid
+            )
+            if process.poll() is not None:
+                raise driver.BenchError(f"conduit (cached) died during {endpoint.key}")
+    finally:
+        driver.stop_process(run, process)
+        driver.stop_process(run, redis)
+        driver.say("conduit with Redis stopped")
+    return results
+
+
+def table(
+    driver: ModuleType,
+    run: Any,
+    uncached: dict[str, Any],
+    cached: dict[str, Any],
+    reference: dict[str, Any],
+) -> str:
+    """Uncached, cached and reference side by side, for the cached endpoints."""
+    header = [
+        "anonymous read",
+        "uncached req/s",
+        "cached req/s",
+        "reference req/s",
+        "cached/uncached",
+        "cached/ref",
+        "cached p50 ms",
+        "cached p99 ms",
+        "cached CPU ms/req",
+        "cached errors",
+    ]
+    rows = [header]
+    for endpoint in driver.ENDPOINTS:
+        result = cached.get(endpoint.key)
+        if result is None:
+            continue
+        plain, ref = uncached.get(endpoint.key), reference.get(endpoint.key)
+        rows.append(
+            [
+                endpoint.short_label(run.fixtures),
+                f"{plain.rps:,.0f}" if plain else "",
+                f"{result.rps:,.0f}",
+                f"{ref.rps:,.0f}" if ref else "",
+                f"{result.rps / plain.rps:.2f}" if plain and plain.rps else "",
+                f"{result.rps / ref.rps:.2f}" if ref and ref.rps else "",
+                f"{result.latency_us['p50'] / 1000:.1f}",
+                f"{result.latency_us['p99'] / 1000:.1f}",
+                "" if result.server_cpu_ms is None else f"{result.server_cpu_ms:.2f}",
+                str(result.non_2xx + result.socket_errors),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)]
+        lines.append("| " + " | ".join(cells) + " |")
+        if n == 0:
+            rules = ["-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)]
+            lines.append("|" + "|".join(rules) + "|")
+    lines.append(
+        "Cached: the same server with CONDUIT_REDIS_URL (a private redis-server); the warm-up "
+        "fills the cache, so the measured requests are Redis hits."
+    )
+    return "\n".join(lines)
