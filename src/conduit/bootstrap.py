@@ -5,10 +5,12 @@ The web app, the CLI and (later) the worker all start from :func:`build`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from conduit.adapters.memory_live import MemoryLiveBus
 from conduit.core.db import Database, create_engine
+from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
 from conduit.settings import Settings
@@ -23,6 +25,7 @@ class Container:
     settings: Settings
     db: Database
     tokens: TokenCodec
+    live: LiveBus = field(default_factory=MemoryLiveBus)
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -43,6 +46,15 @@ def resolve_secret(settings: Settings) -> str:
     return load_or_create_secret(Path(settings.data_dir) / "secret_key")
 
 
+def live_bus(settings: Settings) -> LiveBus:
+    """Redis pub/sub across instances when CONDUIT_REDIS_URL is set; in-process otherwise."""
+    if settings.redis_url:
+        from conduit.adapters.redis_live import RedisLiveBus
+
+        return RedisLiveBus(settings.redis_url)
+    return MemoryLiveBus()
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -58,4 +70,5 @@ def build(settings: Settings | None = None) -> Container:
         settings=settings,
         db=Database(engine),
         tokens=TokenCodec(secret=secret, ttl_seconds=settings.access_token_ttl_seconds),
+        live=live_bus(settings),
     )

@@ -19,6 +19,8 @@ from conduit.articles.router import router as articles_router
 from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
+from conduit.entrypoints.live import LiveUpdates
+from conduit.entrypoints.live import router as live_router
 from conduit.entrypoints.middleware import RequestContext
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
@@ -37,16 +39,19 @@ OPENAPI_TAGS = [
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     parts = container or build(settings)
+    live_updates = LiveUpdates(parts)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if parts.settings.should_auto_migrate:
             url = parts.settings.effective_database_url
             await asyncio.to_thread(migrations.upgrade, url)
+        await live_updates.start()
         log.info("conduit_started", database=parts.db.dialect)
         try:
             yield
         finally:
+            await live_updates.close()
             await parts.db.dispose()
 
     app = FastAPI(
@@ -63,9 +68,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.db = parts.db
     app.state.tokens = parts.tokens
     app.state.settings = parts.settings
+    app.state.live = live_updates
 
     for router in (users_router, profiles_router, articles_router, comments_router, tags_router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(live_router, prefix=API_PREFIX)
 
     @app.get("/health/live", tags=["Health"], include_in_schema=False)
     async def live() -> JSONReply:

@@ -1,0 +1,1 @@
+"""Adapters: implementations of core's ports for external services (Redis, brokers ...)."""

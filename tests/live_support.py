@@ -1,0 +1,104 @@
+"""WebSocket test helpers: a real uvicorn server in the test's event loop, a client, frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from fastapi import FastAPI
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    app: FastAPI
+    port: int
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/ws"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[Served]:
+    """Serve ``app`` with uvicorn on a free port, in this event loop, as ``conduit serve`` does."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws_max_size=65_536, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield Served(app=app, port=port)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def frame(ws: ClientConnection, wait: float = 3.0) -> dict[str, Any]:
+    """The next message that is not a server ping."""
+    while True:
+        message: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), wait))
+        if message.get("type") != "ping":
+            return message
+
+
+async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(orjson.dumps(message).decode())
+
+
+@contextlib.asynccontextmanager
+async def signed_in(url: str, token: str) -> AsyncIterator[ClientConnection]:
+    """A WebSocket that has authenticated (``ready`` received)."""
+    async with connect(url, open_timeout=5) as ws:
+        await send(ws, {"type": "auth", "token": token})
+        assert await frame(ws) == {"type": "ready"}
+        yield ws
+
+
+async def subscribe(ws: ClientConnection, slug: str) -> None:
+    await send(ws, {"type": "subscribe", "article": slug})
+    assert await frame(ws) == {"type": "subscribed", "article": slug}
+
+
+async def close_code(ws: ClientConnection, wait: float = 5.0) -> int | None:
+    """Read until the server closes; the close code it sent."""
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), wait)
+    return ws.close_code
+
+
+async def add_comment(api: httpx.AsyncClient, token: str, slug: str, body: str) -> dict[str, Any]:
+    response = await api.post(
+        f"/articles/{slug}/comments",
+        json={"comment": {"body": body}},
+        headers={"Authorization": f"Token {token}"},
+    )
+    assert response.status_code == 201, response.text
+    comment: dict[str, Any] = response.json()["comment"]
+    return comment
