@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -102,3 +108,70 @@ async def add_comment(api: httpx.AsyncClient, token: str, slug: str, body: str) 
     assert response.status_code == 201, response.text
     comment: dict[str, Any] = response.json()["comment"]
     return comment
+
+
+@contextlib.contextmanager
+def private_redis(tmp_dir: Path, port: int | None = None) -> Iterator[str]:
+    """A throw-away ``redis-server`` on a free port (no persistence); yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed")
+    port = port or free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], wait: float = 20.0) -> None:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {wait} s")
+
+
+@contextlib.contextmanager
+def conduit_servers(env: dict[str, str], logs: list[Path]) -> Iterator[list[str]]:
+    """``conduit serve`` processes (one per log file), started together on free ports.
+
+    Yields their API URLs (``http://127.0.0.1:PORT/api``) once every one listens, which
+    uvicorn does only after the app's startup (live bus subscribed) has completed.
+    """
+    with contextlib.ExitStack() as stack:
+        started: list[tuple[int, subprocess.Popen[bytes]]] = []
+        for log in logs:
+            port = free_port()
+            output = stack.enter_context(log.open("wb"))
+            process = subprocess.Popen(
+                [sys.executable, "-m", "conduit.entrypoints.cli", "serve", "--port", str(port)],
+                env={**os.environ, **env},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+            stack.callback(_stop, process)
+            started.append((port, process))
+        for port, process in started:
+            _wait_for_port(port, process, wait=90)
+        yield [f"http://127.0.0.1:{port}/api" for port, _ in started]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
