@@ -22,7 +22,7 @@ from conduit.bootstrap import Container
 from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Principal, authenticate
 from conduit.live import service
-from conduit.live.hub import Connection, Hub
+from conduit.live.hub import Connection, Hub, NotificationsOf
 from conduit.live.publisher import LivePublisher
 
 log = structlog.get_logger("conduit.live")
@@ -45,11 +45,14 @@ class Close(enum.IntEnum):
 class LiveUpdates:
     """The live parts of one app: the hub, the commit-time publisher and the bus."""
 
-    def __init__(self, parts: Container) -> None:
+    def __init__(
+        self, parts: Container, *, notifications_of: NotificationsOf | None = None
+    ) -> None:
         settings = parts.settings
         self.parts = parts
         self.hub = Hub(
             followers_among=service.followers_lookup(parts.db),
+            notifications_of=notifications_of,
             max_connections_per_user=settings.live_max_connections_per_user,
             max_subscriptions=settings.live_max_subscriptions,
             queue_size=settings.live_send_queue,

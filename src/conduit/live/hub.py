@@ -21,6 +21,9 @@ _log = structlog.get_logger("conduit.live")
 
 # followers_among(author_id, user_ids) -> the user ids that follow the author
 FollowersAmong = Callable[[int, Collection[int]], Awaitable[set[int]]]
+# notifications_of(source_event_id, user_ids) -> {recipient id: notification as REST shows it}
+# for those of user_ids that the event notified (provided by the notifications feature).
+NotificationsOf = Callable[[str, Collection[int]], Awaitable[dict[int, dict[str, Any]]]]
 
 
 @dataclass(eq=False)
@@ -52,11 +55,13 @@ class Hub:
         self,
         *,
         followers_among: FollowersAmong,
+        notifications_of: NotificationsOf | None = None,
         max_connections_per_user: int = 5,
         max_subscriptions: int = 50,
         queue_size: int = 256,
     ) -> None:
         self._followers_among = followers_among
+        self._notifications_of = notifications_of
         self.max_connections_per_user = max_connections_per_user
         self.max_subscriptions = max_subscriptions
         self._queue_size = queue_size
@@ -107,6 +112,9 @@ class Hub:
         """Route one bus message (see :mod:`conduit.live.messages`) to this instance's sockets."""
         try:
             bus_message = orjson.loads(raw)
+            if "notificationsOf" in bus_message:
+                await self._notifications(str(bus_message["notificationsOf"]))
+                return
             message = bus_message["message"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             _log.warning("live_message_invalid", size=len(raw))
@@ -120,6 +128,20 @@ class Hub:
             for user_id in users:
                 for connection in list(self._by_user.get(user_id, ())):
                     connection.offer(text)
+
+    async def _notifications(self, source_event_id: str) -> None:
+        """Push the notifications an event created to their recipients connected here.
+
+        The recipients are found in the database (one query, only when someone is connected
+        here), so the bus message stays small however many followers an article notifies.
+        """
+        if self._notifications_of is None or not self._by_user:
+            return
+        found = await self._notifications_of(source_event_id, list(self._by_user))
+        for recipient_id, notification in found.items():
+            text = orjson.dumps({"type": "notification", "notification": notification}).decode()
+            for connection in list(self._by_user.get(recipient_id, ())):
+                connection.offer(text)
 
     async def _to_article(self, slug: str, bus_message: dict[str, Any], message: Any) -> None:
         subscribers = list(self._by_article.get(slug, ()))

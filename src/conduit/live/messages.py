@@ -7,6 +7,15 @@ and every instance routes to its own sockets::
     {"article": "<slug>", "authorId": 7, "message": {...}}  ... a comment: each reader gets
                                                             author.following from their view
     {"users": [3, 9], "message": {...}}                     to those users' sockets
+    {"notificationsOf": "<event id>"}                       the notifications that event
+                                                            created, each to its recipient
+
+Notifications are written by the notifications consumer, after the event that causes them
+(a follow, a favorite, a comment, a new article) has committed, possibly in another process
+(``conduit worker``). That consumer records a :data:`NOTIFICATIONS_ADDED` event in the same
+transaction as the rows; once it commits, the commit listener of that process publishes
+``{"notificationsOf": <id of the causing event>}``, and every instance reads the
+notifications of its connected recipients from the database and pushes them.
 
 ``message`` is exactly what the client receives (one of :data:`ARTICLE_MESSAGE_TYPES`).
 """
@@ -33,7 +42,9 @@ ARTICLE_MESSAGE_TYPES = (
 )
 # Event types that need the database to become a message (the rest carry all they need).
 NEEDS_DATABASE = frozenset({CommentCreated.type})
-LIVE_EVENT_TYPES = frozenset(ARTICLE_MESSAGE_TYPES)
+# Declared by the notifications feature: data {"sourceEventId": <id of the causing event>}.
+NOTIFICATIONS_ADDED = "notification.added"
+LIVE_EVENT_TYPES = frozenset({*ARTICLE_MESSAGE_TYPES, NOTIFICATIONS_ADDED})
 
 
 def encode(bus_message: dict[str, Any]) -> bytes:
@@ -88,4 +99,6 @@ async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) ->
             built.append(_article_updated(event))
         elif event.type == ArticleDeleted.type:
             built.append(_article_deleted(event))
+        elif event.type == NOTIFICATIONS_ADDED:
+            built.append({"notificationsOf": str(event.data["sourceEventId"])})
     return [encode(message) for message in built if message is not None]
