@@ -18,14 +18,21 @@ import pytest
 from redis.exceptions import RedisError
 
 from conduit.adapters.redis_live import RedisLiveBus
+from conduit.bootstrap import Container
+from conduit.core.db import Database
 from conduit.core.live import LiveHandler
+from conduit.core.security import TokenCodec
+from conduit.entrypoints.api import create_app
+from conduit.settings import Settings
 from tests.conftest import TEST_SECRET, Backend, _unreachable
 from tests.helpers import auth, create_article, register
 from tests.live_support import (
     add_comment,
     conduit_servers,
     frame,
+    free_port,
     private_redis,
+    serving,
     signed_in,
     subscribe,
 )
@@ -150,3 +157,19 @@ async def _until(condition: Callable[[], bool], wait: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def test_writes_succeed_while_redis_is_down(
+    db: Database, settings: Settings, tokens: TokenCodec
+) -> None:
+    dead = RedisLiveBus(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    app = create_app(container=Container(settings=settings, db=db, tokens=tokens, live=dead))
+    async with serving(app) as running, httpx.AsyncClient(base_url=running.api_url) as api:
+        author = await register(api, "author")
+        slug = (await create_article(api, author))["slug"]
+        async with signed_in(running.ws_url, author) as ws:
+            await subscribe(ws, slug)  # the socket works; only cross-instance pushes are off
+            for n in range(3):
+                await add_comment(api, author, slug, f"while Redis is down #{n}")
+            listed = (await api.get(f"/articles/{slug}/comments")).json()["comments"]
+            assert len(listed) == 3
