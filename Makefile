@@ -57,6 +57,10 @@ conformance: install ## Official RealWorld suite (Bruno) on fresh SQLite and Pos
 openapi: install ## Write the generated OpenAPI document to openapi.json
 	$(UV) run --frozen conduit openapi --output openapi.json
 
+.PHONY: asyncapi
+asyncapi: install ## Write the generated AsyncAPI event catalogue to asyncapi.json
+	$(UV) run --frozen conduit events catalogue --output asyncapi.json
+
 .PHONY: seed
 seed: install ## Fill the configured database with demo data
 	$(UV) run --frozen conduit seed

@@ -1,9 +1,12 @@
 """Run the official RealWorld suite (Bruno CLI) against real `conduit serve` processes.
 
-Each database gets a fresh server: a new SQLite file, then a new PostgreSQL database.
-Every folder of the suite is run; the script fails if any request or assertion fails.
+Each run gets a fresh server: a new SQLite file, a new PostgreSQL or MariaDB database. The
+``services`` run is PostgreSQL with the production parts switched on: Redis
+(``CONDUIT_REDIS_URL``), RabbitMQ (``CONDUIT_BROKER_URL``, a vhost of its own) and a
+``conduit worker`` beside the server. Every folder of the suite is run; the script fails if
+any request or assertion fails, or if a server logged an answer 500.
 
-    python scripts/conformance.py --bruno-dir DIR [--backends sqlite,postgresql]
+    python scripts/conformance.py --bruno-dir DIR [--backends sqlite,postgresql,mariadb,services]
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import urllib.request
 from pathlib import Path
 
 import psycopg2
+import pymysql
 
 BRUNO = ["npx", "-y", "@usebruno/cli@4"]
 PG_ADMIN = os.environ.get("CONDUIT_CONFORMANCE_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CONDUIT_CONFORMANCE_REDIS", "redis://127.0.0.1:6379/14")
+AMQP_HOST = os.environ.get("CONDUIT_CONFORMANCE_AMQP", "guest:guest@127.0.0.1:5672")
 SUMMARY = re.compile(r"Requests\s*│\s*(\d+)\s*\((.*?)\)")
 
 
@@ -51,6 +57,35 @@ def pg_database(name: str, *, create: bool) -> str:
             cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def mariadb_database(name: str, *, create: bool) -> str:
+    admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        if create:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin.close()
+    return f"mysql+asyncmy://root@127.0.0.1:3306/{name}"
+
+
+def rabbitmq_vhost(name: str, *, create: bool) -> str:
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, check=False)
+    if create:
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+            check=True,
+        )
+    return f"amqp://{AMQP_HOST}/{name}"
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def run_suite(bruno_dir: Path, port: int) -> tuple[int, int, list[str]]:
@@ -92,32 +127,49 @@ def run_suite(bruno_dir: Path, port: int) -> tuple[int, int, list[str]]:
 def serve_and_check(backend: str, bruno_dir: Path, port: int) -> bool:
     workdir = Path(tempfile.mkdtemp(prefix=f"conduit-conformance-{backend}-"))
     env = {**os.environ, "CONDUIT_DATA_DIR": str(workdir / "data"), "CONDUIT_LOG_LEVEL": "WARNING"}
+    for name in ("CONDUIT_DATABASE_URL", "CONDUIT_SECRET_KEY", "CONDUIT_REDIS_URL"):
+        env.pop(name, None)
+    env.pop("CONDUIT_BROKER_URL", None)
     db_name = f"conduit_conformance_{os.getpid()}"
-    if backend == "postgresql":
+    database = "postgresql" if backend == "services" else backend
+    if database == "postgresql":
         env["CONDUIT_DATABASE_URL"] = pg_database(db_name, create=True)
+    elif database == "mariadb":
+        env["CONDUIT_DATABASE_URL"] = mariadb_database(db_name, create=True)
+    if database != "sqlite":
         env["CONDUIT_SECRET_KEY"] = secrets.token_urlsafe(48)
         subprocess.run(["conduit", "db", "upgrade"], env=env, check=True)
-    else:
-        env.pop("CONDUIT_DATABASE_URL", None)
-        env.pop("CONDUIT_SECRET_KEY", None)
+    if backend == "services":
+        env["CONDUIT_REDIS_URL"] = REDIS_URL
+        env["CONDUIT_BROKER_URL"] = rabbitmq_vhost(db_name, create=True)
     log = (workdir / "server.log").open("wb")
-    server = subprocess.Popen(
-        ["conduit", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    processes = [
+        subprocess.Popen(
+            ["conduit", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    ]
+    if backend == "services":
+        processes.append(
+            subprocess.Popen(["conduit", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        )
     try:
-        wait_ready(port, server)
+        wait_ready(port, processes[0])
+        if len(processes) > 1 and processes[1].poll() is not None:
+            raise SystemExit(f"conduit worker exited with {processes[1].returncode}")
         print(f"{backend}: conduit serve on port {port}", flush=True)
         total, failed, failures = run_suite(bruno_dir, port)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for process in processes:
+            stop(process)
         log.close()
-        if backend == "postgresql":
+        if database == "postgresql":
             pg_database(db_name, create=False)
-    errors = (workdir / "server.log").read_text(errors="replace").count('"status": 500')
+        elif database == "mariadb":
+            mariadb_database(db_name, create=False)
+        if backend == "services":
+            rabbitmq_vhost(db_name, create=False)
+    text = (workdir / "server.log").read_text(errors="replace")
+    errors = text.count('"status": 500') + text.count("unhandled_error")
     ok = not failures and failed == 0 and total > 0 and errors == 0
     print(
         f"{backend}: {total} requests, {failed} failed, {errors} server errors -> "
@@ -135,7 +187,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bruno-dir", type=Path, default=Path("../shared/realworld/bruno"))
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
     args = parser.parse_args()
     bruno_dir = args.bruno_dir.resolve()
     if not (bruno_dir / "bruno.json").exists():

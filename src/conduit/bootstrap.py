@@ -1,23 +1,36 @@
 """The one place that reads Settings and wires Conduit's parts together.
 
-The web app, the CLI and (later) the worker all start from :func:`build`.
+The web app, the CLI and the worker all start from :func:`build`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conduit.adapters.memory_bus import MemoryBus
 from conduit.adapters.memory_live import MemoryLiveBus
+from conduit.core.bus import EventBus
+from conduit.core.consumers import Consumer
 from conduit.core.db import Database, create_engine
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
+from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
+from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.settings import Settings
 
 
 class ConfigurationError(RuntimeError):
     """Conduit cannot start with these settings; the message says what to change."""
+
+
+# Every consumer of events, from the features' handlers.py: the one place to add one.
+# (Here rather than in entrypoints because the bus needs them: RabbitMQ declares a durable
+# queue per consumer before the first publish, so no event is routed to nowhere.)
+CONSUMERS: tuple[Consumer, ...] = (notifications_consumer,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +39,44 @@ class Container:
     db: Database
     tokens: TokenCodec
     live: LiveBus = field(default_factory=MemoryLiveBus)
+    bus: EventBus = field(default_factory=MemoryBus)
+    consumers: tuple[Consumer, ...] = CONSUMERS
+
+    @property
+    def embedded_bus(self) -> bool:
+        """True when events are delivered in-process (no broker URL)."""
+        return isinstance(self.bus, MemoryBus)
+
+
+def build_bus(settings: Settings, consumers: Sequence[Consumer]) -> EventBus:
+    """The event bus ``CONDUIT_BROKER_URL`` names (unset or ``memory://``: in-process)."""
+    url = settings.broker_url
+    if not url or url.startswith("memory://"):
+        return MemoryBus()
+    if url.startswith(("amqp://", "amqps://")):
+        from conduit.adapters.rabbitmq import RabbitMqBus
+
+        return RabbitMqBus(url, consumers=consumers, max_attempts=settings.consumer_max_attempts)
+    if url.startswith(("nats://", "tls://")):
+        from conduit.adapters.nats import NatsBus
+
+        return NatsBus(url, max_attempts=settings.consumer_max_attempts)
+    raise ConfigurationError(
+        "CONDUIT_BROKER_URL must start with amqp://, amqps:// or nats:// (or be unset for the "
+        f"embedded bus), not {url.split('://')[0]}://"
+    )
+
+
+def relay_for(container: Container) -> Relay:
+    """The outbox relay, configured from settings, over the container's bus."""
+    settings = container.settings
+    return Relay(
+        container.db,
+        container.bus,
+        batch_size=settings.relay_batch_size,
+        poll_interval=settings.relay_poll_interval_seconds,
+        retention=dt.timedelta(days=settings.event_retention_days),
+    )
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -70,5 +121,7 @@ def build(settings: Settings | None = None) -> Container:
         settings=settings,
         db=Database(engine),
         tokens=TokenCodec(secret=secret, ttl_seconds=settings.access_token_ttl_seconds),
+        bus=build_bus(settings, CONSUMERS),
+        consumers=CONSUMERS,
         live=live_bus(settings),
     )

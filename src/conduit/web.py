@@ -5,7 +5,6 @@ Sits between the features and core: it may import FastAPI and core, never a feat
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 import orjson
@@ -22,11 +21,6 @@ from conduit.core.principal import Principal, authenticate
 from conduit.core.security import TokenCodec
 
 _SCHEMES = ("token", "bearer")
-
-
-def iso(moment: dt.datetime) -> str:
-    """ISO 8601 UTC with milliseconds, as the RealWorld clients expect: 2026-01-02T03:04:05.678Z."""
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 class JSONReply(JSONResponse):

@@ -19,6 +19,7 @@ from conduit.entrypoints.live import LiveUpdates
 from conduit.settings import Settings
 from tests.helpers import auth, create_article, register
 from tests.live_support import (
+    NOTIFICATION,
     Served,
     add_comment,
     close_code,
@@ -254,3 +255,23 @@ async def test_server_pings_an_idle_client(
         async with signed_in(running.ws_url, token) as ws:
             raw = await asyncio.wait_for(ws.recv(), 3)
             assert orjson.loads(raw) == {"type": "ping"}
+
+
+async def test_a_notification_is_pushed_to_its_recipient(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    author = await register(api, "author")
+    fan = await register(api, "fan")
+    async with (
+        signed_in(served.ws_url, author) as ws_author,
+        signed_in(served.ws_url, fan) as ws_fan,
+    ):
+        assert (await api.post("/profiles/author/follow", headers=auth(fan))).status_code == 200
+        # conduit serve's embedded relay delivers the follow to the notifications consumer,
+        # whose commit pushes the notification it wrote.
+        pushed = await frame(ws_author, wait=5, kinds=NOTIFICATION)
+        listed = (await api.get("/notifications", headers=auth(author))).json()
+        assert pushed == {"type": "notification", "notification": listed["notifications"][0]}
+        assert pushed["notification"]["type"] == "follow"
+        await send(ws_fan, {"type": "ping"})
+        assert await frame(ws_fan) == {"type": "pong"}  # the follower is not notified

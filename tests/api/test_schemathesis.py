@@ -32,10 +32,12 @@ from conduit.comments import service as comments
 from conduit.core.db import Database, create_engine
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
+from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.profiles import service as profiles
 from conduit.settings import Settings
 from conduit.users import service as users
 from tests.conftest import TEST_SECRET
+from tests.outbox_delivery import deliver_outbox
 
 CHECKS = [
     not_a_server_error,
@@ -46,7 +48,8 @@ CHECKS = [
 
 
 async def _seed(url: str) -> int:
-    """A few users, articles with tags, comments, a follow and a favorite; the main user's id."""
+    """A few users, articles with tags, comments, a follow, a favorite and the notifications
+    they make; the main user's id."""
     db = Database(create_engine(url))
     try:
         main = await users.register(
@@ -68,6 +71,7 @@ async def _seed(url: str) -> int:
                 )
                 await comments.add(db, slug=article.slug, user_id=other.id, body="a comment")
                 await articles.favorite(db, slug=article.slug, user_id=main.id)
+        await deliver_outbox(db, notifications_consumer)  # the main user's notifications
         return main.id
     finally:
         await db.dispose()

@@ -27,6 +27,7 @@ from conduit.settings import Settings
 from tests.conftest import TEST_SECRET, Backend, _unreachable
 from tests.helpers import auth, create_article, register
 from tests.live_support import (
+    NOTIFICATION,
     add_comment,
     conduit_servers,
     frame,
@@ -89,6 +90,20 @@ async def test_a_write_on_one_instance_reaches_a_socket_on_the_other_within_a_se
                     assert pushed["comment"]["id"] == comment["id"]
                     assert pushed["comment"]["author"]["following"] is True
                 print(f"cross-instance comment push, ms: {[round(x * 1000) for x in latencies]}")
+            # A follow through B: the notification it causes reaches the followee's socket on A.
+            async with signed_in(ws_a, reader) as ws:
+                started = time.monotonic()
+                followed = await b.post("/profiles/reader/follow", headers=auth(author))
+                assert followed.status_code == 200
+                # The consumer runs on either instance (B's relay wakes at once for B's commit,
+                # A's polls every 0.5 s); its commit publishes the push.
+                pushed = await frame(ws, wait=1.0, kinds=NOTIFICATION)
+                assert pushed["type"] == "notification"
+                notification = pushed["notification"]
+                assert notification["type"] == "follow"
+                assert notification["actor"]["username"] == "author"
+                elapsed = round((time.monotonic() - started) * 1000)
+                print(f"cross-instance notification push, ms: {elapsed}")
 
 
 async def test_redis_live_bus_reaches_every_instance_and_survives_a_redis_restart(

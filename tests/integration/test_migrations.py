@@ -32,6 +32,7 @@ APP_TABLES = {
     "outbox",
     "processed_events",
     "dead_letters",
+    "notifications",
 }
 
 
@@ -166,12 +167,18 @@ INDEXED = [
     ("follows", ("follower_id",), "the feed"),
     ("comments", ("article_id", "id"), "comments of an article, oldest first"),
     ("comments", ("author_id",), "deleting a user"),
+    ("notifications", ("recipient_id", "created_at", "id"), "notifications, newest first"),
+    ("notifications", ("recipient_id", "read_at"), "?unread=true; the unread count"),
+    ("notifications", ("article_id",), "deleting an article"),
+    ("notifications", ("comment_id",), "deleting a comment"),
+    ("notifications", ("actor_id",), "deleting a user"),
 ]
 UNIQUE = [
     ("articles", ("slug",)),
     ("users", ("username",)),
     ("users", ("email",)),
     ("tags", ("name",)),
+    ("notifications", ("event_id", "recipient_id")),
 ]
 
 
@@ -207,8 +214,8 @@ async def test_every_timestamp_column_keeps_microseconds(db: Database) -> None:
     async with db.engine.connect() as conn:
         precisions = await conn.run_sync(_timestamp_precisions)
     # users, articles, comments: 2 each; follows, favorites: 1; outbox: 2; processed_events: 1;
-    # dead_letters: 2.
-    assert len(precisions) == 13
+    # dead_letters: 2; notifications: 2.
+    assert len(precisions) == 15
     # MariaDB needs DATETIME(6); PostgreSQL's default precision (None) is microseconds.
     allowed = {6} if db.dialect in ("mysql", "mariadb") else {None, 6}
     assert {name: p for name, p in precisions.items() if p not in allowed} == {}

@@ -44,6 +44,19 @@ async def test_unique_violations_are_told_apart_from_other_integrity_errors(
     )
     assert is_unique_violation(duplicate)
 
+    same_key = await _error_of(
+        db,
+        insert(users).values(
+            id=user_id,
+            username="alice2",
+            email="alice2@conduit.test",
+            password_hash="h",
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    assert is_unique_violation(same_key)
+
     no_author = await _error_of(
         db,
         insert(articles).values(

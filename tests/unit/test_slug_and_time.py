@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conduit.articles.service import slug_for
-from conduit.web import iso
+from conduit.core.formatting import iso
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conduit.articles.models import Article, ArticleFilter, articles, favorites
 from conduit.core.db import insert_ignore, utcnow
 from conduit.core.pagination import Page
-from conduit.profiles.models import Profile, follows
-from conduit.profiles.repository import following_flag
+from conduit.profiles.models import follows
+from conduit.profiles.repository import following_flag, profile_from_row
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
 
@@ -90,7 +90,7 @@ def _article(row: Any, tag_list: list[str], *, with_body: bool) -> Article:
         updated_at=row.updated_at,
         favorited=bool(row.favorited),
         favorites_count=row.favorites_count,
-        author=Profile(row.username, row.bio, row.image, bool(row.following)),
+        author=profile_from_row(row),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from conduit.articles.models import Article
+from conduit.core.formatting import iso
 from conduit.core.validation import (
     Body,
     Description,
@@ -17,7 +18,6 @@ from conduit.core.validation import (
     Title,
 )
 from conduit.profiles.schemas import ProfileModel, profile_json
-from conduit.web import iso
 
 
 class NewArticle(RequestModel):

@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.comments.models import Comment, comments
 from conduit.core.db import utcnow
-from conduit.profiles.models import Profile
-from conduit.profiles.repository import following_flag
+from conduit.profiles.repository import following_flag, profile_from_row
 from conduit.users.models import users
 
 
@@ -20,7 +19,7 @@ def _comment(row: Any) -> Comment:
         body=row.body,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        author=Profile(row.username, row.bio, row.image, bool(row.following)),
+        author=profile_from_row(row),
     )
 
 

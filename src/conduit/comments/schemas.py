@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from conduit.comments.models import Comment
+from conduit.core.formatting import iso
 from conduit.core.validation import CommentBody, RequestModel
 from conduit.profiles.schemas import ProfileModel, profile_json
-from conduit.web import iso
 
 
 class NewComment(RequestModel):

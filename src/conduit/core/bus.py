@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -33,9 +34,37 @@ class Outcome(enum.Enum):
 Deliver = Callable[[Event, int], Awaitable[Outcome]]
 
 
+@dataclass(frozen=True, slots=True)
+class Replayed(Event):
+    """An event put back by ``conduit events replay``: same envelope, a new message id.
+
+    Brokers that de-duplicate by message id (NATS ``Nats-Msg-Id``) would drop a second
+    message with the event's own id; a replay is published under ``message_id`` instead,
+    while the envelope (and so every consumer's idempotency key) keeps the event id.
+    """
+
+    message_id: str = ""
+
+
+def message_id(event: Event) -> str:
+    """The id a broker message carries (and de-duplicates on): the event id, or a replay's."""
+    if isinstance(event, Replayed) and event.message_id:
+        return event.message_id
+    return event.id
+
+
 class EventBus(Protocol):
+    """What the relay and the worker need from a broker (adapters in ``conduit.adapters``).
+
+    Adapters name each message :func:`message_id` (never ``event.id`` directly) so that a
+    replayed event is not taken for a duplicate.
+    """
+
     async def start(self) -> None:
-        """Connect and declare what the bus needs (exchanges, streams); idempotent."""
+        """Connect and declare what the bus needs (exchanges, streams); idempotent.
+
+        May raise while the broker is down; the relay calls it again before each attempt.
+        """
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Return once the broker has accepted every event; raise if it did not."""

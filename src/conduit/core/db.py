@@ -24,10 +24,11 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Table, event, insert
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -120,7 +121,23 @@ def create_engine(
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine.sync_engine, "handle_error", _invalidate_lost_connections)
     return engine
+
+
+def _invalidate_lost_connections(context: ExceptionContext) -> None:
+    """Treat every sign of a lost server connection as a disconnect.
+
+    SQLAlchemy then discards the connection instead of returning it to the pool, and marks
+    every older pooled connection stale (they all went with the server), so after a restart
+    the pool hands out fresh connections only. The drivers' own checks miss some cases: an
+    asyncpg connection told "terminating connection due to administrator command" looks
+    open until its socket closes, and its next query failed with "another operation is in
+    progress".
+    """
+    if not context.is_disconnect and is_connection_lost(context.original_exception):
+        context.is_disconnect = True
 
 
 class UnitOfWork:
@@ -227,13 +244,118 @@ class Database:
         await self.engine.dispose()
 
 
+# The codes each database gives a duplicate key: PostgreSQL's SQLSTATE, MariaDB/MySQL's errno
+# (ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME), SQLite's extended result codes.
+_PG_UNIQUE_VIOLATION = "23505"
+_MYSQL_DUPLICATE_ENTRY = frozenset({1062, 1586})
+_SQLITE_UNIQUE_CODES = frozenset({2067, 1555})  # SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+
+
+def _driver_errors(exc: BaseException) -> list[BaseException]:
+    """The error and the driver errors it wraps (SQLAlchemy's ``orig``, adapters' causes)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return chain
+
+
+def _is_mysql_error(error: BaseException) -> bool:
+    return type(error).__module__.split(".")[0] in ("asyncmy", "pymysql", "MySQLdb")
+
+
 def is_unique_violation(exc: BaseException) -> bool:
-    """True when a database error is a unique-constraint violation, on any backend."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    return any(
-        marker in text
-        for marker in ("unique constraint", "duplicate entry", "duplicate key", "unique")
-    )
+    """True when a database error is a unique-constraint violation, on any backend.
+
+    Decided by the database's error code, never by the wording of its message.
+    """
+    for error in _driver_errors(exc):
+        if _sqlstate(error) == _PG_UNIQUE_VIOLATION:
+            return True
+        if getattr(error, "sqlite_errorcode", None) in _SQLITE_UNIQUE_CODES:
+            return True
+        if _mysql_errno(error) in _MYSQL_DUPLICATE_ENTRY:
+            return True
+    return False
+
+
+# SQLSTATEs of a connection that is gone or going: connection exceptions (08xxx), and
+# operator intervention: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.
+_PG_CONNECTION_LOST = ("08", "57P01", "57P02", "57P03")
+# ... and of a server that cannot take one more: 53300 too many connections.
+_PG_UNAVAILABLE = (*_PG_CONNECTION_LOST, "53300")
+# MariaDB/MySQL: 1053 server shutdown in progress, 1927 connection killed, 2006 server has gone
+# away, 2013 lost connection during query, 2014 commands out of sync, 2055 lost connection,
+# 4031 disconnected for inactivity.
+_MYSQL_CONNECTION_LOST = frozenset({1053, 1927, 2006, 2013, 2014, 2055, 4031})
+# ... 1040 too many connections, 2002 / 2003 cannot connect (socket / TCP), 2005 unknown host.
+_MYSQL_UNAVAILABLE = _MYSQL_CONNECTION_LOST | {1040, 2002, 2003, 2005}
+# asyncpg's client-side errors carry no code: a protocol state machine out of step (its
+# InternalClientError) or these messages mean the connection cannot be used any more.
+_ASYNCPG_BROKEN = ("connection is closed", "another operation is in progress")
+
+
+def _mysql_errno(error: BaseException) -> int | None:
+    if _is_mysql_error(error) and error.args and isinstance(error.args[0], int):
+        return error.args[0]
+    return None
+
+
+def _sqlstate(error: BaseException) -> str:
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return state if isinstance(state, str) else ""
+
+
+def _is_broken_asyncpg_connection(error: BaseException) -> bool:
+    kinds = {kind.__name__ for kind in type(error).__mro__ if kind.__module__.startswith("asyncpg")}
+    if "InternalClientError" in kinds:
+        return True
+    return "InterfaceError" in kinds and any(text in str(error) for text in _ASYNCPG_BROKEN)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """True when an error says the connection to the database server is gone.
+
+    A socket error, PostgreSQL's connection-exception or shutdown SQLSTATEs, MariaDB's
+    lost-connection error numbers, or a driver connection left unusable.
+    """
+    for error in _driver_errors(exc):
+        if isinstance(error, sa_exc.DisconnectionError):
+            return True
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, OSError):  # ConnectionError, TimeoutError, socket errors
+            return True
+        if _sqlstate(error).startswith(_PG_CONNECTION_LOST):
+            return True
+        if _mysql_errno(error) in _MYSQL_CONNECTION_LOST:
+            return True
+        if _is_broken_asyncpg_connection(error):
+            return True
+    return False
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when a request failed because the database cannot serve now, not because of it.
+
+    A lost connection, a server that refuses or cannot take connections, and what the DB-API
+    calls operational errors (on SQLite: "database is locked"); not an interface error as
+    such, which asyncpg also raises for a bad query argument (a bug: 500). A client
+    should retry later; pool exhaustion (sqlalchemy's TimeoutError) is told apart by the
+    caller.
+    """
+    if is_connection_lost(exc):
+        return True
+    for error in _driver_errors(exc):
+        if isinstance(error, sa_exc.OperationalError):
+            return True
+        if _sqlstate(error).startswith(_PG_UNAVAILABLE):
+            return True
+        if _mysql_errno(error) in _MYSQL_UNAVAILABLE:
+            return True
+    return False
 
 
 async def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:

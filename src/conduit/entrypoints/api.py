@@ -7,6 +7,7 @@ tests call it. Routes live in each feature's router.py; this file only assembles
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,10 +19,13 @@ from conduit import migrations
 from conduit.articles.router import router as articles_router
 from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
+from conduit.entrypoints.asyncapi import asyncapi_document
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
-from conduit.entrypoints.live import LiveUpdates
+from conduit.entrypoints.live import LiveUpdates, notifications_lookup
 from conduit.entrypoints.live import router as live_router
 from conduit.entrypoints.middleware import RequestContext
+from conduit.entrypoints.worker import run_worker
+from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -33,13 +37,38 @@ log = structlog.get_logger("conduit")
 
 OPENAPI_TAGS = [
     {"name": name}
-    for name in ("Articles", "Comments", "Favorites", "Profile", "Tags", "User and Authentication")
+    for name in (
+        "Articles",
+        "Comments",
+        "Favorites",
+        "Profile",
+        "Tags",
+        "User and Authentication",
+        "Notifications",
+    )
 ]
+
+
+def _events_mode(parts: Container) -> str:
+    if parts.embedded_bus:
+        return "embedded: relay and consumers in this process"
+    if parts.settings.relay_in_serve:
+        return "broker: relay in this process, consumers in conduit worker"
+    return "broker: relay and consumers in conduit worker"
+
+
+def _background_worker(parts: Container) -> asyncio.Task[None] | None:
+    """Embedded bus: relay and consumers here. Broker: the relay only, if relay_in_serve."""
+    if parts.embedded_bus:
+        return asyncio.create_task(run_worker(parts), name="embedded-worker")
+    if parts.settings.relay_in_serve:
+        return asyncio.create_task(run_worker(parts, (), relay=True), name="relay")
+    return None
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     parts = container or build(settings)
-    live_updates = LiveUpdates(parts)
+    live_updates = LiveUpdates(parts, notifications_of=notifications_lookup(parts.db))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -47,10 +76,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             url = parts.settings.effective_database_url
             await asyncio.to_thread(migrations.upgrade, url)
         await live_updates.start()
-        log.info("conduit_started", database=parts.db.dialect)
+        background = _background_worker(parts)
+        log.info("conduit_started", database=parts.db.dialect, events=_events_mode(parts))
         try:
             yield
         finally:
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             await live_updates.close()
             await parts.db.dispose()
 
@@ -70,9 +104,23 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.settings = parts.settings
     app.state.live = live_updates
 
-    for router in (users_router, profiles_router, articles_router, comments_router, tags_router):
+    for router in (
+        users_router,
+        profiles_router,
+        articles_router,
+        comments_router,
+        tags_router,
+        notifications_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(live_router, prefix=API_PREFIX)
+
+    event_catalogue = asyncapi_document()
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> JSONReply:
+        """The event catalogue (AsyncAPI 3.0), generated from the code."""
+        return JSONReply(event_catalogue)
 
     @app.get("/health/live", tags=["Health"], include_in_schema=False)
     async def live() -> JSONReply:

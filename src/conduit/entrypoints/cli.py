@@ -1,22 +1,30 @@
-"""The ``conduit`` command: serve, db upgrade|downgrade|current, seed, openapi."""
+"""The ``conduit`` command: serve, worker, db upgrade|downgrade|current, events, seed, openapi."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conduit import migrations
-from conduit.bootstrap import ConfigurationError
+from conduit.bootstrap import ConfigurationError, Container, build
+from conduit.core.events import Event
+from conduit.entrypoints.events_cli import events_app
 from conduit.settings import Settings
+
+if TYPE_CHECKING:
+    from conduit.core.dead_letters import DeadLetter
 
 app = typer.Typer(help="Conduit: a RealWorld backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
 
 
 def _settings() -> Settings:
@@ -77,6 +85,96 @@ def serve(
         ws_max_size=65_536,  # a bigger WebSocket frame is closed with 1009
         log_level=settings.log_level.lower(),
     )
+
+
+def _moment(moment: dt.datetime) -> str:
+    return moment.isoformat(sep=" ", timespec="seconds") + "Z"
+
+
+def _container(settings: Settings) -> Container:
+    """Migrate (when configured to) and build; configuration and database errors exit."""
+    url = settings.effective_database_url
+    try:
+        if settings.should_auto_migrate:
+            migrations.upgrade(url)
+        return build(settings)
+    except ConfigurationError as exc:
+        raise _fail(str(exc), 2) from None
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise _database_error(url, exc) from None
+
+
+@app.command()
+def worker() -> None:
+    """Relay the outbox to the broker and run every consumer, until SIGTERM or Ctrl-C."""
+    from conduit.entrypoints.worker import serve_worker_until_signalled
+
+    settings = _settings()
+    container = _container(settings)
+    bus = settings.broker_url or "embedded (in this process)"
+    shown = bus.split("@")[-1] if "@" in bus else bus
+    typer.echo(f"Conduit worker: events via {shown}", err=True)
+    asyncio.run(serve_worker_until_signalled(container))
+
+
+@events_app.command("dead-letters")
+def events_dead_letters(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 100,
+) -> None:
+    """List the events consumers gave up on (newest first)."""
+    from conduit.core.dead_letters import list_dead_letters
+
+    settings = _settings()
+    container = _container(settings)
+
+    async def run() -> list[DeadLetter]:
+        try:
+            return await list_dead_letters(container.db, limit=limit)
+        finally:
+            await container.db.dispose()
+
+    try:
+        letters = asyncio.run(run())
+    except (OperationalError, DBAPIError) as exc:
+        raise _database_error(settings.effective_database_url, exc) from None
+    if not letters:
+        typer.echo("No dead letters.")
+        return
+    typer.echo("id\tconsumer\tevent_id\ttype\tattempts\tfailed_at\treplayed_at\terror")
+    for letter in letters:
+        replayed = _moment(letter.replayed_at) if letter.replayed_at else "-"
+        error = " ".join(letter.error.split())[:200]
+        typer.echo(
+            f"{letter.id}\t{letter.consumer}\t{letter.event_id}\t{letter.type}\t"
+            f"{letter.attempts}\t{_moment(letter.failed_at)}\t{replayed}\t{error}"
+        )
+
+
+@events_app.command("replay")
+def events_replay(
+    dead_letter_id: Annotated[int, typer.Argument(metavar="ID", help="A dead letter's id.")],
+) -> None:
+    """Queue a dead-lettered event again for the consumer that gave up on it."""
+    from conduit.core.dead_letters import replay
+    from conduit.core.errors import ConduitError
+
+    settings = _settings()
+    container = _container(settings)
+    names = [consumer.name for consumer in container.consumers]
+
+    async def run() -> Event:
+        try:
+            return await replay(container.db, dead_letter_id, consumers=names)
+        finally:
+            await container.db.dispose()
+
+    try:
+        event = asyncio.run(run())
+    except ConduitError as exc:
+        raise _fail(str(exc)) from None
+    except (OperationalError, DBAPIError) as exc:
+        raise _database_error(settings.effective_database_url, exc) from None
+    typer.echo(f"Replaying dead letter {dead_letter_id}: {event.type} {event.id}")
 
 
 @db_app.command("upgrade")
@@ -169,7 +267,11 @@ def openapi(
     """Write the OpenAPI document generated from the code."""
     from conduit.entrypoints.api import create_app
 
-    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", secret_key="x" * 40)
+    # The document needs no database and no real key: an in-memory SQLite URL and a
+    # throw-away key that passes the strength check (nothing is ever signed with it).
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///:memory:", secret_key=secrets.token_urlsafe(48)
+    )
     spec = create_app(settings).openapi()
     text = json.dumps(spec, indent=2, sort_keys=False) + "\n"
     if output is None:

@@ -7,10 +7,11 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from conduit.core.db import is_database_unavailable
 from conduit.core.errors import ConduitError
 from conduit.web import JSONReply
 
@@ -31,6 +32,9 @@ _TYPE_MESSAGES = {
     "json_type": "must be JSON",
     "string_unicode": "must be valid unicode",
 }
+
+# A restarted database accepts connections again within seconds; the pool recovers by itself.
+RETRY_AFTER_UNAVAILABLE_SECONDS = 2
 
 _STATUS_MESSAGES = {404: "not found", 405: "method not allowed", 413: "is too large"}
 
@@ -106,22 +110,54 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(_request: Request, exc: PoolTimeout) -> JSONReply:
         log.warning("db_pool_timeout", error=str(exc))
-        return JSONReply(
-            errors_body({"server": ["is busy, try again"]}),
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        return busy_reply()
 
-    @app.exception_handler(OperationalError)
-    async def database_down(_request: Request, exc: OperationalError) -> JSONReply:
-        log.error("db_unavailable", error=str(exc.orig))
-        return JSONReply(
-            errors_body({"database": ["is unavailable"]}),
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+    # Every way the database can go away answers 503, each handled here (not by the
+    # catch-all below, after which the server would close the client's connection): the
+    # DB-API errors of a lost or refused connection, SQLAlchemy's DisconnectionError, and a
+    # socket error (OSError: ConnectionRefusedError, ConnectionResetError, TimeoutError...)
+    # that a driver raised while connecting.
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONReply:
+        if is_database_unavailable(exc):
+            return unavailable_reply(exc)
+        return _internal_error(exc)
+
+    @app.exception_handler(DisconnectionError)
+    async def database_disconnected(_request: Request, exc: DisconnectionError) -> JSONReply:
+        return unavailable_reply(exc)
+
+    @app.exception_handler(OSError)
+    async def database_unreachable(_request: Request, exc: OSError) -> JSONReply:
+        return unavailable_reply(exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONReply:
-        log.exception("unhandled_error", error_type=type(exc).__name__)
-        return JSONReply(errors_body({"server": ["internal error"]}), status_code=500)
+        if is_database_unavailable(exc):
+            return unavailable_reply(exc)
+        return _internal_error(exc)
+
+
+def busy_reply() -> JSONReply:
+    """503 for an exhausted connection pool: every connection is busy, retry in a second."""
+    return JSONReply(
+        errors_body({"server": ["is busy, try again"]}),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+def unavailable_reply(exc: BaseException) -> JSONReply:
+    """503 for a database that is down, restarting or unreachable."""
+    first_line = (str(exc).splitlines() or [""])[0]
+    log.warning("db_unavailable", error_type=type(exc).__name__, error=first_line)
+    return JSONReply(
+        errors_body({"database": ["is unavailable"]}),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)},
+    )
+
+
+def _internal_error(exc: BaseException) -> JSONReply:
+    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+    return JSONReply(errors_body({"server": ["internal error"]}), status_code=500)

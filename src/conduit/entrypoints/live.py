@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -19,11 +20,14 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
 from conduit.bootstrap import Container
+from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Principal, authenticate
 from conduit.live import service
 from conduit.live.hub import Connection, Hub, NotificationsOf
 from conduit.live.publisher import LivePublisher
+from conduit.notifications import service as notifications
+from conduit.notifications.schemas import notification_json
 
 log = structlog.get_logger("conduit.live")
 router = APIRouter()
@@ -40,6 +44,16 @@ class Close(enum.IntEnum):
     UNAUTHENTICATED = 4401  # no valid auth message first, within the auth timeout
     TOO_SLOW = 4408  # the client did not read: its send queue filled up
     TOO_MANY_CONNECTIONS = 4429  # the user has the most connections allowed already
+
+
+def notifications_lookup(db: Database) -> NotificationsOf:
+    """The hub's ``notifications_of``: what an event notified, as each recipient lists it."""
+
+    async def notifications_of(event_id: str, users: Collection[int]) -> dict[int, dict[str, Any]]:
+        found = await notifications.of_event(db, event_id=event_id, recipient_ids=users)
+        return {user: notification_json(item) for user, item in found.items()}
+
+    return notifications_of
 
 
 class LiveUpdates:

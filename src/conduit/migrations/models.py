@@ -7,6 +7,7 @@ def load_all_models() -> None:
     import conduit.articles.models
     import conduit.comments.models
     import conduit.core.outbox
+    import conduit.notifications.models
     import conduit.profiles.models
     import conduit.tags.models
     import conduit.users.models  # noqa: F401

@@ -26,6 +26,11 @@ def following_flag(
     )
 
 
+def profile_from_row(row: Any) -> Profile:
+    """The author's profile from a row with ``username``, ``bio``, ``image``, ``following``."""
+    return Profile(row.username, row.bio, row.image, bool(row.following))
+
+
 async def get(
     conn: AsyncConnection, username: str, viewer_id: int | None
 ) -> tuple[int, Profile] | None:
@@ -40,7 +45,7 @@ async def get(
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    return row.id, Profile(row.username, row.bio, row.image, bool(row.following))
+    return row.id, profile_from_row(row)
 
 
 async def follow(conn: AsyncConnection, *, follower_id: int, followee_id: int) -> bool:

@@ -1,0 +1,1 @@
+"""Notifications: what happened to a user's profile and articles, kept for them to read."""
