@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conduit.adapters.memory_bus import MemoryBus
+from conduit.adapters.memory_live import MemoryLiveBus
 from conduit.core.bus import EventBus
 from conduit.core.cache import NoCache, ResponseCache
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database, create_engine
+from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
@@ -37,6 +39,7 @@ class Container:
     settings: Settings
     db: Database
     tokens: TokenCodec
+    live: LiveBus = field(default_factory=MemoryLiveBus)
     bus: EventBus = field(default_factory=MemoryBus)
     consumers: tuple[Consumer, ...] = CONSUMERS
     cache: ResponseCache = field(default_factory=NoCache)
@@ -114,6 +117,15 @@ def response_cache(settings: Settings, db: Database) -> ResponseCache:
     return cache
 
 
+def live_bus(settings: Settings) -> LiveBus:
+    """Redis pub/sub across instances when CONDUIT_REDIS_URL is set; in-process otherwise."""
+    if settings.redis_url:
+        from conduit.adapters.redis_live import RedisLiveBus
+
+        return RedisLiveBus(settings.redis_url)
+    return MemoryLiveBus()
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -133,4 +145,5 @@ def build(settings: Settings | None = None) -> Container:
         bus=build_bus(settings, CONSUMERS),
         consumers=CONSUMERS,
         cache=response_cache(settings, db),
+        live=live_bus(settings),
     )

@@ -22,6 +22,8 @@ from conduit.comments.router import router as comments_router
 from conduit.entrypoints.asyncapi import asyncapi_document
 from conduit.entrypoints.conditional import ConditionalGet
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
+from conduit.entrypoints.live import LiveUpdates, notifications_lookup
+from conduit.entrypoints.live import router as live_router
 from conduit.entrypoints.middleware import RequestContext
 from conduit.entrypoints.read_cache import ReadCache
 from conduit.entrypoints.worker import run_worker
@@ -68,12 +70,14 @@ def _background_worker(parts: Container) -> asyncio.Task[None] | None:
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     parts = container or build(settings)
+    live_updates = LiveUpdates(parts, notifications_of=notifications_lookup(parts.db))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if parts.settings.should_auto_migrate:
             url = parts.settings.effective_database_url
             await asyncio.to_thread(migrations.upgrade, url)
+        await live_updates.start()
         background = _background_worker(parts)
         log.info("conduit_started", database=parts.db.dialect, events=_events_mode(parts))
         try:
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
+            await live_updates.close()
             await parts.cache.close()
             await parts.db.dispose()
 
@@ -100,6 +105,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.db = parts.db
     app.state.tokens = parts.tokens
     app.state.settings = parts.settings
+    app.state.live = live_updates
     app.state.cache = parts.cache
 
     for router in (
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         notifications_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(live_router, prefix=API_PREFIX)
 
     event_catalogue = asyncapi_document()
 

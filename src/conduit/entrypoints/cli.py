@@ -82,6 +82,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
+        ws_max_size=65_536,  # a bigger WebSocket frame is closed with 1009
         log_level=settings.log_level.lower(),
     )
 

@@ -19,6 +19,7 @@ import structlog
 from conduit.bootstrap import Container, relay_for
 from conduit.core.bus import delivery
 from conduit.core.consumers import Consumer
+from conduit.live.publisher import LivePublisher
 
 log = structlog.get_logger("conduit.worker")
 
@@ -64,6 +65,10 @@ async def run_worker(
 async def serve_worker_until_signalled(container: Container) -> None:
     """``conduit worker``: run until SIGTERM or SIGINT, then stop gracefully."""
     loop = asyncio.get_running_loop()
+    # Notifications written here reach the sockets of every conduit serve (over Redis).
+    live = LivePublisher(container.db, container.live)
+    live.start()
+    container.db.on_commit(live.committed)
     task = asyncio.create_task(run_worker(container))
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)
@@ -73,4 +78,6 @@ async def serve_worker_until_signalled(container: Container) -> None:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        await live.close()
+        await container.live.close()
         await container.db.dispose()

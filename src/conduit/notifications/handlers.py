@@ -22,6 +22,7 @@ from conduit.core.consumers import Consumer
 from conduit.core.db import UnitOfWork
 from conduit.core.events import Event
 from conduit.notifications import repository
+from conduit.notifications.events import NotificationsAdded
 from conduit.profiles.events import UserFollowed
 
 Reaction = Callable[[AsyncConnection, Event], Awaitable[object]]
@@ -72,7 +73,10 @@ REACTIONS: dict[str, Reaction] = {
 
 
 async def on_event(uow: UnitOfWork, event: Event) -> None:
-    await REACTIONS[event.type](uow.conn, event)
+    added = await REACTIONS[event.type](uow.conn, event)
+    if isinstance(added, int) and added > 0:
+        # Committed with the rows, so live updates push them once they exist.
+        uow.emit(NotificationsAdded(source_event_id=event.id, count=added), actor_id=event.actor_id)
 
 
 consumer = Consumer(name="notifications", types=frozenset(REACTIONS), handle=on_event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, and_, delete, exists, false, select
@@ -64,3 +65,15 @@ async def unfollow(conn: AsyncConnection, *, follower_id: int, followee_id: int)
         )
     )
     return bool(result.rowcount)
+
+
+async def followers_among(
+    conn: AsyncConnection, followee_id: int, candidates: Collection[int]
+) -> set[int]:
+    """Which of ``candidates`` follow ``followee_id``, in one statement."""
+    if not candidates:
+        return set()
+    query = select(follows.c.follower_id).where(
+        follows.c.followee_id == followee_id, follows.c.follower_id.in_(list(candidates))
+    )
+    return {int(row) for row in (await conn.execute(query)).scalars()}

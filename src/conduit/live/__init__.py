@@ -1,0 +1,1 @@
+"""Live updates: what committed writes push to connected WebSockets, on every instance."""

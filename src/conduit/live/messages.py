@@ -1,0 +1,104 @@
+"""From committed events to live messages.
+
+A *bus message* is what one instance publishes on the :class:`~conduit.core.live.LiveBus`
+and every instance routes to its own sockets::
+
+    {"article": "<slug>", "message": {...}}                 to that article's subscribers
+    {"article": "<slug>", "authorId": 7, "message": {...}}  ... a comment: each reader gets
+                                                            author.following from their view
+    {"users": [3, 9], "message": {...}}                     to those users' sockets
+    {"notificationsOf": "<event id>"}                       the notifications that event
+                                                            created, each to its recipient
+
+Notifications are written by the notifications consumer, after the event that causes them
+(a follow, a favorite, a comment, a new article) has committed, possibly in another process
+(``conduit worker``). That consumer records a :data:`NOTIFICATIONS_ADDED` event in the same
+transaction as the rows; once it commits, the commit listener of that process publishes
+``{"notificationsOf": <id of the causing event>}``, and every instance reads the
+notifications of its connected recipients from the database and pushes them.
+
+``message`` is exactly what the client receives (one of :data:`ARTICLE_MESSAGE_TYPES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.articles.events import ArticleDeleted, ArticleUpdated
+from conduit.comments import repository as comments_repository
+from conduit.comments.events import CommentCreated, CommentDeleted
+from conduit.comments.schemas import comment_json
+from conduit.core.events import Event
+
+ARTICLE_MESSAGE_TYPES = (
+    CommentCreated.type,
+    CommentDeleted.type,
+    ArticleUpdated.type,
+    ArticleDeleted.type,
+)
+# Event types that need the database to become a message (the rest carry all they need).
+NEEDS_DATABASE = frozenset({CommentCreated.type})
+# Declared by the notifications feature: data {"sourceEventId": <id of the causing event>}.
+NOTIFICATIONS_ADDED = "notification.added"
+LIVE_EVENT_TYPES = frozenset({*ARTICLE_MESSAGE_TYPES, NOTIFICATIONS_ADDED})
+
+
+def encode(bus_message: dict[str, Any]) -> bytes:
+    return orjson.dumps(bus_message)
+
+
+async def _comment_created(conn: AsyncConnection | None, event: Event) -> dict[str, Any] | None:
+    assert conn is not None
+    data = CommentCreated.model_validate(event.data)
+    # As an anonymous reader sees it; the receiving instance sets author.following per reader.
+    comment = await comments_repository.get(conn, data.comment_id, None)
+    if comment is None:  # deleted again before we got here
+        return None
+    return {
+        "article": data.slug,
+        "authorId": data.author_id,
+        "message": {"type": event.type, "article": data.slug, "comment": comment_json(comment)},
+    }
+
+
+def _comment_deleted(event: Event) -> dict[str, Any]:
+    data = CommentDeleted.model_validate(event.data)
+    message = {"type": event.type, "article": data.slug, "id": data.comment_id}
+    return {"article": data.slug, "message": message}
+
+
+def _article_updated(event: Event) -> dict[str, Any]:
+    data = ArticleUpdated.model_validate(event.data)
+    message = {
+        "type": event.type,
+        "article": data.slug,
+        "title": data.title,
+        "changed": data.changed,
+    }
+    return {"article": data.slug, "message": message}
+
+
+def _article_deleted(event: Event) -> dict[str, Any]:
+    data = ArticleDeleted.model_validate(event.data)
+    return {"article": data.slug, "message": {"type": event.type, "article": data.slug}}
+
+
+async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) -> list[bytes]:
+    """The bus messages of committed events (``conn`` is needed by :data:`NEEDS_DATABASE`)."""
+    built: list[dict[str, Any] | None] = []
+    for event in events:
+        if event.type == CommentCreated.type:
+            built.append(await _comment_created(conn, event))
+        elif event.type == CommentDeleted.type:
+            built.append(_comment_deleted(event))
+        elif event.type == ArticleUpdated.type:
+            built.append(_article_updated(event))
+        elif event.type == ArticleDeleted.type:
+            built.append(_article_deleted(event))
+        elif event.type == NOTIFICATIONS_ADDED:
+            built.append({"notificationsOf": str(event.data["sourceEventId"])})
+    return [encode(message) for message in built if message is not None]

@@ -1,0 +1,75 @@
+"""Publishes the live messages of every transaction this process commits.
+
+Registered with ``db.on_commit``: as soon as a write has committed, its events are queued
+here, turned into bus messages (at most one query) by a background task and published on
+the live bus, so a write never waits for Redis, and Redis being down never fails a write.
+This is the whole path to the other instances: write on A -> commit listener on A ->
+Redis -> every instance's hub -> its sockets, typically within a few milliseconds.
+
+At most once, on purpose: a process that dies between commit and publish, or a full
+backlog, loses those pushes (logged). Clients re-read the REST API when they reconnect;
+the outbox and the event bus remain the at-least-once path for consumers that must not
+miss anything (notifications, search ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
+
+from conduit.core.db import Database
+from conduit.core.events import Event
+from conduit.core.live import LiveBus
+from conduit.live.messages import LIVE_EVENT_TYPES, NEEDS_DATABASE, bus_messages
+
+_log = structlog.get_logger("conduit.live")
+
+
+class LivePublisher:
+    def __init__(self, db: Database, bus: LiveBus, *, backlog: int = 1000) -> None:
+        self._db = db
+        self._bus = bus
+        self._queue: asyncio.Queue[list[Event]] = asyncio.Queue(maxsize=backlog)
+        self._task: asyncio.Task[None] | None = None
+
+    async def committed(self, events: Sequence[Event]) -> None:
+        """The commit listener: queue the events live clients care about; never blocks."""
+        wanted = [event for event in events if event.type in LIVE_EVENT_TYPES]
+        if not wanted:
+            return
+        try:
+            self._queue.put_nowait(wanted)
+        except asyncio.QueueFull:
+            _log.warning("live_backlog_full", dropped=len(wanted))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="live-publisher")
+
+    async def _run(self) -> None:
+        while True:
+            events = await self._queue.get()
+            try:
+                await self._publish(events)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("live_publish_failed", error=repr(exc), events=len(events))
+
+    async def _publish(self, events: list[Event]) -> None:
+        if any(event.type in NEEDS_DATABASE for event in events):
+            async with self._db.reader() as uow:
+                messages = await bus_messages(uow.conn, events)
+        else:
+            messages = await bus_messages(None, events)
+        for message in messages:
+            await self._bus.publish(message)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
