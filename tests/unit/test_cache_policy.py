@@ -24,6 +24,7 @@ EXPECTED = {
     "user.registered": set(),
     "user.followed": set(),
     "user.unfollowed": set(),
+    "notification.added": set(),
 }
 
 

@@ -51,6 +51,7 @@ def generations_changed_by(event: Event) -> set[str]:
     - user.updated: everything when a public field changed (username, bio, image) — author
       objects are embedded in articles, lists and comments, and a renamed user's old
       profile must answer 404; nothing for the email or the password alone.
+    - notification.added: nothing (notifications are only ever read signed in).
     - user.registered, user.followed, user.unfollowed: nothing. Errors (a profile that did
       not exist yet) are never cached; an anonymous reader always sees ``following: false``
       and the API has no follower counts; the feed is only for signed-in readers, who are
@@ -69,7 +70,7 @@ def generations_changed_by(event: Event) -> set[str]:
         return {comments(slug)}
     if kind == "user.updated" and not set(event.data.get("changed", PUBLIC)) & set(PUBLIC):
         return set()
-    if kind in ("user.registered", "user.followed", "user.unfollowed"):
+    if kind in ("user.registered", "user.followed", "user.unfollowed", "notification.added"):
         return set()
     return {ALL}
 
