@@ -22,7 +22,6 @@ restarted from an older snapshot). Entries from before the outage are then unrea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conduit.core.cache import ALL, BYPASS, Lookup, generations_changed_by_all
 from conduit.core.events import Event
+from conduit.core.tasks import cancel_and_wait
 
 log = structlog.get_logger("conduit.cache")
 
@@ -91,11 +91,8 @@ class LoopLag:
             self.seconds = max(late, self.seconds * 0.8)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 class RedisLink:
@@ -226,10 +223,7 @@ class RedisResponseCache:
         return True
 
     async def close(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+        await cancel_and_wait(self._probe)
         await self._redis.close()
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:

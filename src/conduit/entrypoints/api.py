@@ -7,7 +7,6 @@ tests call it. Routes live in each feature's router.py; this file only assembles
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +18,7 @@ from conduit import migrations
 from conduit.articles.router import router as articles_router
 from conduit.bootstrap import Container, build
 from conduit.comments.router import router as comments_router
+from conduit.core.tasks import cancel_and_wait
 from conduit.entrypoints.asyncapi import asyncapi_document
 from conduit.entrypoints.conditional import ConditionalGet
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
@@ -83,10 +83,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         try:
             yield
         finally:
-            if background is not None:
-                background.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await background
+            await cancel_and_wait(background)
             await live_updates.close()
             await parts.cache.close()
             await parts.db.dispose()

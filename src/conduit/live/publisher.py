@@ -15,7 +15,6 @@ miss anything (notifications, search ...).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import structlog
@@ -23,6 +22,7 @@ import structlog
 from conduit.core.db import Database
 from conduit.core.events import Event
 from conduit.core.live import LiveBus
+from conduit.core.tasks import cancel_and_wait
 from conduit.live.messages import LIVE_EVENT_TYPES, NEEDS_DATABASE, bus_messages
 
 _log = structlog.get_logger("conduit.live")
@@ -68,8 +68,5 @@ class LivePublisher:
             await self._bus.publish(message)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
