@@ -18,10 +18,12 @@ from conduit.core.consumers import Consumer
 from conduit.core.db import Database, create_engine
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
+from conduit.core.principal import AccessRulesKeeper, Authenticator
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.settings import Settings
+from conduit.users import access
 
 
 class ConfigurationError(RuntimeError):
@@ -43,6 +45,11 @@ class Container:
     bus: EventBus = field(default_factory=MemoryBus)
     consumers: tuple[Consumer, ...] = CONSUMERS
     cache: ResponseCache = field(default_factory=NoCache)
+    # Checks access tokens against the key and the in-memory access rules (one per process).
+    authenticator: Authenticator = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "authenticator", Authenticator(self.tokens))
 
     @property
     def embedded_bus(self) -> bool:
@@ -78,6 +85,17 @@ def relay_for(container: Container) -> Relay:
         batch_size=settings.relay_batch_size,
         poll_interval=settings.relay_poll_interval_seconds,
         retention=dt.timedelta(days=settings.event_retention_days),
+    )
+
+
+def access_keeper(container: Container) -> AccessRulesKeeper:
+    """Keeps the container's authenticator current: revocations, bans and roles."""
+    return AccessRulesKeeper(
+        container.db,
+        container.authenticator,
+        load=lambda conn, horizon: access.load(conn, horizon=horizon),
+        fold=access.apply,
+        interval=container.settings.access_rules_refresh_seconds,
     )
 
 

@@ -5,10 +5,49 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+
+
+class OidcProvider(BaseModel):
+    """One OpenID Connect provider users may sign in with (an item of CONDUIT_OIDC_PROVIDERS)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    issuer: str
+    client_id: str
+    client_secret: SecretStr | None = None
+    scopes: str = "openid email profile"
+
+
+class RateLimits(BaseModel):
+    """Requests allowed per window, in the ``limits`` notation ("10/minute")."""
+
+    login_per_ip: str
+    login_per_account: str
+    register_per_ip: str
+    writes_per_user: str
+    reads_per_ip: str
+
+
+# The production budget (issue: login 10/min per IP and per account, register 5/min per IP,
+# writes 60/min per user, reads 600/min per IP) and a development one loose enough for the
+# official suite and a frontend's own end-to-end run from one address.
+PRODUCTION_RATE_LIMITS = RateLimits(
+    login_per_ip="10/minute",
+    login_per_account="10/minute",
+    register_per_ip="5/minute",
+    writes_per_user="60/minute",
+    reads_per_ip="600/minute",
+)
+DEVELOPMENT_RATE_LIMITS = RateLimits(
+    login_per_ip="1000/minute",
+    login_per_account="300/minute",
+    register_per_ip="1000/minute",
+    writes_per_user="3000/minute",
+    reads_per_ip="60000/minute",
+)
 
 
 class Settings(BaseSettings):
@@ -37,7 +76,60 @@ class Settings(BaseSettings):
         description="Key that signs tokens (at least 32 characters). Unset in the zero-config "
         "mode: generated once and kept in <data_dir>/secret_key.",
     )
-    access_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    access_token_ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="Lifetime of an access token. The long default suits frontends that never "
+        "refresh; with refresh, 900 (15 minutes) is the usual choice.",
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="Lifetime of a refresh token (the HttpOnly cookie); each refresh rotates it.",
+    )
+    access_rules_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each instance reloads revocations, bans and roles made on "
+        "other instances (its own changes apply at once).",
+    )
+    frontend_url: str = Field(
+        default="http://localhost:4200",
+        description="Where OpenID Connect login sends the browser back, with the access "
+        "token in the URL fragment.",
+    )
+    oidc_providers: list[OidcProvider] = Field(
+        default=[],
+        description='OpenID Connect providers (JSON list): [{"name": "acme", "issuer": '
+        '"https://id.example.com", "client_id": "...", "client_secret": "...", '
+        '"scopes": "openid email profile"}]',
+    )
+    https: bool = Field(
+        default=False,
+        description="Served over HTTPS (directly or behind a proxy): sends HSTS.",
+    )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Addresses or networks (JSON list) whose X-Forwarded-For is believed; "
+        "from anyone else the header is ignored.",
+    )
+    rate_limits_enabled: bool = Field(default=True, description="Apply the rate limits.")
+    rate_limit_login_per_ip: str | None = Field(
+        default=None, description='Default: "10/minute" in production, loose in development.'
+    )
+    rate_limit_login_per_account: str | None = Field(
+        default=None, description='Default: "10/minute" in production.'
+    )
+    rate_limit_register_per_ip: str | None = Field(
+        default=None, description='Default: "5/minute" in production.'
+    )
+    rate_limit_writes_per_user: str | None = Field(
+        default=None, description='Default: "60/minute" in production.'
+    )
+    rate_limit_reads_per_ip: str | None = Field(
+        default=None, description='Default: "600/minute" in production.'
+    )
     db_pool_size: int = Field(default=30, ge=1, le=200)
     db_pool_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -125,6 +217,18 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(
         default=None, description="JSON logs. Default: JSON unless stderr is a terminal."
     )
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """The configured limits, each unset one from the environment's defaults."""
+        base = (
+            PRODUCTION_RATE_LIMITS if self.environment == "production" else DEVELOPMENT_RATE_LIMITS
+        )
+        chosen = {
+            name: getattr(self, f"rate_limit_{name}") or getattr(base, name)
+            for name in RateLimits.model_fields
+        }
+        return RateLimits(**chosen)
 
     @property
     def effective_database_url(self) -> str:

@@ -14,10 +14,11 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
+from conduit.core.audit import Client
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.pagination import MAX_LIMIT, MAX_OFFSET, Page
-from conduit.core.principal import Principal, authenticate
+from conduit.core.principal import Authenticator, Principal
 from conduit.core.security import TokenCodec
 
 _SCHEMES = ("token", "bearer")
@@ -47,6 +48,29 @@ async def get_tokens(connection: HTTPConnection) -> TokenCodec:
     return _tokens(connection)
 
 
+def _authenticator(connection: HTTPConnection) -> Authenticator:
+    authenticator: Authenticator = connection.app.state.authenticator
+    return authenticator
+
+
+def client_of(connection: HTTPConnection) -> Client:
+    """Where the request came from: the address the proxy-aware middleware settled on."""
+    peer = connection.client
+    return Client(
+        ip=connection.scope.get("state", {}).get("client_ip") or (peer.host if peer else None),
+        user_agent=connection.headers.get("user-agent"),
+    )
+
+
+async def get_client(connection: HTTPConnection) -> Client:
+    return client_of(connection)
+
+
+# The scope-state key under which an ignored token's reason waits for the response
+# (RequestContext turns it into WWW-Authenticate).
+STALE_TOKEN = "stale_token"  # noqa: S105 (a key, not a secret)
+
+
 def read_token(connection: HTTPConnection) -> str | None:
     """The raw token of ``Authorization: Token <jwt>`` (or ``Bearer <jwt>``), if any."""
     header = connection.headers.get("authorization")
@@ -62,11 +86,21 @@ def read_token(connection: HTTPConnection) -> str | None:
 async def optional_principal(connection: HTTPConnection) -> Principal | None:
     """The signed-in reader, or None for an anonymous request.
 
+    A token that is expired, revoked, tampered with or malformed makes the request
+    anonymous rather than failing it: RealWorld frontends sign the user out on any 401, and
+    a stale token must not keep a reader from the public pages. The response then says why
+    in ``WWW-Authenticate: Token error="invalid_token"``.
+
     Read endpoints trust the signed token and look nobody up: the id only decides the
     ``favorited`` and ``following`` flags, so a list stays within its statement budget.
     """
-    token = read_token(connection)
-    return None if token is None else authenticate(_tokens(connection), token)
+    try:
+        token = read_token(connection)
+        return None if token is None else _authenticator(connection).authenticate(token)
+    except Unauthenticated as exc:
+        reason = next(iter(exc.errors.values()))[0]
+        connection.scope.setdefault("state", {})[STALE_TOKEN] = f"token {reason}"
+        return None
 
 
 # Documents the "Token" security scheme of the RealWorld spec on the routes that need a
@@ -85,7 +119,7 @@ async def required_principal(
     token = read_token(connection)
     if token is None:
         raise Unauthenticated("token", "is missing")
-    return authenticate(_tokens(connection), token)
+    return _authenticator(connection).authenticate(token)
 
 
 async def page_params(
@@ -108,6 +142,7 @@ DB = Annotated[Database, Depends(get_db)]
 Tokens = Annotated[TokenCodec, Depends(get_tokens)]
 Viewer = Annotated[Principal | None, Depends(optional_principal)]
 CurrentUser = Annotated[Principal, Depends(required_principal)]
+ClientInfo = Annotated[Client, Depends(get_client)]
 PageParams = Annotated[Page, Depends(page_params)]
 
 

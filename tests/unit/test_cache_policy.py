@@ -25,6 +25,11 @@ EXPECTED = {
     "user.followed": set(),
     "user.unfollowed": set(),
     "notification.added": set(),
+    "session.revoked": set(),
+    "user.signed_out_everywhere": set(),
+    "user.roles_changed": set(),
+    "user.banned": set(),
+    "user.unbanned": set(),
 }
 
 

@@ -18,7 +18,7 @@ CODEC = TokenCodec(secret="principal-test-secret-0123456789-abcdef", ttl_seconds
 def test_a_valid_token_names_its_user() -> None:
     principal = authenticate(CODEC, CODEC.issue(42))
     assert principal == Principal(id=42)
-    assert principal.roles == frozenset()
+    assert principal.roles == frozenset({"user"})
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,21 @@ def comments(slug: str) -> str:
     return f"comments:{slug}"
 
 
+_INVISIBLE = frozenset(
+    {
+        "user.registered",
+        "user.followed",
+        "user.unfollowed",
+        "notification.added",
+        "session.revoked",
+        "user.signed_out_everywhere",
+        "user.roles_changed",
+        "user.banned",
+        "user.unbanned",
+    }
+)
+
+
 def generations_changed_by(event: Event) -> set[str]:
     """What an anonymous reader could see change when ``event`` committed.
 
@@ -52,6 +67,8 @@ def generations_changed_by(event: Event) -> set[str]:
       objects are embedded in articles, lists and comments, and a renamed user's old
       profile must answer 404; nothing for the email or the password alone.
     - notification.added: nothing (notifications are only ever read signed in).
+    - session.revoked, user.signed_out_everywhere, user.roles_changed, user.banned,
+      user.unbanned: nothing (no public answer shows sessions, roles or bans).
     - user.registered, user.followed, user.unfollowed: nothing. Errors (a profile that did
       not exist yet) are never cached; an anonymous reader always sees ``following: false``
       and the API has no follower counts; the feed is only for signed-in readers, who are
@@ -70,7 +87,7 @@ def generations_changed_by(event: Event) -> set[str]:
         return {comments(slug)}
     if kind == "user.updated" and not set(event.data.get("changed", PUBLIC)) & set(PUBLIC):
         return set()
-    if kind in ("user.registered", "user.followed", "user.unfollowed", "notification.added"):
+    if kind in _INVISIBLE:
         return set()
     return {ALL}
 

@@ -1,25 +1,138 @@
 """Who is calling: the principal every entry point (REST, WebSocket, GraphQL) builds once.
 
-:func:`authenticate` turns a raw access token into a :class:`Principal` without touching
-the network or a framework; use cases receive the principal's id (and, as they grow,
-its roles and session) instead of a request.
+:class:`Authenticator` turns a raw access token into a :class:`Principal` without touching
+the network, the database or a framework: the signature and expiry come from the token,
+revocations, bans and roles from :class:`AccessRules`, a snapshot each instance keeps in
+memory and reloads (at once after its own changes, every second for other instances').
+Use cases receive the principal and decide with :mod:`conduit.core.policy`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conduit.core.db import Database, utcnow
+from conduit.core.errors import Unauthenticated
+from conduit.core.events import Event
 from conduit.core.security import TokenCodec
+
+_log = structlog.get_logger("conduit.access")
+
+USER = "user"
+MODERATOR = "moderator"
+ADMIN = "admin"
+ROLES = (USER, MODERATOR, ADMIN)  # ``user`` is everyone's; the others are granted
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """A signed-in user as far as a token tells: the id now, roles and session later."""
+    """A signed-in user as far as the token and the access rules tell."""
 
     id: int
-    roles: frozenset[str] = field(default_factory=frozenset)
+    roles: frozenset[str] = frozenset({USER})
+    session_id: str | None = None
+    banned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRules:
+    """What the database says about tokens and users, held in memory by each instance.
+
+    Small by construction: only users who signed out everywhere (within a token lifetime),
+    sessions revoked within a token lifetime, banned users and users with granted roles.
+    """
+
+    revoked_before: Mapping[int, dt.datetime] = field(default_factory=dict)
+    revoked_sessions: frozenset[str] = frozenset()
+    banned: frozenset[int] = frozenset()
+    granted_roles: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+    def roles_of(self, user_id: int) -> frozenset[str]:
+        return frozenset({USER}) | self.granted_roles.get(user_id, frozenset())
+
+
+class Authenticator:
+    """Checks access tokens against the signing key and the current access rules."""
+
+    def __init__(self, tokens: TokenCodec, rules: AccessRules | None = None) -> None:
+        self.tokens = tokens
+        self.rules = rules or AccessRules()
+
+    def update(self, rules: AccessRules) -> None:
+        self.rules = rules
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal a valid, unrevoked access token names; Unauthenticated otherwise."""
+        claims = self.tokens.decode(token)
+        rules = self.rules
+        cutoff = rules.revoked_before.get(claims.user_id)
+        if cutoff is not None and claims.issued_at < cutoff.replace(tzinfo=dt.UTC).timestamp():
+            raise Unauthenticated("token", "has been revoked")
+        if claims.session_id is not None and claims.session_id in rules.revoked_sessions:
+            raise Unauthenticated("token", "has been revoked")
+        return Principal(
+            id=claims.user_id,
+            roles=rules.roles_of(claims.user_id),
+            session_id=claims.session_id,
+            banned=claims.user_id in rules.banned,
+        )
 
 
 def authenticate(tokens: TokenCodec, token: str) -> Principal:
-    """The principal a valid access token names; Unauthenticated for anything else."""
-    return Principal(id=tokens.user_id(token))
+    """A principal from the token alone (no access rules): for tools and tests."""
+    return Authenticator(tokens).authenticate(token)
+
+
+RulesLoader = Callable[[AsyncConnection, dt.datetime], Awaitable[AccessRules]]
+RulesFolder = Callable[[AccessRules, Sequence[Event]], AccessRules]
+
+
+class AccessRulesKeeper:
+    """Keeps an :class:`Authenticator`'s rules current on this instance.
+
+    Its own changes apply when their transaction commits (``on_commit``, no query: the
+    events say what changed); other instances' are read every ``interval`` seconds by
+    :meth:`run`. While the database is unreachable the last rules stay in force.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        authenticator: Authenticator,
+        *,
+        load: RulesLoader,
+        fold: RulesFolder,
+        interval: float,
+    ) -> None:
+        self.db = db
+        self.authenticator = authenticator
+        self._load = load
+        self._fold = fold
+        self.interval = interval
+        db.on_commit(self.on_commit)
+
+    async def on_commit(self, events: Sequence[Event]) -> None:
+        self.authenticator.update(self._fold(self.authenticator.rules, events))
+
+    async def reload(self) -> None:
+        horizon = utcnow() - dt.timedelta(seconds=self.authenticator.tokens.ttl_seconds)
+        async with self.db.reader() as uow:
+            rules = await self._load(uow.conn, horizon)
+        self.authenticator.update(rules)
+
+    async def run(self) -> None:
+        """Reload forever (cancel to stop); failures are logged and retried next time."""
+        while True:
+            try:
+                await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("access_rules_reload_failed", error=str(exc).splitlines()[0:1])
+            await asyncio.sleep(self.interval)

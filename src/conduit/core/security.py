@@ -62,37 +62,66 @@ def load_or_create_secret(path: Path) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a valid access token says: whose it is, when it was issued, which session."""
+
+    user_id: int
+    issued_at: float  # seconds since the epoch, with microseconds
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class TokenCodec:
-    """Issues and checks HS256 access tokens whose subject is the user id."""
+    """Issues and checks HS256 access tokens whose subject is the user id.
+
+    ``iat`` keeps microseconds so that a sign-out everywhere cuts off exactly the tokens
+    issued before it; ``sid`` names the session (refresh-token family) when there is one.
+    """
 
     secret: str
     ttl_seconds: int
     algorithm: str = "HS256"
 
-    def issue(self, user_id: int, *, now: dt.datetime | None = None) -> str:
+    def issue(
+        self, user_id: int, *, session_id: str | None = None, now: dt.datetime | None = None
+    ) -> str:
         issued = now or dt.datetime.now(dt.UTC)
-        payload = {
+        payload: dict[str, object] = {
             "sub": str(user_id),
-            "iat": issued,
-            "exp": issued + dt.timedelta(seconds=self.ttl_seconds),
+            "iat": issued.timestamp(),
+            "exp": int((issued + dt.timedelta(seconds=self.ttl_seconds)).timestamp()),
             "typ": "access",
         }
+        if session_id is not None:
+            payload["sid"] = session_id
         return jwt.encode(payload, self.secret, algorithm=self.algorithm)
 
-    def user_id(self, token: str) -> int:
-        """The user id a valid token names; Unauthenticated for anything else."""
+    def decode(self, token: str) -> AccessClaims:
+        """The claims of a valid token; Unauthenticated for anything else."""
         try:
             payload = jwt.decode(
                 token,
                 self.secret,
                 algorithms=[self.algorithm],
-                options={"require": ["exp", "sub"]},
+                options={"require": ["exp", "sub", "iat"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token", "has expired") from None
         except jwt.PyJWTError:
             raise Unauthenticated("token", "is invalid") from None
         subject = payload.get("sub")
-        if payload.get("typ") != "access" or not isinstance(subject, str) or not subject.isdigit():
+        issued = payload.get("iat")
+        session = payload.get("sid")
+        if (
+            payload.get("typ") != "access"
+            or not isinstance(subject, str)
+            or not subject.isdigit()
+            or not isinstance(issued, int | float)
+            or not (session is None or isinstance(session, str))
+        ):
             raise Unauthenticated("token", "is invalid")
-        return int(subject)
+        return AccessClaims(user_id=int(subject), issued_at=float(issued), session_id=session)
+
+    def user_id(self, token: str) -> int:
+        """The user id a valid token names; Unauthenticated for anything else."""
+        return self.decode(token).user_id

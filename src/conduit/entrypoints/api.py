@@ -7,6 +7,7 @@ tests call it. Routes live in each feature's router.py; this file only assembles
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from conduit import migrations
 from conduit.articles.router import router as articles_router
-from conduit.bootstrap import Container, build
+from conduit.bootstrap import Container, access_keeper, build
 from conduit.comments.router import router as comments_router
 from conduit.core.tasks import cancel_and_wait
 from conduit.entrypoints.asyncapi import asyncapi_document
@@ -71,12 +72,16 @@ def _background_worker(parts: Container) -> asyncio.Task[None] | None:
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     parts = container or build(settings)
     live_updates = LiveUpdates(parts, notifications_of=notifications_lookup(parts.db))
+    keeper = access_keeper(parts)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if parts.settings.should_auto_migrate:
             url = parts.settings.effective_database_url
             await asyncio.to_thread(migrations.upgrade, url)
+        with contextlib.suppress(Exception):  # the loop below retries (and logs) a failure
+            await keeper.reload()
+        access_rules = asyncio.create_task(keeper.run(), name="access-rules")
         await live_updates.start()
         background = _background_worker(parts)
         log.info("conduit_started", database=parts.db.dialect, events=_events_mode(parts))
@@ -84,6 +89,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             yield
         finally:
             await cancel_and_wait(background)
+            await cancel_and_wait(access_rules)
             await live_updates.close()
             await parts.cache.close()
             await parts.db.dispose()
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.db = parts.db
     app.state.tokens = parts.tokens
+    app.state.authenticator = parts.authenticator
     app.state.settings = parts.settings
     app.state.live = live_updates
     app.state.cache = parts.cache

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocketState
 from conduit.bootstrap import Container
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
-from conduit.core.principal import Principal, authenticate
+from conduit.core.principal import Principal
 from conduit.live import service
 from conduit.live.hub import Connection, Hub, NotificationsOf
 from conduit.live.publisher import LivePublisher
@@ -139,7 +139,7 @@ async def _authenticate(websocket: WebSocket, live: LiveUpdates) -> Principal | 
         await _close(websocket, Close.UNAUTHENTICATED, 'send {"type": "auth", "token": ...} first')
         return None
     try:
-        return authenticate(live.parts.tokens, token)
+        return live.parts.authenticator.authenticate(token)
     except Unauthenticated:
         await _close(websocket, Close.UNAUTHENTICATED, "token is invalid")
         return None

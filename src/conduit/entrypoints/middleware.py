@@ -10,6 +10,8 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conduit.web import STALE_TOKEN
+
 log = structlog.get_logger("conduit.access")
 
 _REQUEST_ID = b"x-request-id"
@@ -69,6 +71,7 @@ class RequestContext:
                 message["headers"] = [
                     *message.get("headers", []),
                     (_REQUEST_ID, request_id.encode()),
+                    *_stale_token_header(scope, status),
                 ]
             await send(message)
 
@@ -87,6 +90,15 @@ class RequestContext:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _stale_token_header(scope: Scope, status: int) -> list[tuple[bytes, bytes]]:
+    """An ignored token (optional authentication) is explained; a 401 explains itself."""
+    reason = scope.get("state", {}).get(STALE_TOKEN)
+    if reason is None or status == 401:
+        return []
+    value = f'Token error="invalid_token", error_description="{reason}"'
+    return [(b"www-authenticate", value.encode())]
 
 
 def _has_nul(scope: Scope) -> bool:

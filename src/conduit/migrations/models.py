@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_all_models() -> None:
     import conduit.articles.models
     import conduit.comments.models
+    import conduit.core.audit
     import conduit.core.outbox
     import conduit.notifications.models
     import conduit.profiles.models

@@ -1,0 +1,141 @@
+"""The audit log: append-only records of security-relevant acts.
+
+Logins (success and failure), refresh-token reuse, sign-outs everywhere, role changes, bans
+and moderators' deletions are recorded by the use case that does them, in its own
+transaction (a login failure in one of its own), so a record exists exactly when the act
+happened. Nothing updates or deletes a row; admins read them at ``GET /api/admin/audit``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Mapped, mapped_column
+
+from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
+from conduit.core.pagination import Page
+
+# The kinds of record, as stored in ``type`` and filtered by ``?type=``.
+LOGIN_SUCCEEDED = "login.succeeded"
+LOGIN_FAILED = "login.failed"
+REFRESH_REUSED = "session.refresh_reused"
+SIGNED_OUT_EVERYWHERE = "session.signed_out_everywhere"
+ROLE_GRANTED = "user.role_granted"
+ROLE_REVOKED = "user.role_revoked"
+USER_BANNED = "user.banned"
+USER_UNBANNED = "user.unbanned"
+ARTICLE_MODERATED = "article.deleted_by_moderator"
+COMMENT_MODERATED = "comment.deleted_by_moderator"
+TYPES = (
+    LOGIN_SUCCEEDED,
+    LOGIN_FAILED,
+    REFRESH_REUSED,
+    SIGNED_OUT_EVERYWHERE,
+    ROLE_GRANTED,
+    ROLE_REVOKED,
+    USER_BANNED,
+    USER_UNBANNED,
+    ARTICLE_MODERATED,
+    COMMENT_MODERATED,
+)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_type_id", "type", "id"), TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    occurred_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    type: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    subject_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+audit_log = cast(Table, AuditRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Where a request came from, as far as the entry point can tell."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+UNKNOWN_CLIENT = Client()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    occurred_at: dt.datetime
+    type: str
+    actor_id: int | None
+    subject_id: int | None
+    ip: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+
+async def record(
+    conn: AsyncConnection,
+    kind: str,
+    *,
+    actor_id: int | None,
+    subject_id: int | None = None,
+    client: Client = UNKNOWN_CLIENT,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one record inside the caller's transaction."""
+    if kind not in TYPES:
+        raise ValueError(f"unknown audit record type {kind!r}")
+    await conn.execute(
+        insert(audit_log).values(
+            occurred_at=utcnow(),
+            type=kind,
+            actor_id=actor_id,
+            subject_id=subject_id,
+            ip=client.ip[:45] if client.ip else None,
+            user_agent=client.user_agent[:512] if client.user_agent else None,
+            details=orjson.dumps(details or {}).decode(),
+        )
+    )
+
+
+async def page(
+    conn: AsyncConnection, *, page: Page, kind: str | None = None
+) -> tuple[list[AuditEntry], int]:
+    """Newest first, optionally of one type; with the total count."""
+    query = select(audit_log)
+    count = select(func.count()).select_from(audit_log)
+    if kind is not None:
+        query = query.where(audit_log.c.type == kind)
+        count = count.where(audit_log.c.type == kind)
+    rows = await conn.execute(
+        query.order_by(audit_log.c.id.desc()).limit(page.limit).offset(page.offset)
+    )
+    entries = [
+        AuditEntry(
+            id=row.id,
+            occurred_at=row.occurred_at,
+            type=row.type,
+            actor_id=row.actor_id,
+            subject_id=row.subject_id,
+            ip=row.ip,
+            user_agent=row.user_agent,
+            details=orjson.loads(row.details or "{}"),
+        )
+        for row in rows
+    ]
+    total = (await conn.execute(count)).scalar_one()
+    return entries, int(total)
