@@ -128,3 +128,4 @@ class Account:
     bio: str | None
     image: str | None
     password_hash: str
+    banned: bool = False

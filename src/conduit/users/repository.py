@@ -17,6 +17,7 @@ _ACCOUNT_COLUMNS = (
     users.c.bio,
     users.c.image,
     users.c.password_hash,
+    users.c.banned_at,
 )
 
 
@@ -28,6 +29,7 @@ def _account(row: Any) -> Account:
         bio=row.bio,
         image=row.image,
         password_hash=row.password_hash,
+        banned=row.banned_at is not None,
     )
 
 
