@@ -33,6 +33,12 @@ APP_TABLES = {
     "processed_events",
     "dead_letters",
     "notifications",
+    "user_roles",
+    "sessions",
+    "refresh_tokens",
+    "user_identities",
+    "login_states",
+    "audit_log",
 }
 
 
@@ -205,7 +211,7 @@ def _timestamp_precisions(connection: Connection) -> dict[str, int | None]:
         else getattr(column["type"], "precision", None)
         for table in APP_TABLES
         for column in inspector.get_columns(table)
-        if column["name"].endswith("_at")
+        if column["name"].endswith(("_at", "_before"))
     }
 
 
@@ -213,9 +219,10 @@ async def test_every_timestamp_column_keeps_microseconds(db: Database) -> None:
     """compare_metadata does not compare DATETIME precision on MariaDB: check it here."""
     async with db.engine.connect() as conn:
         precisions = await conn.run_sync(_timestamp_precisions)
-    # users, articles, comments: 2 each; follows, favorites: 1; outbox: 2; processed_events: 1;
-    # dead_letters: 2; notifications: 2.
-    assert len(precisions) == 15
+    # users: 4; articles, comments: 2 each; follows, favorites: 1; outbox: 2;
+    # processed_events: 1; dead_letters: 2; notifications: 2; user_roles: 1; sessions: 3;
+    # refresh_tokens: 2; user_identities: 1; login_states: 1; audit_log: 1.
+    assert len(precisions) == 26
     # MariaDB needs DATETIME(6); PostgreSQL's default precision (None) is microseconds.
     allowed = {6} if db.dialect in ("mysql", "mariadb") else {None, 6}
     assert {name: p for name, p in precisions.items() if p not in allowed} == {}
