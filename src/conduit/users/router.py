@@ -90,7 +90,7 @@ def _signed_in_reply(
 @sessions_router.post(
     "/users/refresh",
     response_model=UserResponse,
-    responses=error_responses(401, 403),
+    responses=error_responses(401, 403, 422),
     summary="Exchange the refresh cookie for a new access token",
     description="Reads the HttpOnly refresh cookie (set by login and registration), rotates "
     "it and answers the user with a new access token. A refresh token used twice revokes "

@@ -148,7 +148,18 @@ async def refresh(
         account = await repository.get_by_id(uow.conn, presented.user_id)
         if account is None:
             raise InvalidRefreshToken()
-        if presented.rotated:
+        if not presented.rotated:
+            if account.banned:
+                raise Banned()
+            issued = await sessions.rotate(
+                uow.conn,
+                refresh_token,
+                session_id=presented.session_id,
+                ttl_seconds=refresh_ttl_seconds,
+            )
+        if issued is None:
+            # Presented again after it was exchanged (or exchanged by a concurrent request
+            # in the meantime: the same thing, decided the same way on every database).
             if await sessions.revoke(
                 uow.conn, session_id=presented.session_id, user_id=account.id, reason=REUSE
             ):
@@ -166,19 +177,7 @@ async def refresh(
                 client=client,
                 details={"sessionId": presented.session_id},
             )
-            await uow.commit()
-        else:
-            if account.banned:
-                raise Banned()
-            issued = await sessions.rotate(
-                uow.conn,
-                refresh_token,
-                session_id=presented.session_id,
-                ttl_seconds=refresh_ttl_seconds,
-            )
-            if issued is None:  # a concurrent refresh with the same token won
-                raise InvalidRefreshToken("has already been used")
-            await uow.commit()
+        await uow.commit()
     if issued is None:  # reuse: the session is revoked now
         raise InvalidRefreshToken("has been revoked")
     return SignedIn(account, issued)
