@@ -403,6 +403,7 @@ async def test_logins_are_audited_with_the_client(client: httpx.AsyncClient, db:
     assert len(failed) == 2
     assert failed[0].user_agent == "Guesser/2.0"
     assert failed[0].ip == "127.0.0.1"
+    assert failed[0].subject_id == login_record.subject_id  # the account the email names
     assert orjson.loads(failed[0].details)["email"] == "alice@conduit.test"
     assert orjson.loads(failed[1].details)["email"] == "nobody@conduit.test"
     assert failed[1].subject_id is None

@@ -112,8 +112,15 @@ async def login(
 async def _login_failed(
     db: Database, *, email: str, client: Client, reason: str, user_id: int | None = None
 ) -> None:
-    """The failure's record, in its own transaction (never the password)."""
+    """The failure's record, in its own transaction (never the password).
+
+    Its subject is the account the email names, if one does, so that an admin sees the
+    attempts on an account.
+    """
     async with db.uow() as uow:
+        if user_id is None:
+            named = await repository.get_by_email(uow.conn, email)
+            user_id = None if named is None else named.id
         await audit.record(
             uow.conn,
             audit.LOGIN_FAILED,
