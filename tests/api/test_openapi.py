@@ -152,7 +152,7 @@ def parameters(spec: Spec, operation: Spec) -> dict[tuple[str, str], bool]:
 
 
 # Routes Conduit adds to the RealWorld API, by OpenAPI tag.
-EXTENSION_TAGS = {"Notifications"}
+EXTENSION_TAGS = {"Notifications", "Sessions"}
 
 
 def test_same_paths_and_methods(reference: Spec, ours: Spec) -> None:
@@ -302,3 +302,33 @@ def test_protected_operations_declare_the_token(reference: Spec, ours: Spec) -> 
 def test_served_at_api_openapi_json(ours: Spec) -> None:
     assert ours["openapi"].startswith("3.")
     assert ours["info"]["title"] == "RealWorld Conduit API"
+
+
+def test_session_routes_are_documented(ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    refresh = ours_ops[("/users/refresh", "post")]
+    assert refresh["operationId"] == "RefreshSession"
+    assert refresh["tags"] == ["Sessions"]
+    assert {(p["in"], p["name"]) for p in refresh["parameters"]} == {("cookie", "conduit_refresh")}
+    assert "requestBody" not in refresh
+    assert {"200", "401", "403"} <= set(refresh["responses"])
+    answered = shape(ours, json_schema(ours, refresh["responses"]["200"]), nullability=False)
+    assert answered["required"] == ["user"]
+    assert set(answered["properties"]["user"]["properties"]) >= {
+        "email",
+        "token",
+        "username",
+        "bio",
+        "image",
+    }
+
+    logout = ours_ops[("/users/logout", "post")]
+    assert logout["operationId"] == "Logout"
+    assert logout["tags"] == ["Sessions"]
+    assert logout["security"] == [{"Token": []}]
+    assert {"204", "401"} <= set(logout["responses"])
+    assert json_schema(ours, logout["responses"]["204"]) is None
+    body = resolve(ours, logout["requestBody"])
+    assert body.get("required", False) is False
+    requested = shape(ours, json_schema(ours, body), nullability=False)
+    assert requested["properties"] == {"everywhere": {"types": ["boolean"]}}

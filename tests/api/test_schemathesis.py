@@ -48,9 +48,9 @@ CHECKS = [
 ]
 
 
-async def _seed(url: str) -> int:
+async def _seed(url: str) -> tuple[int, int]:
     """A few users, articles with tags, comments, a follow, a favorite and the notifications
-    they make; the main user's id."""
+    they make; the main user's id, and the id of the user who signs out (see LOGOUT)."""
     db = Database(create_engine(url))
     try:
         main = await users.register(
@@ -73,7 +73,10 @@ async def _seed(url: str) -> int:
                 await comments.add(db, slug=article.slug, user_id=other.id, body="a comment")
                 await articles.favorite(db, slug=article.slug, user_id=main.id)
         await deliver_outbox(db, notifications_consumer)  # the main user's notifications
-        return main.id
+        leaver = await users.register(
+            db, username="leaver", email="leaver@conduit.test", password="password123"
+        )
+        return main.id, leaver.id
     finally:
         await db.dispose()
 
@@ -117,14 +120,28 @@ schema.config.generation.update(database="none")
 
 
 @pytest.fixture(scope="module")
-def token() -> Iterator[str]:
-    """The token of the seeded main user, once the database is migrated and filled."""
+def seeded() -> Iterator[tuple[int, int]]:
+    """The main user's and the leaver's ids, once the database is migrated and filled."""
     try:
         migrations.upgrade(DATABASE_URL)
-        user_id = asyncio.run(_seed(DATABASE_URL))
-        yield TOKENS.issue(user_id)
+        yield asyncio.run(_seed(DATABASE_URL))
     finally:
         shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def token(seeded: tuple[int, int]) -> str:
+    """The token of the seeded main user."""
+    return TOKENS.issue(seeded[0])
+
+
+# A logout (everywhere) would revoke the main user's token for every later case; it signs
+# out another user, with a token issued for each case.
+LOGOUT = "/api/users/logout"
+
+
+def token_for(case: schemathesis.Case, token: str, seeded: tuple[int, int]) -> str:
+    return TOKENS.issue(seeded[1]) if case.path == LOGOUT else token
 
 
 SETTINGS = settings(
@@ -141,9 +158,12 @@ OTHERS_ARTICLE = "writer-article-2"
 
 @schema.parametrize()
 @SETTINGS
-def test_api_conforms_to_its_openapi(case: schemathesis.Case, token: str) -> None:
+def test_api_conforms_to_its_openapi(
+    case: schemathesis.Case, token: str, seeded: tuple[int, int]
+) -> None:
     """Free generation: mostly unknown slugs and names, every kind of body and query."""
-    case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
+    headers = {"Authorization": f"Token {token_for(case, token, seeded)}"}
+    case.call_and_validate(headers=headers, checks=CHECKS)
 
 
 @schema.include(path_regex=r"\{").parametrize()

@@ -33,6 +33,7 @@ from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
 from conduit.users.router import router as users_router
+from conduit.users.router import sessions_router
 from conduit.web import JSONReply
 
 API_PREFIX = "/api"
@@ -47,6 +48,7 @@ OPENAPI_TAGS = [
         "Profile",
         "Tags",
         "User and Authentication",
+        "Sessions",
         "Notifications",
     )
 ]
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     for router in (
         users_router,
+        sessions_router,
         profiles_router,
         articles_router,
         comments_router,

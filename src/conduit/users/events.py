@@ -36,8 +36,10 @@ class SessionRevoked(EventData):
 
 class UserSignedOutEverywhere(EventData):
     type = "user.signed_out_everywhere"
-    summary = "Every session of the user was revoked; access tokens issued before "
-    "`revokedBefore` answer 401."
+    summary = (
+        "Every session of the user was revoked; access tokens issued before "
+        "`revokedBefore` answer 401."
+    )
 
     user_id: int
     revoked_before: str

@@ -1,32 +1,56 @@
-"""REST routes of the users feature: /users, /users/login, /user."""
+"""REST routes of the users feature: /users, /users/login, /user, /users/refresh, /users/logout."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
-from conduit.users import service
+from fastapi import APIRouter, Body, Cookie, status
+from starlette.requests import Request
+from starlette.responses import Response
+
+from conduit.users import service, session_service
+from conduit.users.cookies import (
+    REFRESH_COOKIE,
+    AppSettings,
+    clear_refresh_cookie,
+    read_refresh_cookie,
+    require_known_origin,
+    set_refresh_cookie,
+)
 from conduit.users.schemas import (
     LoginUserRequest,
+    LogoutRequest,
     NewUserRequest,
     UpdateUserRequest,
     UserResponse,
     user_json,
 )
-from conduit.web import DB, CurrentUser, JSONReply, Tokens, error_responses
+from conduit.users.session_service import SignedIn
+from conduit.web import DB, ClientInfo, CurrentUser, JSONReply, Tokens, error_responses
 
 router = APIRouter(tags=["User and Authentication"])
+# Conduit's own additions to the RealWorld API: refresh and sign-out.
+sessions_router = APIRouter(tags=["Sessions"])
 
 
 @router.post(
     "/users/login",
     response_model=UserResponse,
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 403, 422),
     summary="Existing user login",
     operation_id="Login",
 )
-async def login(body: LoginUserRequest, db: DB, tokens: Tokens) -> JSONReply:
-    account = await service.login(db, email=body.user.email, password=body.user.password)
-    return JSONReply(user_json(account, tokens.issue(account.id)))
+async def login(
+    body: LoginUserRequest, db: DB, tokens: Tokens, client: ClientInfo, settings: AppSettings
+) -> JSONReply:
+    signed_in = await session_service.login(
+        db,
+        email=body.user.email,
+        password=body.user.password,
+        client=client,
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+    )
+    return _signed_in_reply(signed_in, tokens, settings)
 
 
 @router.post(
@@ -37,12 +61,93 @@ async def login(body: LoginUserRequest, db: DB, tokens: Tokens) -> JSONReply:
     summary="Register a new user",
     operation_id="CreateUser",
 )
-async def register(body: NewUserRequest, db: DB, tokens: Tokens) -> JSONReply:
+async def register(
+    body: NewUserRequest, db: DB, tokens: Tokens, client: ClientInfo, settings: AppSettings
+) -> JSONReply:
     new = body.user
-    account = await service.register(
-        db, username=new.username, email=new.email, password=new.password
+    signed_in = await session_service.register(
+        db,
+        username=new.username,
+        email=new.email,
+        password=new.password,
+        client=client,
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
-    return JSONReply(user_json(account, tokens.issue(account.id)), status_code=201)
+    return _signed_in_reply(signed_in, tokens, settings, status_code=201)
+
+
+def _signed_in_reply(
+    signed_in: SignedIn, tokens: Tokens, settings: AppSettings, *, status_code: int = 200
+) -> JSONReply:
+    """The user object with an access token of the session, and the refresh cookie."""
+    account, issued = signed_in.account, signed_in.session
+    token = tokens.issue(account.id, session_id=issued.session_id)
+    reply = JSONReply(user_json(account, token), status_code=status_code)
+    set_refresh_cookie(reply, issued, settings)
+    return reply
+
+
+@sessions_router.post(
+    "/users/refresh",
+    response_model=UserResponse,
+    responses=error_responses(401, 403, 422),
+    summary="Exchange the refresh cookie for a new access token",
+    description="Reads the HttpOnly refresh cookie (set by login and registration), rotates "
+    "it and answers the user with a new access token. A refresh token used twice revokes "
+    "its session. Requests from an origin other than Conduit's own or a listed CORS origin "
+    "are refused (403).",
+    operation_id="RefreshSession",
+)
+async def refresh(
+    request: Request,
+    db: DB,
+    tokens: Tokens,
+    client: ClientInfo,
+    settings: AppSettings,
+    _cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE)] = None,
+) -> JSONReply:
+    require_known_origin(request, settings)
+    signed_in = await session_service.refresh(
+        db,
+        refresh_token=read_refresh_cookie(request),
+        client=client,
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+    )
+    return _signed_in_reply(signed_in, tokens, settings)
+
+
+@sessions_router.post(
+    "/users/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 422),
+    summary="Sign out this session, or every session",
+    description="Revokes the session of the access token (its refresh cookie and its access "
+    'tokens) and clears the cookie. With {"everywhere": true}, revokes every session of the '
+    "user and every access token issued before.",
+    operation_id="Logout",
+)
+async def logout(
+    request: Request,
+    user: CurrentUser,
+    db: DB,
+    client: ClientInfo,
+    settings: AppSettings,
+    body: Annotated[LogoutRequest | None, Body()] = None,
+) -> Response:
+    refresh_token = read_refresh_cookie(request)
+    if refresh_token is not None:
+        require_known_origin(request, settings)
+    await session_service.logout(
+        db,
+        actor=user,
+        everywhere=body is not None and body.everywhere,
+        refresh_token=refresh_token,
+        client=client,
+    )
+    reply = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_refresh_cookie(reply)
+    return reply
 
 
 @router.get(
@@ -54,7 +159,7 @@ async def register(body: NewUserRequest, db: DB, tokens: Tokens) -> JSONReply:
 )
 async def current_user(user: CurrentUser, db: DB, tokens: Tokens) -> JSONReply:
     account = await service.current(db, user_id=user.id)
-    return JSONReply(user_json(account, tokens.issue(account.id)))
+    return JSONReply(user_json(account, tokens.issue(account.id, session_id=user.session_id)))
 
 
 @router.put(
@@ -68,4 +173,4 @@ async def update_user(
     user: CurrentUser, body: UpdateUserRequest, db: DB, tokens: Tokens
 ) -> JSONReply:
     account = await service.update(db, user_id=user.id, changes=body.user.changes())
-    return JSONReply(user_json(account, tokens.issue(account.id)))
+    return JSONReply(user_json(account, tokens.issue(account.id, session_id=user.session_id)))

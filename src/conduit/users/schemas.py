@@ -73,3 +73,9 @@ def user_json(account: Account, token: str) -> dict[str, Any]:
             "image": account.image,
         }
     }
+
+
+class LogoutRequest(RequestModel):
+    """``POST /users/logout``: this session only, or every session of the user."""
+
+    everywhere: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,9 @@ _DUMMY_HASH = hash_password("conduit-timing-equalizer")
 # Events name what changed as the API does, and never carry a secret.
 _PUBLIC_NAMES = {"password_hash": "password"}
 
+# Work a caller adds to the registration's transaction (e.g. starting a session).
+WithinRegistration = Callable[[AsyncConnection, Account], Awaitable[None]]
+
 
 def _conflict(fields: list[str]) -> ConduitError:
     return AlreadyTaken.many({field: ["has already been taken"] for field in fields})
@@ -35,7 +39,15 @@ async def require_account(conn: AsyncConnection, user_id: int) -> Account:
     return account
 
 
-async def register(db: Database, *, username: str, email: str, password: str) -> Account:
+async def register(
+    db: Database,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    within: WithinRegistration | None = None,
+) -> Account:
+    """Create the account; ``within`` runs in the same transaction, before the commit."""
     password_hash = await asyncio.to_thread(hash_password, password)
     async with db.uow() as uow:
         taken = await repository.taken_fields(uow.conn, username=username, email=email)
@@ -46,24 +58,33 @@ async def register(db: Database, *, username: str, email: str, password: str) ->
                 uow.conn, username=username, email=email, password_hash=password_hash
             )
             uow.emit(UserRegistered(user_id=user_id, username=username), actor_id=user_id)
+            account = Account(user_id, username, email, None, None, password_hash)
+            if within is not None:
+                await within(uow.conn, account)
             await uow.commit()
         except IntegrityError as exc:
             if not is_unique_violation(exc):
                 raise
         else:
-            return Account(user_id, username, email, None, None, password_hash)
+            return account
     # Lost a race with a concurrent registration: the constraint spoke; say which field.
     async with db.uow() as uow:
         taken = await repository.taken_fields(uow.conn, username=username, email=email)
     raise _conflict(taken or ["username"])
 
 
-async def login(db: Database, *, email: str, password: str) -> Account:
-    async with db.uow() as uow:
+async def verify_credentials(db: Database, *, email: str, password: str) -> Account | None:
+    """The account these credentials open, or None (same time for an unknown email)."""
+    async with db.reader() as uow:
         account = await repository.get_by_email(uow.conn, email)
     hashed = account.password_hash if account else _DUMMY_HASH
     valid = await asyncio.to_thread(verify_password, password, hashed)
-    if account is None or not valid:
+    return account if account is not None and valid else None
+
+
+async def login(db: Database, *, email: str, password: str) -> Account:
+    account = await verify_credentials(db, email=email, password=password)
+    if account is None:
         raise InvalidCredentials()
     if needs_rehash(account.password_hash):
         new_hash = await asyncio.to_thread(hash_password, password)
