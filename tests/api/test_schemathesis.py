@@ -30,6 +30,7 @@ from conduit.articles import service as articles
 from conduit.bootstrap import Container
 from conduit.comments import service as comments
 from conduit.core.db import Database, create_engine
+from conduit.core.principal import Principal
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.notifications.handlers import consumer as notifications_consumer
@@ -58,19 +59,21 @@ async def _seed(url: str) -> int:
         other = await users.register(
             db, username="writer", email="writer@conduit.test", password="password123"
         )
-        await profiles.follow(db, username="writer", user_id=main.id)
+        await profiles.follow(db, username="writer", actor=Principal(id=main.id))
         for author in (main, other):
             for n in range(3):
                 article = await articles.create(
                     db,
-                    author_id=author.id,
+                    actor=Principal(id=author.id),
                     title=f"{author.username} article {n}",
                     description="seeded",
                     body="seeded body",
                     tag_list=["seed", f"tag{n}"],
                 )
-                await comments.add(db, slug=article.slug, user_id=other.id, body="a comment")
-                await articles.favorite(db, slug=article.slug, user_id=main.id)
+                await comments.add(
+                    db, slug=article.slug, actor=Principal(id=other.id), body="a comment"
+                )
+                await articles.favorite(db, slug=article.slug, actor=Principal(id=main.id))
         await deliver_outbox(db, notifications_consumer)  # the main user's notifications
         return main.id
     finally:
