@@ -215,7 +215,7 @@ async def _change_role(
             async with db.reader() as uow:
                 account = await _target(uow.conn, username)
             return _status(account, account.roles, account.banned)
-        raise Invalid("role", "user is everyone's role and cannot be revoked")
+        raise Invalid("role", "is everyone's and cannot be revoked")
     async with db.uow() as uow:
         account = await _target(uow.conn, username)
         current = account.roles - {USER}
