@@ -213,9 +213,9 @@ async def test_every_timestamp_column_keeps_microseconds(db: Database) -> None:
     """compare_metadata does not compare DATETIME precision on MariaDB: check it here."""
     async with db.engine.connect() as conn:
         precisions = await conn.run_sync(_timestamp_precisions)
-    # users, articles, comments: 2 each; follows, favorites: 1; outbox: 2; processed_events: 1;
-    # dead_letters: 2; notifications: 2.
-    assert len(precisions) == 15
+    # users: 3 (banned_at); articles, comments: 2 each; follows, favorites: 1; outbox: 2;
+    # processed_events: 1; dead_letters: 2; notifications: 2.
+    assert len(precisions) == 16
     # MariaDB needs DATETIME(6); PostgreSQL's default precision (None) is microseconds.
     allowed = {6} if db.dialect in ("mysql", "mariadb") else {None, 6}
     assert {name: p for name, p in precisions.items() if p not in allowed} == {}
