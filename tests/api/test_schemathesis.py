@@ -36,6 +36,7 @@ from conduit.entrypoints.api import create_app
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.profiles import service as profiles
 from conduit.settings import Settings
+from conduit.users import admin
 from conduit.users import service as users
 from tests.conftest import TEST_SECRET
 from tests.outbox_delivery import deliver_outbox
@@ -48,9 +49,9 @@ CHECKS = [
 ]
 
 
-async def _seed(url: str) -> int:
+async def _seed(url: str) -> tuple[int, int]:
     """A few users, articles with tags, comments, a follow, a favorite and the notifications
-    they make; the main user's id."""
+    they make, and an admin; the main user's id and the admin's."""
     db = Database(create_engine(url))
     try:
         main = await users.register(
@@ -75,7 +76,11 @@ async def _seed(url: str) -> int:
                 )
                 await articles.favorite(db, slug=article.slug, actor=Principal(id=main.id))
         await deliver_outbox(db, notifications_consumer)  # the main user's notifications
-        return main.id
+        root = await users.register(
+            db, username="auditor", email="auditor@conduit.test", password="password123"
+        )
+        await admin.grant(db, username="auditor", role="admin", actor=None)
+        return main.id, root.id
     finally:
         await db.dispose()
 
@@ -108,14 +113,25 @@ schema.config.generation.update(database="none")
 
 
 @pytest.fixture(scope="module")
-def token() -> Iterator[str]:
-    """The token of the seeded main user, once the database is migrated and filled."""
+def seeded() -> Iterator[tuple[int, int]]:
+    """The ids of the main user and the admin, once the database is migrated and filled."""
     try:
         migrations.upgrade(DATABASE_URL)
-        user_id = asyncio.run(_seed(DATABASE_URL))
-        yield TOKENS.issue(user_id)
+        yield asyncio.run(_seed(DATABASE_URL))
     finally:
         shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def token(seeded: tuple[int, int]) -> str:
+    """The token of the seeded main user (a plain user)."""
+    return TOKENS.issue(seeded[0])
+
+
+@pytest.fixture(scope="module")
+def admin_token(seeded: tuple[int, int]) -> str:
+    """The token of the seeded admin."""
+    return TOKENS.issue(seeded[1])
 
 
 SETTINGS = settings(
@@ -148,3 +164,14 @@ def test_api_conforms_on_existing_resources(case: schemathesis.Case, token: str)
         name: known.get(name, value) for name, value in (case.path_parameters or {}).items()
     }
     case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
+
+
+@schema.include(path_regex=r"^/api/admin/").parametrize()
+@SETTINGS
+def test_admin_api_conforms_for_an_admin(case: schemathesis.Case, admin_token: str) -> None:
+    """The admin endpoints as an admin (past the 403 the main user gets), on a seeded user."""
+    case.path_parameters = {
+        name: KNOWN_PATH_PARAMETERS.get(name, value)
+        for name, value in (case.path_parameters or {}).items()
+    }
+    case.call_and_validate(headers={"Authorization": f"Token {admin_token}"}, checks=CHECKS)
