@@ -11,7 +11,8 @@ from tests.helpers import auth
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 PROFILE_KEYS = {"username", "bio", "image", "following"}
-USER_KEYS = {"email", "token", "username", "bio", "image"}
+# ``roles`` is a Conduit extension (sorted: "user" and the granted ones).
+USER_KEYS = {"email", "token", "username", "bio", "image", "roles"}
 LIST_ITEM_KEYS = {
     "slug",
     "title",

@@ -152,7 +152,9 @@ def parameters(spec: Spec, operation: Spec) -> dict[tuple[str, str], bool]:
 
 
 # Routes Conduit adds to the RealWorld API, by OpenAPI tag.
-EXTENSION_TAGS = {"Notifications", "Sessions"}
+EXTENSION_TAGS = {"Notifications", "Sessions", "Admin"}
+# Properties Conduit adds to RealWorld objects (the user's roles), left out of comparisons.
+EXTENSION_PROPERTIES = {"roles"}
 
 
 def test_same_paths_and_methods(reference: Spec, ours: Spec) -> None:
@@ -261,10 +263,68 @@ def test_response_bodies_have_the_same_shape(reference: Spec, ours: Spec) -> Non
                 continue
             assert mine_schema is not None, (key, status)
             theirs = shape(reference, theirs_schema, nullability=True)
-            mine = shape(ours, mine_schema, nullability=True)
+            mine = without_extensions(shape(ours, mine_schema, nullability=True))
             assert mine == theirs, (key, status)
             compared += 1
     assert compared > 60
+
+
+def without_extensions(summary: Any) -> Any:
+    """A shape summary without Conduit's extension properties (at any depth)."""
+    if not isinstance(summary, dict):
+        return summary
+    trimmed = dict(summary)
+    if "properties" in trimmed:
+        trimmed["properties"] = {
+            name: without_extensions(value)
+            for name, value in trimmed["properties"].items()
+            if name not in EXTENSION_PROPERTIES
+        }
+        trimmed["required"] = [n for n in trimmed["required"] if n not in EXTENSION_PROPERTIES]
+    if "items" in trimmed:
+        trimmed["items"] = without_extensions(trimmed["items"])
+    return trimmed
+
+
+def test_the_user_carries_its_roles(ours: Spec) -> None:
+    for key in (("/user", "get"), ("/user", "put"), ("/users", "post"), ("/users/login", "post")):
+        response = operations(ours, API_PREFIX)[key]["responses"]
+        status = "201" if key == ("/users", "post") else "200"
+        user = shape(ours, json_schema(ours, response[status]), nullability=False)
+        roles = user["properties"]["user"]["properties"]["roles"]
+        assert roles == {"types": ["array"], "items": {"types": ["string"]}}, key
+        assert "roles" in user["properties"]["user"]["required"], key
+
+
+def test_admin_operations_are_documented(ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    update = ours_ops[("/admin/users/{username}", "put")]
+    assert update["tags"] == ["Admin"]
+    assert {"200", "401", "403", "404", "422"} <= set(update["responses"])
+    status = shape(ours, json_schema(ours, update["responses"]["200"]), nullability=False)
+    assert set(status["properties"]["user"]["properties"]) == {
+        "username",
+        "email",
+        "roles",
+        "banned",
+    }
+    records = ours_ops[("/admin/audit", "get")]
+    assert {"200", "401", "403", "422"} <= set(records["responses"])
+    listed = shape(ours, json_schema(ours, records["responses"]["200"]), nullability=False)
+    assert set(listed["properties"]) == {"auditRecords", "auditRecordsCount"}
+    item = listed["properties"]["auditRecords"]["items"]["properties"]
+    assert set(item) == {
+        "id",
+        "type",
+        "occurredAt",
+        "actorId",
+        "subjectId",
+        "ip",
+        "userAgent",
+        "details",
+    }
+    for operation in (update, records):
+        assert operation.get("security") == [{"Token": []}]
 
 
 def test_added_error_statuses_use_the_error_model(reference: Spec, ours: Spec) -> None:

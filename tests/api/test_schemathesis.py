@@ -9,33 +9,37 @@ lists, and every reply must match the documented schema.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from starlette.types import Receive, Scope, Send
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from starlette.types import Receive, Scope, Send
 
 from conduit import migrations
 from conduit.articles import service as articles
 from conduit.bootstrap import Container
 from conduit.comments import service as comments
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database, create_engine, utcnow
+from conduit.core.principal import Principal
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.profiles import service as profiles
 from conduit.settings import Settings
+from conduit.users import access, admin
 from conduit.users import service as users
 from tests.conftest import TEST_SECRET
 from tests.outbox_delivery import deliver_outbox
@@ -48,9 +52,16 @@ CHECKS = [
 ]
 
 
-async def _seed(url: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Seeded:
+    main: int
+    leaver: int
+    admin: int
+
+
+async def _seed(url: str) -> Seeded:
     """A few users, articles with tags, comments, a follow, a favorite and the notifications
-    they make; the main user's id, and the id of the user who signs out (see LOGOUT)."""
+    they make, an admin, and a user who signs out (see LOGOUT); their ids."""
     db = Database(create_engine(url))
     try:
         main = await users.register(
@@ -59,24 +70,34 @@ async def _seed(url: str) -> tuple[int, int]:
         other = await users.register(
             db, username="writer", email="writer@conduit.test", password="password123"
         )
-        await profiles.follow(db, username="writer", user_id=main.id)
+        await profiles.follow(db, username="writer", actor=Principal(id=main.id))
         for author in (main, other):
             for n in range(3):
                 article = await articles.create(
                     db,
-                    author_id=author.id,
+                    actor=Principal(id=author.id),
                     title=f"{author.username} article {n}",
                     description="seeded",
                     body="seeded body",
                     tag_list=["seed", f"tag{n}"],
                 )
-                await comments.add(db, slug=article.slug, user_id=other.id, body="a comment")
-                await articles.favorite(db, slug=article.slug, user_id=main.id)
+                await comments.add(
+                    db, slug=article.slug, actor=Principal(id=other.id), body="a comment"
+                )
+                await articles.favorite(db, slug=article.slug, actor=Principal(id=main.id))
         await deliver_outbox(db, notifications_consumer)  # the main user's notifications
         leaver = await users.register(
             db, username="leaver", email="leaver@conduit.test", password="password123"
         )
-        return main.id, leaver.id
+        root = await users.register(
+            db, username="auditor", email="auditor@conduit.test", password="password123"
+        )
+        await admin.grant(db, username="auditor", role="admin", actor=None)
+        # Without a lifespan, the app's access rules are loaded here, once the admin exists.
+        horizon = utcnow() - dt.timedelta(hours=1)
+        async with db.reader() as uow:
+            APP.state.authenticator.update(await access.load(uow.conn, horizon=horizon))
+        return Seeded(main=main.id, leaver=leaver.id, admin=root.id)
     finally:
         await db.dispose()
 
@@ -120,8 +141,8 @@ schema.config.generation.update(database="none")
 
 
 @pytest.fixture(scope="module")
-def seeded() -> Iterator[tuple[int, int]]:
-    """The main user's and the leaver's ids, once the database is migrated and filled."""
+def seeded() -> Iterator[Seeded]:
+    """The seeded users' ids, once the database is migrated and filled."""
     try:
         migrations.upgrade(DATABASE_URL)
         yield asyncio.run(_seed(DATABASE_URL))
@@ -130,9 +151,15 @@ def seeded() -> Iterator[tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def token(seeded: tuple[int, int]) -> str:
-    """The token of the seeded main user."""
-    return TOKENS.issue(seeded[0])
+def token(seeded: Seeded) -> str:
+    """The token of the seeded main user (a plain user)."""
+    return TOKENS.issue(seeded.main)
+
+
+@pytest.fixture(scope="module")
+def admin_token(seeded: Seeded) -> str:
+    """The token of the seeded admin."""
+    return TOKENS.issue(seeded.admin)
 
 
 # A logout (everywhere) would revoke the main user's token for every later case; it signs
@@ -140,8 +167,8 @@ def token(seeded: tuple[int, int]) -> str:
 LOGOUT = "/api/users/logout"
 
 
-def token_for(case: schemathesis.Case, token: str, seeded: tuple[int, int]) -> str:
-    return TOKENS.issue(seeded[1]) if case.path == LOGOUT else token
+def token_for(case: schemathesis.Case, token: str, seeded: Seeded) -> str:
+    return TOKENS.issue(seeded.leaver) if case.path == LOGOUT else token
 
 
 SETTINGS = settings(
@@ -158,9 +185,7 @@ OTHERS_ARTICLE = "writer-article-2"
 
 @schema.parametrize()
 @SETTINGS
-def test_api_conforms_to_its_openapi(
-    case: schemathesis.Case, token: str, seeded: tuple[int, int]
-) -> None:
+def test_api_conforms_to_its_openapi(case: schemathesis.Case, token: str, seeded: Seeded) -> None:
     """Free generation: mostly unknown slugs and names, every kind of body and query."""
     headers = {"Authorization": f"Token {token_for(case, token, seeded)}"}
     case.call_and_validate(headers=headers, checks=CHECKS)
@@ -177,3 +202,14 @@ def test_api_conforms_on_existing_resources(case: schemathesis.Case, token: str)
         name: known.get(name, value) for name, value in (case.path_parameters or {}).items()
     }
     case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
+
+
+@schema.include(path_regex=r"^/api/admin/").parametrize()
+@SETTINGS
+def test_admin_api_conforms_for_an_admin(case: schemathesis.Case, admin_token: str) -> None:
+    """The admin endpoints as an admin (past the 403 the main user gets), on a seeded user."""
+    case.path_parameters = {
+        name: KNOWN_PATH_PARAMETERS.get(name, value)
+        for name, value in (case.path_parameters or {}).items()
+    }
+    case.call_and_validate(headers={"Authorization": f"Token {admin_token}"}, checks=CHECKS)

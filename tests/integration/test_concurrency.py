@@ -17,6 +17,7 @@ from sqlalchemy import select
 from conduit.articles import service as articles_service
 from conduit.articles.models import articles, favorites
 from conduit.core.db import Database
+from conduit.core.principal import Principal
 from conduit.core.security import TokenCodec
 from conduit.tags.models import article_tags, tags
 from conduit.users import repository as users_repository
@@ -210,10 +211,15 @@ async def test_concurrent_writers_of_the_same_new_tags_in_opposite_orders_never_
         names = [f"p{round_}", f"q{round_}", f"r{round_}"]
         results = await asyncio.gather(
             articles_service.create(
-                db, author_id=first, title="x", description="d", body="b", tag_list=names
+                db, actor=Principal(id=first), title="x", description="d", body="b", tag_list=names
             ),
             articles_service.create(
-                db, author_id=second, title="y", description="d", body="b", tag_list=names[::-1]
+                db,
+                actor=Principal(id=second),
+                title="y",
+                description="d",
+                body="b",
+                tag_list=names[::-1],
             ),
             return_exceptions=True,
         )

@@ -19,6 +19,7 @@ from conduit.comments import service as comments
 from conduit.core.db import Database
 from conduit.core.events import CATALOGUE, Event
 from conduit.core.outbox import outbox
+from conduit.core.principal import Principal
 from conduit.profiles import service as profiles
 from conduit.users import service as users
 from conduit.users.events import UserRegistered
@@ -40,18 +41,27 @@ async def _types(db: Database) -> list[str]:
 async def test_every_use_case_that_changes_state_records_its_event(db: Database) -> None:
     alice = await users.register(db, username="alice", email="a@conduit.test", password="pw-12345")
     bob = await make_user(db, "bob")
-    await users.update(db, user_id=alice.id, changes={"bio": "hi", "password": "new-pass-1"})
-    await profiles.follow(db, username="alice", user_id=bob)
-    await profiles.unfollow(db, username="alice", user_id=bob)
-    article = await articles.create(
-        db, author_id=alice.id, title="Hello", description="d", body="b", tag_list=["x", "y"]
+    await users.update(
+        db, actor=Principal(id=alice.id), changes={"bio": "hi", "password": "new-pass-1"}
     )
-    await articles.update(db, slug=article.slug, user_id=alice.id, changes={"title": "Hi"})
-    await articles.favorite(db, slug=article.slug, user_id=bob)
-    await articles.unfavorite(db, slug=article.slug, user_id=bob)
-    comment = await comments.add(db, slug=article.slug, user_id=bob, body="Nice")
-    await comments.delete(db, slug=article.slug, comment_id=comment.id, user_id=bob)
-    await articles.delete(db, slug=article.slug, user_id=alice.id)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
+    await profiles.unfollow(db, username="alice", actor=Principal(id=bob))
+    article = await articles.create(
+        db,
+        actor=Principal(id=alice.id),
+        title="Hello",
+        description="d",
+        body="b",
+        tag_list=["x", "y"],
+    )
+    await articles.update(
+        db, slug=article.slug, actor=Principal(id=alice.id), changes={"title": "Hi"}
+    )
+    await articles.favorite(db, slug=article.slug, actor=Principal(id=bob))
+    await articles.unfavorite(db, slug=article.slug, actor=Principal(id=bob))
+    comment = await comments.add(db, slug=article.slug, actor=Principal(id=bob), body="Nice")
+    await comments.delete(db, slug=article.slug, comment_id=comment.id, actor=Principal(id=bob))
+    await articles.delete(db, slug=article.slug, actor=Principal(id=alice.id))
 
     found = await _events(db)
     assert [event.type for event in found] == [
@@ -115,17 +125,17 @@ async def test_the_envelope_is_versioned_with_a_uuid7_and_an_iso_time(db: Databa
 async def test_no_op_writes_record_no_event(db: Database) -> None:
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
-    await profiles.follow(db, username="alice", user_id=bob)
-    await profiles.follow(db, username="alice", user_id=bob)
-    await profiles.unfollow(db, username="alice", user_id=bob)
-    await profiles.unfollow(db, username="alice", user_id=bob)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
+    await profiles.unfollow(db, username="alice", actor=Principal(id=bob))
+    await profiles.unfollow(db, username="alice", actor=Principal(id=bob))
     article = await articles.create(
-        db, author_id=alice, title="T", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=alice), title="T", description="d", body="b", tag_list=[]
     )
-    await articles.unfavorite(db, slug=article.slug, user_id=bob)
-    await articles.favorite(db, slug=article.slug, user_id=bob)
-    await articles.favorite(db, slug=article.slug, user_id=bob)
-    await users.update(db, user_id=alice, changes={})
+    await articles.unfavorite(db, slug=article.slug, actor=Principal(id=bob))
+    await articles.favorite(db, slug=article.slug, actor=Principal(id=bob))
+    await articles.favorite(db, slug=article.slug, actor=Principal(id=bob))
+    await users.update(db, actor=Principal(id=alice), changes={})
     assert await _types(db) == [
         "user.followed",
         "user.unfollowed",
@@ -158,7 +168,7 @@ async def test_a_retried_slug_attempt_emits_only_in_the_attempt_that_commits(
 ) -> None:
     author = await make_user(db, "erin")
     first = await articles.create(
-        db, author_id=author, title="Same title", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author), title="Same title", description="d", body="b", tag_list=[]
     )
 
     async def slug_is_free(_conn: Any, _slug: str) -> bool:
@@ -166,7 +176,7 @@ async def test_a_retried_slug_attempt_emits_only_in_the_attempt_that_commits(
 
     monkeypatch.setattr(articles_repository, "slug_exists", slug_is_free)
     second = await articles.create(
-        db, author_id=author, title="Same title", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author), title="Same title", description="d", body="b", tag_list=[]
     )
     assert second.slug != first.slug
     found = [event for event in await _events(db) if event.type == "article.created"]

@@ -11,6 +11,7 @@ import pytest
 from conduit.articles import service as articles
 from conduit.comments import service as comments
 from conduit.core.db import Database
+from conduit.core.principal import Principal
 from conduit.core.security import TokenCodec
 from conduit.notifications.handlers import consumer
 from conduit.profiles import service as profiles
@@ -32,19 +33,29 @@ async def reader_token(db: Database, tokens: TokenCodec) -> str:
     slugs = []
     for n in range(ARTICLES):
         article = await articles.create(
-            db, author_id=alice, title=f"Alice {n}", description="d", body="b", tag_list=[]
+            db,
+            actor=Principal(id=alice),
+            title=f"Alice {n}",
+            description="d",
+            body="b",
+            tag_list=[],
         )
         slugs.append(article.slug)
     for n in range(FANS):
         fan = await make_user(db, f"fan{n}")
-        await profiles.follow(db, username="alice", user_id=fan)
+        await profiles.follow(db, username="alice", actor=Principal(id=fan))
         for slug in slugs:
-            await articles.favorite(db, slug=slug, user_id=fan)
-        await comments.add(db, slug=slugs[0], user_id=fan, body=f"comment {n}")
+            await articles.favorite(db, slug=slug, actor=Principal(id=fan))
+        await comments.add(db, slug=slugs[0], actor=Principal(id=fan), body=f"comment {n}")
         if n % 2 == 0:
-            await profiles.follow(db, username=f"fan{n}", user_id=alice)
+            await profiles.follow(db, username=f"fan{n}", actor=Principal(id=alice))
             await articles.create(
-                db, author_id=fan, title=f"Fan {n}", description="d", body="b", tag_list=[]
+                db,
+                actor=Principal(id=fan),
+                title=f"Fan {n}",
+                description="d",
+                body="b",
+                tag_list=[],
             )
     await deliver_outbox(db, consumer)
     return tokens.issue(alice)

@@ -16,6 +16,7 @@ from conduit.comments import service as comments
 from conduit.core.consumers import apply
 from conduit.core.db import Database
 from conduit.core.pagination import Page
+from conduit.core.principal import Principal
 from conduit.notifications import service as notifications
 from conduit.notifications.handlers import consumer, on_event
 from conduit.notifications.models import notifications as notifications_table
@@ -29,7 +30,7 @@ ALL = Page(limit=100, offset=0)
 
 async def _article(db: Database, author_id: int, title: str = "Hello") -> Article:
     return await articles.create(
-        db, author_id=author_id, title=title, description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author_id), title=title, description="d", body="b", tag_list=[]
     )
 
 
@@ -44,11 +45,11 @@ async def test_follow_favorite_comment_and_new_article_notify_the_right_user(
 ) -> None:
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
-    await profiles.follow(db, username="alice", user_id=bob)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
     article = await _article(db, alice)
-    await articles.favorite(db, slug=article.slug, user_id=bob)
-    comment = await comments.add(db, slug=article.slug, user_id=bob, body="Nice one")
-    await profiles.follow(db, username="bob", user_id=alice)
+    await articles.favorite(db, slug=article.slug, actor=Principal(id=bob))
+    comment = await comments.add(db, slug=article.slug, actor=Principal(id=bob), body="Nice one")
+    await profiles.follow(db, username="bob", actor=Principal(id=alice))
     news = await _article(db, bob, "News from bob")
 
     assert await deliver_outbox(db, consumer) == 6
@@ -81,7 +82,7 @@ async def test_follow_favorite_comment_and_new_article_notify_the_right_user(
 async def test_a_notification_is_dated_by_its_event(db: Database) -> None:
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
-    await profiles.follow(db, username="alice", user_id=bob)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
     (event,) = await outbox_events(db, "user.followed")
     assert await apply(db, consumer, event)
     found = await notifications.list_for(db, user_id=alice, page=ALL)
@@ -92,8 +93,8 @@ async def test_an_event_applied_twice_notifies_once(db: Database) -> None:
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     carol = await make_user(db, "carol")
-    await profiles.follow(db, username="alice", user_id=bob)
-    await profiles.follow(db, username="alice", user_id=carol)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
+    await profiles.follow(db, username="alice", actor=Principal(id=carol))
     await _article(db, alice)
     events = await outbox_events(db)
     for event in events:
@@ -114,8 +115,8 @@ async def test_an_event_applied_twice_notifies_once(db: Database) -> None:
 async def test_nobody_is_notified_of_their_own_actions(db: Database) -> None:
     alice = await make_user(db, "alice")
     article = await _article(db, alice)
-    await articles.favorite(db, slug=article.slug, user_id=alice)
-    await comments.add(db, slug=article.slug, user_id=alice, body="Me again")
+    await articles.favorite(db, slug=article.slug, actor=Principal(id=alice))
+    await comments.add(db, slug=article.slug, actor=Principal(id=alice), body="Me again")
     assert await deliver_outbox(db, consumer) == 3
     assert await count_rows(db, notifications_table) == 0
 
@@ -125,9 +126,9 @@ async def test_a_new_article_notifies_every_follower_in_one_statement(db: Databa
     followers = [await make_user(db, f"reader{n}") for n in range(7)]
     stranger = await make_user(db, "stranger")
     for follower in followers:
-        await profiles.follow(db, username="author", user_id=follower)
-    await profiles.follow(db, username=f"reader{0}", user_id=author)
-    await profiles.unfollow(db, username="author", user_id=followers[-1])
+        await profiles.follow(db, username="author", actor=Principal(id=follower))
+    await profiles.follow(db, username=f"reader{0}", actor=Principal(id=author))
+    await profiles.unfollow(db, username="author", actor=Principal(id=followers[-1]))
     await deliver_outbox(db, consumer)
 
     article = await _article(db, author)
@@ -156,11 +157,11 @@ async def test_unfollowing_and_unfavoriting_keep_earlier_notifications(db: Datab
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     article = await _article(db, alice)
-    await profiles.follow(db, username="alice", user_id=bob)
-    await articles.favorite(db, slug=article.slug, user_id=bob)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
+    await articles.favorite(db, slug=article.slug, actor=Principal(id=bob))
     await deliver_outbox(db, consumer)
-    await profiles.unfollow(db, username="alice", user_id=bob)
-    await articles.unfavorite(db, slug=article.slug, user_id=bob)
+    await profiles.unfollow(db, username="alice", actor=Principal(id=bob))
+    await articles.unfavorite(db, slug=article.slug, actor=Principal(id=bob))
     await deliver_outbox(db, consumer)
     assert await _kinds(db, alice) == [("favorite", "bob"), ("follow", "bob")]
 
@@ -170,17 +171,17 @@ async def test_deleting_an_article_removes_the_notifications_that_point_at_it(
 ) -> None:
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
-    await profiles.follow(db, username="alice", user_id=bob)
-    await profiles.follow(db, username="bob", user_id=alice)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
+    await profiles.follow(db, username="bob", actor=Principal(id=alice))
     gone = await _article(db, alice, "Gone")
     kept = await _article(db, alice, "Kept")
     for article in (gone, kept):
-        await articles.favorite(db, slug=article.slug, user_id=bob)
-        await comments.add(db, slug=article.slug, user_id=bob, body="Hm")
+        await articles.favorite(db, slug=article.slug, actor=Principal(id=bob))
+        await comments.add(db, slug=article.slug, actor=Principal(id=bob), body="Hm")
     await deliver_outbox(db, consumer)
     assert await count_rows(db, notifications_table) == 8
 
-    await articles.delete(db, slug=gone.slug, user_id=alice)
+    await articles.delete(db, slug=gone.slug, actor=Principal(id=alice))
     await deliver_outbox(db, consumer)
     gone_rows = notifications_table.c.article_id == gone.id
     assert await count_rows(db, notifications_table, gone_rows) == 0
@@ -194,12 +195,12 @@ async def test_events_of_an_article_already_deleted_notify_nobody(db: Database) 
     """Delivered late (or out of order): the article is gone, so the events are skipped."""
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
-    await profiles.follow(db, username="alice", user_id=bob)
+    await profiles.follow(db, username="alice", actor=Principal(id=bob))
     await deliver_outbox(db, consumer)
     article = await _article(db, alice)
-    await articles.favorite(db, slug=article.slug, user_id=bob)
-    await comments.add(db, slug=article.slug, user_id=bob, body="First")
-    await articles.delete(db, slug=article.slug, user_id=alice)
+    await articles.favorite(db, slug=article.slug, actor=Principal(id=bob))
+    await comments.add(db, slug=article.slug, actor=Principal(id=bob), body="First")
+    await articles.delete(db, slug=article.slug, actor=Principal(id=alice))
 
     late = await outbox_events(db, "article.created", "article.favorited", "comment.created")
     (deleted,) = await outbox_events(db, "article.deleted")
@@ -214,10 +215,10 @@ async def test_deleting_a_comment_removes_its_notification(db: Database) -> None
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     article = await _article(db, alice)
-    first = await comments.add(db, slug=article.slug, user_id=bob, body="first")
-    await comments.add(db, slug=article.slug, user_id=bob, body="second")
+    first = await comments.add(db, slug=article.slug, actor=Principal(id=bob), body="first")
+    await comments.add(db, slug=article.slug, actor=Principal(id=bob), body="second")
     await deliver_outbox(db, consumer)
-    await comments.delete(db, slug=article.slug, comment_id=first.id, user_id=bob)
+    await comments.delete(db, slug=article.slug, comment_id=first.id, actor=Principal(id=bob))
     await deliver_outbox(db, consumer)
     found = await notifications.list_for(db, user_id=alice, page=ALL)
     assert [item.comment.body for item in found.items if item.comment] == ["second"]
@@ -228,7 +229,7 @@ async def _with_notifications(db: Database, count: int) -> tuple[int, int]:
     alice = await make_user(db, "alice")
     fans = [await make_user(db, f"fan{n:02d}") for n in range(count)]
     for fan in fans:
-        await profiles.follow(db, username="alice", user_id=fan)
+        await profiles.follow(db, username="alice", actor=Principal(id=fan))
     await deliver_outbox(db, consumer)
     return alice, fans[0]
 
@@ -248,16 +249,16 @@ async def test_pages_are_newest_first_with_totals(db: Database) -> None:
 
 async def test_marking_read_touches_only_the_readers_own(db: Database) -> None:
     alice, fan = await _with_notifications(db, 4)
-    await profiles.follow(db, username="fan00", user_id=alice)
+    await profiles.follow(db, username="fan00", actor=Principal(id=alice))
     await deliver_outbox(db, consumer)
     (fans_own,) = (await notifications.list_for(db, user_id=fan, page=ALL)).items
     ids = [item.id for item in (await notifications.list_for(db, user_id=alice, page=ALL)).items]
 
     unread = await notifications.mark_read(
-        db, user_id=alice, ids=[ids[0], ids[1], fans_own.id, 0, -5, 2**63, 10**30]
+        db, actor=Principal(id=alice), ids=[ids[0], ids[1], fans_own.id, 0, -5, 2**63, 10**30]
     )
     assert unread == 2
-    assert await notifications.mark_read(db, user_id=alice, ids=[ids[0]]) == 2  # no-op
+    assert await notifications.mark_read(db, actor=Principal(id=alice), ids=[ids[0]]) == 2  # no-op
     only_unread = await notifications.list_for(db, user_id=alice, page=ALL, unread_only=True)
     assert [item.id for item in only_unread.items] == ids[2:]
     assert (only_unread.total, only_unread.unread) == (2, 2)
@@ -267,7 +268,7 @@ async def test_marking_read_touches_only_the_readers_own(db: Database) -> None:
     # Someone else's notification was named, and stays unread.
     assert (await notifications.list_for(db, user_id=fan, page=ALL)).unread == 1
 
-    assert await notifications.mark_all_read(db, user_id=alice) == 0
+    assert await notifications.mark_all_read(db, actor=Principal(id=alice)) == 0
     assert (await notifications.list_for(db, user_id=fan, page=ALL)).unread == 1
     read_at = await fetch_all(
         db,
@@ -281,9 +282,9 @@ async def test_what_an_event_notified_reads_as_each_recipient_lists_it(db: Datab
     author = await make_user(db, "author")
     readers = [await make_user(db, f"reader{n}") for n in range(4)]
     for reader in readers:
-        await profiles.follow(db, username="author", user_id=reader)
-    await profiles.follow(db, username="reader0", user_id=author)
-    await profiles.follow(db, username="author", user_id=await make_user(db, "fifth"))
+        await profiles.follow(db, username="author", actor=Principal(id=reader))
+    await profiles.follow(db, username="reader0", actor=Principal(id=author))
+    await profiles.follow(db, username="author", actor=Principal(id=await make_user(db, "fifth")))
     await _article(db, author, "Fresh")
     await deliver_outbox(db, consumer)
     (event,) = await outbox_events(db, "article.created")

@@ -22,6 +22,7 @@ from conduit.core.db import Database, create_engine
 from conduit.core.dead_letters import list_dead_letters, replay
 from conduit.core.events import Event
 from conduit.core.outbox import outbox
+from conduit.core.principal import Principal
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec
 from conduit.settings import Settings
@@ -221,7 +222,7 @@ async def test_broker_down_while_200_writes_go_through(
             for n in range(200):
                 article = await articles.create(
                     db,
-                    author_id=author,
+                    actor=Principal(id=author),
                     title=f"Outage {n}",
                     description="d",
                     body="b",

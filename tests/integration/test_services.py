@@ -21,6 +21,7 @@ from conduit.comments.exceptions import CommentNotFound, NotCommentAuthor
 from conduit.comments.models import comments as comments_table
 from conduit.core.db import Database
 from conduit.core.pagination import Page
+from conduit.core.principal import Principal
 from conduit.profiles import service as profiles
 from conduit.profiles.exceptions import CannotFollowSelf, ProfileNotFound
 from conduit.profiles.models import follows
@@ -110,14 +111,16 @@ async def test_register_refuses_a_taken_username_or_email(db: Database) -> None:
 async def test_update_user_changes_what_was_sent_and_keeps_the_rest(db: Database) -> None:
     user_id = await make_user(db, "alice")
     changed = await users.update(
-        db, user_id=user_id, changes={"bio": "I write 🐍", "image": "https://img.test/a.png"}
+        db,
+        actor=Principal(id=user_id),
+        changes={"bio": "I write 🐍", "image": "https://img.test/a.png"},
     )
     assert (changed.username, changed.email) == ("alice", "alice@conduit.test")
     assert (changed.bio, changed.image) == ("I write 🐍", "https://img.test/a.png")
 
     await users.update(
         db,
-        user_id=user_id,
+        actor=Principal(id=user_id),
         changes={"username": "alice2", "email": "new@conduit.test", "password": "new password!"},
     )
     current = await users.current(db, user_id=user_id)
@@ -131,7 +134,9 @@ async def test_update_user_changes_what_was_sent_and_keeps_the_rest(db: Database
         await users.login(db, email="new@conduit.test", password=PASSWORD)
 
     # bio and image can be cleared.
-    cleared = await users.update(db, user_id=user_id, changes={"bio": None, "image": None})
+    cleared = await users.update(
+        db, actor=Principal(id=user_id), changes={"bio": None, "image": None}
+    )
     assert (cleared.bio, cleared.image) == (None, None)
     assert (await users.current(db, user_id=user_id)).bio is None
 
@@ -141,10 +146,12 @@ async def test_update_user_to_a_taken_username_or_email_is_already_taken(db: Dat
     await make_user(db, "bob")
 
     with pytest.raises(AlreadyTaken) as by_name:
-        await users.update(db, user_id=alice, changes={"username": "bob", "bio": "lost"})
+        await users.update(
+            db, actor=Principal(id=alice), changes={"username": "bob", "bio": "lost"}
+        )
     assert by_name.value.errors == {"username": ["has already been taken"]}
     with pytest.raises(AlreadyTaken) as by_email:
-        await users.update(db, user_id=alice, changes={"email": "bob@conduit.test"})
+        await users.update(db, actor=Principal(id=alice), changes={"email": "bob@conduit.test"})
     assert by_email.value.errors == {"email": ["has already been taken"]}
 
     # Nothing of a refused update was written.
@@ -153,7 +160,7 @@ async def test_update_user_to_a_taken_username_or_email_is_already_taken(db: Dat
 
     # Sending one's own username and email again is not a conflict.
     same = await users.update(
-        db, user_id=alice, changes={"username": "alice", "email": "alice@conduit.test"}
+        db, actor=Principal(id=alice), changes={"username": "alice", "email": "alice@conduit.test"}
     )
     assert same.username == "alice"
 
@@ -170,13 +177,13 @@ async def test_usernames_are_case_sensitive_on_every_backend(db: Database) -> No
         await profiles.get(db, username="ALICE", viewer_id=None)
 
     # Following one does not follow the other.
-    await profiles.follow(db, username="alice", user_id=reader)
+    await profiles.follow(db, username="alice", actor=Principal(id=reader))
     assert (await profiles.get(db, username="alice", viewer_id=reader)).following is True
     assert (await profiles.get(db, username="Alice", viewer_id=reader)).following is False
 
     # Articles by author are by exact username.
     await articles.create(
-        db, author_id=upper, title="By upper", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=upper), title="By upper", description="d", body="b", tag_list=[]
     )
     by_lower, total = await articles.list_articles(
         db, where=ArticleFilter(author="alice"), page=Page(), viewer_id=None
@@ -187,18 +194,23 @@ async def test_usernames_are_case_sensitive_on_every_backend(db: Database) -> No
 
     # A username that differs in case only is a different username, also when renaming.
     with pytest.raises(AlreadyTaken):
-        await users.update(db, user_id=upper, changes={"username": "alice"})
-    renamed = await users.update(db, user_id=upper, changes={"username": "ALICE"})
+        await users.update(db, actor=Principal(id=upper), changes={"username": "alice"})
+    renamed = await users.update(db, actor=Principal(id=upper), changes={"username": "ALICE"})
     assert renamed.username == "ALICE"
 
 
 async def test_tags_that_differ_in_case_are_different_tags(db: Database) -> None:
     author = await make_user(db, "author")
     first = await articles.create(
-        db, author_id=author, title="One", description="d", body="b", tag_list=["Python"]
+        db, actor=Principal(id=author), title="One", description="d", body="b", tag_list=["Python"]
     )
     second = await articles.create(
-        db, author_id=author, title="Two", description="d", body="b", tag_list=["python", "Python"]
+        db,
+        actor=Principal(id=author),
+        title="Two",
+        description="d",
+        body="b",
+        tag_list=["python", "Python"],
     )
     assert first.tag_list == ["Python"]
     assert sorted(second.tag_list) == ["Python", "python"]
@@ -218,7 +230,7 @@ async def test_follow_and_unfollow_are_idempotent(db: Database) -> None:
 
     assert (await profiles.get(db, username="writer", viewer_id=reader)).following is False
     for _ in range(2):
-        profile = await profiles.follow(db, username="writer", user_id=reader)
+        profile = await profiles.follow(db, username="writer", actor=Principal(id=reader))
         assert profile.following is True
     assert await count_rows(db, follows) == 1
     assert (await profiles.get(db, username="writer", viewer_id=reader)).following is True
@@ -227,15 +239,15 @@ async def test_follow_and_unfollow_are_idempotent(db: Database) -> None:
     assert (await profiles.get(db, username="writer", viewer_id=None)).following is False
 
     for _ in range(2):
-        profile = await profiles.unfollow(db, username="writer", user_id=reader)
+        profile = await profiles.unfollow(db, username="writer", actor=Principal(id=reader))
         assert profile.following is False
     assert await count_rows(db, follows) == 0
     assert (await profiles.get(db, username="writer", viewer_id=reader)).following is False
 
     with pytest.raises(CannotFollowSelf):
-        await profiles.follow(db, username="reader", user_id=reader)
+        await profiles.follow(db, username="reader", actor=Principal(id=reader))
     with pytest.raises(ProfileNotFound):
-        await profiles.follow(db, username="nobody", user_id=reader)
+        await profiles.follow(db, username="nobody", actor=Principal(id=reader))
     assert await count_rows(db, follows) == 0
     assert writer != reader
 
@@ -249,11 +261,11 @@ async def test_create_article_returns_tags_in_alphabetical_order(db: Database) -
     # alphabetical: only sorting by name gives the expected list.
     for title, tag in [("Z", "zeta"), ("B", "beta")]:
         await articles.create(
-            db, author_id=author, title=title, description="d", body="b", tag_list=[tag]
+            db, actor=Principal(id=author), title=title, description="d", body="b", tag_list=[tag]
         )
     created = await articles.create(
         db,
-        author_id=author,
+        actor=Principal(id=author),
         title="How to train your dragon",
         description="Ever wonder how?",
         body="You have to believe",
@@ -282,11 +294,16 @@ async def test_a_tag_listed_twice_is_linked_once(db: Database) -> None:
     """The use case does not rely on the REST layer to drop repeated tags."""
     author = await make_user(db, "author")
     created = await articles.create(
-        db, author_id=author, title="Twice", description="d", body="b", tag_list=["b", "a", "b"]
+        db,
+        actor=Principal(id=author),
+        title="Twice",
+        description="d",
+        body="b",
+        tag_list=["b", "a", "b"],
     )
     assert created.tag_list == ["a", "b"]
     updated = await articles.update(
-        db, slug=created.slug, user_id=author, changes={"tag_list": ["c", "c"]}
+        db, slug=created.slug, actor=Principal(id=author), changes={"tag_list": ["c", "c"]}
     )
     assert updated.tag_list == ["c"]
     assert await count_rows(db, article_tags) == 1
@@ -298,7 +315,12 @@ async def test_equal_titles_get_distinct_slugs(db: Database) -> None:
     slugs = [
         (
             await articles.create(
-                db, author_id=author, title="Same Title", description="d", body="b", tag_list=[]
+                db,
+                actor=Principal(id=author),
+                title="Same Title",
+                description="d",
+                body="b",
+                tag_list=[],
             )
         ).slug
         for _ in range(3)
@@ -315,23 +337,33 @@ async def test_update_article_keeps_tags_when_left_out_and_removes_them_with_an_
 ) -> None:
     author = await make_user(db, "author")
     created = await articles.create(
-        db, author_id=author, title="Original", description="d", body="b", tag_list=["b", "a"]
+        db,
+        actor=Principal(id=author),
+        title="Original",
+        description="d",
+        body="b",
+        tag_list=["b", "a"],
     )
 
     retitled = await articles.update(
-        db, slug=created.slug, user_id=author, changes={"title": "Renamed", "body": "new body"}
+        db,
+        slug=created.slug,
+        actor=Principal(id=author),
+        changes={"title": "Renamed", "body": "new body"},
     )
     assert retitled.slug == created.slug  # links keep working
     assert (retitled.title, retitled.body, retitled.description) == ("Renamed", "new body", "d")
     assert retitled.tag_list == ["a", "b"]
 
     replaced = await articles.update(
-        db, slug=created.slug, user_id=author, changes={"tag_list": ["c", "a"]}
+        db, slug=created.slug, actor=Principal(id=author), changes={"tag_list": ["c", "a"]}
     )
     assert replaced.tag_list == ["a", "c"]
     assert (await articles.get(db, slug=created.slug, viewer_id=None)).tag_list == ["a", "c"]
 
-    emptied = await articles.update(db, slug=created.slug, user_id=author, changes={"tag_list": []})
+    emptied = await articles.update(
+        db, slug=created.slug, actor=Principal(id=author), changes={"tag_list": []}
+    )
     assert emptied.tag_list == []
     assert await count_rows(db, article_tags) == 0
     assert (await articles.get(db, slug=created.slug, viewer_id=None)).title == "Renamed"
@@ -341,16 +373,20 @@ async def test_only_the_author_may_update_or_delete_an_article(db: Database) -> 
     author = await make_user(db, "author")
     other = await make_user(db, "other")
     created = await articles.create(
-        db, author_id=author, title="Mine", description="d", body="b", tag_list=["x"]
+        db, actor=Principal(id=author), title="Mine", description="d", body="b", tag_list=["x"]
     )
     with pytest.raises(NotArticleAuthor):
-        await articles.update(db, slug=created.slug, user_id=other, changes={"title": "Theirs"})
+        await articles.update(
+            db, slug=created.slug, actor=Principal(id=other), changes={"title": "Theirs"}
+        )
     with pytest.raises(NotArticleAuthor):
-        await articles.delete(db, slug=created.slug, user_id=other)
+        await articles.delete(db, slug=created.slug, actor=Principal(id=other))
     with pytest.raises(ArticleNotFound):
-        await articles.update(db, slug="no-such-article", user_id=author, changes={"title": "x"})
+        await articles.update(
+            db, slug="no-such-article", actor=Principal(id=author), changes={"title": "x"}
+        )
     with pytest.raises(ArticleNotFound):
-        await articles.delete(db, slug="no-such-article", user_id=author)
+        await articles.delete(db, slug="no-such-article", actor=Principal(id=author))
     assert (await articles.get(db, slug=created.slug, viewer_id=None)).title == "Mine"
 
 
@@ -358,18 +394,28 @@ async def test_delete_article_removes_its_comments_favorites_and_tag_links(db: D
     author = await make_user(db, "author")
     reader = await make_user(db, "reader")
     doomed = await articles.create(
-        db, author_id=author, title="Doomed", description="d", body="b", tag_list=["gone", "kept"]
+        db,
+        actor=Principal(id=author),
+        title="Doomed",
+        description="d",
+        body="b",
+        tag_list=["gone", "kept"],
     )
     survivor = await articles.create(
-        db, author_id=author, title="Survivor", description="d", body="b", tag_list=["kept"]
+        db,
+        actor=Principal(id=author),
+        title="Survivor",
+        description="d",
+        body="b",
+        tag_list=["kept"],
     )
     for article in (doomed, survivor):
-        await comments.add(db, slug=article.slug, user_id=reader, body="nice")
-        await comments.add(db, slug=article.slug, user_id=author, body="thanks")
-        await articles.favorite(db, slug=article.slug, user_id=reader)
-        await articles.favorite(db, slug=article.slug, user_id=author)
+        await comments.add(db, slug=article.slug, actor=Principal(id=reader), body="nice")
+        await comments.add(db, slug=article.slug, actor=Principal(id=author), body="thanks")
+        await articles.favorite(db, slug=article.slug, actor=Principal(id=reader))
+        await articles.favorite(db, slug=article.slug, actor=Principal(id=author))
 
-    await articles.delete(db, slug=doomed.slug, user_id=author)
+    await articles.delete(db, slug=doomed.slug, actor=Principal(id=author))
 
     with pytest.raises(ArticleNotFound):
         await articles.get(db, slug=doomed.slug, viewer_id=None)
@@ -392,14 +438,14 @@ async def test_favorite_and_unfavorite_are_idempotent_and_counted(db: Database) 
     reader = await make_user(db, "reader")
     fan = await make_user(db, "fan")
     created = await articles.create(
-        db, author_id=author, title="Liked", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author), title="Liked", description="d", body="b", tag_list=[]
     )
     for _ in range(2):
-        liked = await articles.favorite(db, slug=created.slug, user_id=reader)
+        liked = await articles.favorite(db, slug=created.slug, actor=Principal(id=reader))
         assert (liked.favorited, liked.favorites_count) == (True, 1)
     assert await count_rows(db, favorites) == 1
 
-    by_fan = await articles.favorite(db, slug=created.slug, user_id=fan)
+    by_fan = await articles.favorite(db, slug=created.slug, actor=Principal(id=fan))
     assert (by_fan.favorited, by_fan.favorites_count) == (True, 2)
     seen_by_author = await articles.get(db, slug=created.slug, viewer_id=author)
     assert (seen_by_author.favorited, seen_by_author.favorites_count) == (False, 2)
@@ -407,14 +453,14 @@ async def test_favorite_and_unfavorite_are_idempotent_and_counted(db: Database) 
     assert (anonymous.favorited, anonymous.favorites_count) == (False, 2)
 
     for _ in range(2):
-        unliked = await articles.unfavorite(db, slug=created.slug, user_id=reader)
+        unliked = await articles.unfavorite(db, slug=created.slug, actor=Principal(id=reader))
         assert (unliked.favorited, unliked.favorites_count) == (False, 1)
     assert await count_rows(db, favorites) == 1
     listed, _ = await articles.list_articles(db, where=ArticleFilter(), page=Page(), viewer_id=fan)
     assert (listed[0].favorited, listed[0].favorites_count) == (True, 1)
 
     with pytest.raises(ArticleNotFound):
-        await articles.favorite(db, slug="no-such-article", user_id=reader)
+        await articles.favorite(db, slug="no-such-article", actor=Principal(id=reader))
 
 
 async def test_list_filters_pages_and_counts(db: Database) -> None:
@@ -424,7 +470,12 @@ async def test_list_filters_pages_and_counts(db: Database) -> None:
 
     async def write(author: int, title: str, tag_list: list[str]) -> str:
         created = await articles.create(
-            db, author_id=author, title=title, description="d", body="b", tag_list=tag_list
+            db,
+            actor=Principal(id=author),
+            title=title,
+            description="d",
+            body="b",
+            tag_list=tag_list,
         )
         return created.slug
 
@@ -435,8 +486,8 @@ async def test_list_filters_pages_and_counts(db: Database) -> None:
     b2 = await write(bob, "b2", [])
     a4 = await write(alice, "a4", ["python", "rust"])
     for slug in (a1, b1, a4):
-        await articles.favorite(db, slug=slug, user_id=carol)
-    await profiles.follow(db, username="bob", user_id=carol)
+        await articles.favorite(db, slug=slug, actor=Principal(id=carol))
+    await profiles.follow(db, username="bob", actor=Principal(id=carol))
 
     async def slugs(
         where: ArticleFilter, limit: int = 20, offset: int = 0, viewer: int | None = None
@@ -484,12 +535,12 @@ async def test_list_filters_pages_and_counts(db: Database) -> None:
 async def test_unicode_and_emoji_round_trip(db: Database) -> None:
     author_id = await make_user(db, "zoë_🦊", "zoe@conduit.test")
     bio = "Pâtissière 🍰 — 日本語も話します"
-    await users.update(db, user_id=author_id, changes={"bio": bio})
+    await users.update(db, actor=Principal(id=author_id), changes={"bio": bio})
     title = "Crème brûlée 🍮 日本語"
     tag_list = ["🐍", "🐉", "café", "日本語", "naïve"]
     created = await articles.create(
         db,
-        author_id=author_id,
+        actor=Principal(id=author_id),
         title=title,
         description="Ça marche 👍",
         body="# 🎉 Ünïcödé\n\n𠜎𠜱 (CJK extension B) and emoji 👩‍💻",
@@ -520,7 +571,7 @@ async def test_unicode_and_emoji_round_trip(db: Database) -> None:
     assert (await profiles.get(db, username="zoë_🦊", viewer_id=None)).bio == bio
 
     comment = await comments.add(
-        db, slug=created.slug, user_id=author_id, body="Merci 🙏 ありがとう"
+        db, slug=created.slug, actor=Principal(id=author_id), body="Merci 🙏 ありがとう"
     )
     listed = await comments.list_for_article(db, slug=created.slug, viewer_id=None)
     assert [c.body for c in listed] == ["Merci 🙏 ありがとう"]
@@ -528,10 +579,10 @@ async def test_unicode_and_emoji_round_trip(db: Database) -> None:
 
     # A title with nothing to transliterate still gets a usable, distinct slug.
     first = await articles.create(
-        db, author_id=author_id, title="🎉🎉", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author_id), title="🎉🎉", description="d", body="b", tag_list=[]
     )
     second = await articles.create(
-        db, author_id=author_id, title="🎉🎉", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author_id), title="🎉🎉", description="d", body="b", tag_list=[]
     )
     assert first.slug
     assert second.slug
@@ -542,7 +593,7 @@ async def test_unicode_and_emoji_round_trip(db: Database) -> None:
 async def test_timestamps_keep_microseconds_and_updated_at_moves_on_update(db: Database) -> None:
     author = await make_user(db, "author")
     created = await articles.create(
-        db, author_id=author, title="Timed", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author), title="Timed", description="d", body="b", tag_list=[]
     )
     assert created.updated_at == created.created_at
 
@@ -561,7 +612,7 @@ async def test_timestamps_keep_microseconds_and_updated_at_moves_on_update(db: D
 
     before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     changed = await articles.update(
-        db, slug=created.slug, user_id=author, changes={"body": "changed"}
+        db, slug=created.slug, actor=Principal(id=author), changes={"body": "changed"}
     )
     after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert changed.created_at == created_at
@@ -576,8 +627,12 @@ async def test_timestamps_keep_microseconds_and_updated_at_moves_on_update(db: D
     assert (stored[0].created_at, stored[0].updated_at) == (created_at, changed.updated_at)
 
     # Two updates in quick succession are told apart (sub-second precision is kept).
-    first = await articles.update(db, slug=created.slug, user_id=author, changes={"body": "1"})
-    second = await articles.update(db, slug=created.slug, user_id=author, changes={"body": "2"})
+    first = await articles.update(
+        db, slug=created.slug, actor=Principal(id=author), changes={"body": "1"}
+    )
+    second = await articles.update(
+        db, slug=created.slug, actor=Principal(id=author), changes={"body": "2"}
+    )
     assert second.updated_at > first.updated_at > changed.updated_at - dt.timedelta(seconds=1)
 
 
@@ -593,7 +648,7 @@ async def test_user_updated_at_moves_on_update(db: Database) -> None:
         db, select(users_table.c.updated_at).where(users_table.c.id == user_id)
     )
     assert stored[0].updated_at == old
-    await users.update(db, user_id=user_id, changes={"bio": "new"})
+    await users.update(db, actor=Principal(id=user_id), changes={"bio": "new"})
     stored = await fetch_all(
         db, select(users_table.c.updated_at).where(users_table.c.id == user_id)
     )
@@ -609,18 +664,18 @@ async def test_comments_are_listed_oldest_first_and_only_their_author_deletes_th
     author = await make_user(db, "author")
     reader = await make_user(db, "reader")
     article = await articles.create(
-        db, author_id=author, title="Discussed", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author), title="Discussed", description="d", body="b", tag_list=[]
     )
     other = await articles.create(
-        db, author_id=author, title="Elsewhere", description="d", body="b", tag_list=[]
+        db, actor=Principal(id=author), title="Elsewhere", description="d", body="b", tag_list=[]
     )
-    first = await comments.add(db, slug=article.slug, user_id=reader, body="first!")
-    second = await comments.add(db, slug=article.slug, user_id=author, body="thanks")
-    elsewhere = await comments.add(db, slug=other.slug, user_id=reader, body="other")
+    first = await comments.add(db, slug=article.slug, actor=Principal(id=reader), body="first!")
+    second = await comments.add(db, slug=article.slug, actor=Principal(id=author), body="thanks")
+    elsewhere = await comments.add(db, slug=other.slug, actor=Principal(id=reader), body="other")
     assert first.author.username == "reader"
     assert first.id < second.id
 
-    await profiles.follow(db, username="author", user_id=reader)
+    await profiles.follow(db, username="author", actor=Principal(id=reader))
     listed = await comments.list_for_article(db, slug=article.slug, viewer_id=reader)
     assert [(c.id, c.body, c.author.username) for c in listed] == [
         (first.id, "first!", "reader"),
@@ -631,23 +686,29 @@ async def test_comments_are_listed_oldest_first_and_only_their_author_deletes_th
     assert [c.author.following for c in anonymous] == [False, False]
 
     with pytest.raises(NotCommentAuthor):
-        await comments.delete(db, slug=article.slug, comment_id=first.id, user_id=author)
+        await comments.delete(
+            db, slug=article.slug, comment_id=first.id, actor=Principal(id=author)
+        )
     # A comment is deleted through its own article only.
     with pytest.raises(CommentNotFound):
-        await comments.delete(db, slug=article.slug, comment_id=elsewhere.id, user_id=reader)
+        await comments.delete(
+            db, slug=article.slug, comment_id=elsewhere.id, actor=Principal(id=reader)
+        )
     with pytest.raises(CommentNotFound):
-        await comments.delete(db, slug=article.slug, comment_id=2**31, user_id=reader)
+        await comments.delete(db, slug=article.slug, comment_id=2**31, actor=Principal(id=reader))
     with pytest.raises(ArticleNotFound):
         await comments.list_for_article(db, slug="no-such-article", viewer_id=None)
     with pytest.raises(ArticleNotFound):
-        await comments.add(db, slug="no-such-article", user_id=reader, body="x")
+        await comments.add(db, slug="no-such-article", actor=Principal(id=reader), body="x")
     assert await count_rows(db, comments_table) == 3
 
-    await comments.delete(db, slug=article.slug, comment_id=first.id, user_id=reader)
+    await comments.delete(db, slug=article.slug, comment_id=first.id, actor=Principal(id=reader))
     remaining = await comments.list_for_article(db, slug=article.slug, viewer_id=None)
     assert [c.id for c in remaining] == [second.id]
     with pytest.raises(CommentNotFound):
-        await comments.delete(db, slug=article.slug, comment_id=first.id, user_id=reader)
+        await comments.delete(
+            db, slug=article.slug, comment_id=first.id, actor=Principal(id=reader)
+        )
     assert await count_rows(db, comments_table) == 2
 
 
@@ -663,7 +724,12 @@ async def test_popular_tags_are_most_used_first_then_by_name(db: Database) -> No
         ("three", ["common", "mid-b", "mid-a"]),
     ]:
         await articles.create(
-            db, author_id=author, title=title, description="d", body="b", tag_list=tag_list
+            db,
+            actor=Principal(id=author),
+            title=title,
+            description="d",
+            body="b",
+            tag_list=tag_list,
         )
     assert await tags.popular(db) == ["common", "mid-a", "mid-b", "rare"]
     # Reusing a tag does not create it twice.

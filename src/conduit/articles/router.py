@@ -16,7 +16,15 @@ from conduit.articles.schemas import (
     article_json,
     articles_json,
 )
-from conduit.web import DB, CurrentUser, JSONReply, PageParams, Viewer, error_responses
+from conduit.web import (
+    DB,
+    ClientInfo,
+    CurrentUser,
+    JSONReply,
+    PageParams,
+    Viewer,
+    error_responses,
+)
 
 router = APIRouter(tags=["Articles"])
 
@@ -63,7 +71,7 @@ async def list_articles(
     "/articles",
     status_code=status.HTTP_201_CREATED,
     response_model=SingleArticleResponse,
-    responses=error_responses(401, 409, 422),
+    responses=error_responses(401, 403, 409, 422),
     summary="Create an article",
     operation_id="CreateArticle",
 )
@@ -71,7 +79,7 @@ async def create_article(user: CurrentUser, body: NewArticleRequest, db: DB) -> 
     new = body.article
     article = await service.create(
         db,
-        author_id=user.id,
+        actor=user,
         title=new.title,
         description=new.description,
         body=new.body,
@@ -102,7 +110,7 @@ async def get_article(slug: str, viewer: Viewer, db: DB) -> JSONReply:
 async def update_article(
     slug: str, user: CurrentUser, body: UpdateArticleRequest, db: DB
 ) -> JSONReply:
-    article = await service.update(db, slug=slug, user_id=user.id, changes=body.article.changes())
+    article = await service.update(db, slug=slug, actor=user, changes=body.article.changes())
     return JSONReply({"article": article_json(article)})
 
 
@@ -114,32 +122,32 @@ async def update_article(
     summary="Delete an article",
     operation_id="DeleteArticle",
 )
-async def delete_article(slug: str, user: CurrentUser, db: DB) -> Response:
-    await service.delete(db, slug=slug, user_id=user.id)
+async def delete_article(slug: str, user: CurrentUser, db: DB, client: ClientInfo) -> Response:
+    await service.delete(db, slug=slug, actor=user, client=client)
     return Response(status_code=204)
 
 
 @router.post(
     "/articles/{slug}/favorite",
     response_model=SingleArticleResponse,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
     summary="Favorite an article",
     operation_id="CreateArticleFavorite",
     tags=["Favorites"],
 )
 async def favorite(slug: str, user: CurrentUser, db: DB) -> JSONReply:
-    article = await service.favorite(db, slug=slug, user_id=user.id)
+    article = await service.favorite(db, slug=slug, actor=user)
     return JSONReply({"article": article_json(article)})
 
 
 @router.delete(
     "/articles/{slug}/favorite",
     response_model=SingleArticleResponse,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
     summary="Unfavorite an article",
     operation_id="DeleteArticleFavorite",
     tags=["Favorites"],
 )
 async def unfavorite(slug: str, user: CurrentUser, db: DB) -> JSONReply:
-    article = await service.unfavorite(db, slug=slug, user_id=user.id)
+    article = await service.unfavorite(db, slug=slug, actor=user)
     return JSONReply({"article": article_json(article)})

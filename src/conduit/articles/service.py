@@ -20,8 +20,11 @@ from conduit.articles.events import (
 )
 from conduit.articles.exceptions import ArticleNotFound, NotArticleAuthor
 from conduit.articles.models import Article, ArticleFilter
+from conduit.core import audit, policy
+from conduit.core.audit import UNKNOWN_CLIENT, Client
 from conduit.core.db import Database, is_unique_violation
 from conduit.core.pagination import Page
+from conduit.core.principal import Principal
 from conduit.tags import repository as tags_repository
 from conduit.users.service import require_account
 
@@ -66,13 +69,15 @@ async def _read_back(conn: AsyncConnection, slug: str, viewer_id: int) -> Articl
 async def create(
     db: Database,
     *,
-    author_id: int,
+    actor: Principal,
     title: str,
     description: str,
     body: str,
     tag_list: Sequence[str],
 ) -> Article:
     """Publish an article. Equal titles are fine: later ones get a suffixed slug."""
+    policy.require_active(actor)
+    author_id = actor.id
     for attempt in range(_SLUG_ATTEMPTS):
         try:
             async with db.uow() as uow:
@@ -108,25 +113,27 @@ async def create(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _owned_article_id(conn: AsyncConnection, slug: str, user_id: int) -> int:
+async def _article_and_author(conn: AsyncConnection, slug: str) -> tuple[int, int]:
     found = await repository.ownership(conn, slug)
     if found is None:
         raise ArticleNotFound()
-    article_id, author_id = found
-    if author_id != user_id:
-        raise NotArticleAuthor()
-    return article_id
+    return found
 
 
-async def update(db: Database, *, slug: str, user_id: int, changes: dict[str, Any]) -> Article:
+async def update(db: Database, *, slug: str, actor: Principal, changes: dict[str, Any]) -> Article:
     """Change an article's fields; ``tagList`` left out keeps the tags, ``[]`` removes them.
 
-    The slug stays as it was, so links to the article keep working after a retitle.
+    The slug stays as it was, so links to the article keep working after a retitle. Only
+    the author edits (moderators delete, they do not rewrite).
     """
+    policy.require_active(actor)
+    user_id = actor.id
     values = dict(changes)
     tag_list = values.pop("tag_list", None)
     async with db.uow() as uow:
-        article_id = await _owned_article_id(uow.conn, slug, user_id)
+        article_id, author_id = await _article_and_author(uow.conn, slug)
+        if not policy.may_edit(actor, owner_id=author_id):
+            raise NotArticleAuthor()
         await repository.change(uow.conn, article_id, values)
         if tag_list is not None:
             await tags_repository.set_for_article(uow.conn, article_id, tag_list)
@@ -146,18 +153,39 @@ async def update(db: Database, *, slug: str, user_id: int, changes: dict[str, An
     return article
 
 
-async def delete(db: Database, *, slug: str, user_id: int) -> None:
-    """Delete an article with its comments, favorites and tag links."""
+async def delete(
+    db: Database, *, slug: str, actor: Principal, client: Client = UNKNOWN_CLIENT
+) -> None:
+    """Delete an article with its comments, favorites and tag links.
+
+    Its author may, and so may a moderator or an admin; a moderator's deletion of someone
+    else's article is written to the audit log.
+    """
+    policy.require_active(actor)
     async with db.uow() as uow:
-        article_id = await _owned_article_id(uow.conn, slug, user_id)
+        article_id, author_id = await _article_and_author(uow.conn, slug)
+        if not policy.may_delete(actor, owner_id=author_id):
+            raise NotArticleAuthor()
         await repository.remove(uow.conn, article_id)
         uow.emit(
-            ArticleDeleted(article_id=article_id, slug=slug, author_id=user_id), actor_id=user_id
+            ArticleDeleted(article_id=article_id, slug=slug, author_id=author_id),
+            actor_id=actor.id,
         )
+        if policy.is_moderation(actor, owner_id=author_id):
+            await audit.record(
+                uow.conn,
+                audit.ARTICLE_MODERATED,
+                actor_id=actor.id,
+                subject_id=author_id,
+                client=client,
+                details={"slug": slug, "articleId": article_id, "authorId": author_id},
+            )
         await uow.commit()
 
 
-async def _set_favorite(db: Database, *, slug: str, user_id: int, on: bool) -> Article:
+async def _set_favorite(db: Database, *, slug: str, actor: Principal, on: bool) -> Article:
+    policy.require_active(actor)
+    user_id = actor.id
     mark = repository.favorite if on else repository.unfavorite
     async with db.uow() as uow:
         await require_account(uow.conn, user_id)
@@ -176,11 +204,11 @@ async def _set_favorite(db: Database, *, slug: str, user_id: int, on: bool) -> A
     return article
 
 
-async def favorite(db: Database, *, slug: str, user_id: int) -> Article:
+async def favorite(db: Database, *, slug: str, actor: Principal) -> Article:
     """Favorite an article (idempotent); returns it as the user now sees it."""
-    return await _set_favorite(db, slug=slug, user_id=user_id, on=True)
+    return await _set_favorite(db, slug=slug, actor=actor, on=True)
 
 
-async def unfavorite(db: Database, *, slug: str, user_id: int) -> Article:
+async def unfavorite(db: Database, *, slug: str, actor: Principal) -> Article:
     """Remove the user's favorite (idempotent); returns it as the user now sees it."""
-    return await _set_favorite(db, slug=slug, user_id=user_id, on=False)
+    return await _set_favorite(db, slug=slug, actor=actor, on=False)

@@ -11,7 +11,7 @@ from conduit.comments.schemas import (
     SingleCommentResponse,
     comment_json,
 )
-from conduit.web import DB, CurrentUser, JSONReply, Viewer, error_responses
+from conduit.web import DB, ClientInfo, CurrentUser, JSONReply, Viewer, error_responses
 
 router = APIRouter(tags=["Comments"])
 
@@ -32,12 +32,12 @@ async def list_comments(slug: str, viewer: Viewer, db: DB) -> JSONReply:
     "/articles/{slug}/comments",
     status_code=status.HTTP_201_CREATED,
     response_model=SingleCommentResponse,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
     summary="Create a comment for an article",
     operation_id="CreateArticleComment",
 )
 async def add_comment(slug: str, user: CurrentUser, body: NewCommentRequest, db: DB) -> JSONReply:
-    comment = await service.add(db, slug=slug, user_id=user.id, body=body.comment.body)
+    comment = await service.add(db, slug=slug, actor=user, body=body.comment.body)
     return JSONReply({"comment": comment_json(comment)}, status_code=201)
 
 
@@ -49,6 +49,8 @@ async def add_comment(slug: str, user: CurrentUser, body: NewCommentRequest, db:
     summary="Delete a comment for an article",
     operation_id="DeleteArticleComment",
 )
-async def delete_comment(slug: str, id: int, user: CurrentUser, db: DB) -> Response:
-    await service.delete(db, slug=slug, comment_id=id, user_id=user.id)
+async def delete_comment(
+    slug: str, id: int, user: CurrentUser, db: DB, client: ClientInfo
+) -> Response:
+    await service.delete(db, slug=slug, comment_id=id, actor=user, client=client)
     return Response(status_code=204)

@@ -10,7 +10,10 @@ from conduit.comments import repository
 from conduit.comments.events import CommentCreated, CommentDeleted
 from conduit.comments.exceptions import CommentNotFound, NotCommentAuthor
 from conduit.comments.models import Comment
+from conduit.core import audit, policy
+from conduit.core.audit import UNKNOWN_CLIENT, Client
 from conduit.core.db import Database
+from conduit.core.principal import Principal
 from conduit.users.service import require_account
 
 # Ids are 32-bit on every database; larger numbers can name no comment.
@@ -31,7 +34,9 @@ async def list_for_article(db: Database, *, slug: str, viewer_id: int | None) ->
         return await repository.for_article(uow.conn, article_id, viewer_id)
 
 
-async def add(db: Database, *, slug: str, user_id: int, body: str) -> Comment:
+async def add(db: Database, *, slug: str, actor: Principal, body: str) -> Comment:
+    policy.require_active(actor)
+    user_id = actor.id
     async with db.uow() as uow:
         await require_account(uow.conn, user_id)
         article_id, article_author_id = await _article(uow.conn, slug)
@@ -55,7 +60,16 @@ async def add(db: Database, *, slug: str, user_id: int, body: str) -> Comment:
     return comment
 
 
-async def delete(db: Database, *, slug: str, comment_id: int, user_id: int) -> None:
+async def delete(
+    db: Database,
+    *,
+    slug: str,
+    comment_id: int,
+    actor: Principal,
+    client: Client = UNKNOWN_CLIENT,
+) -> None:
+    """Delete a comment: its author may, and so may a moderator or an admin (audited)."""
+    policy.require_active(actor)
     async with db.uow() as uow:
         article_id, _ = await _article(uow.conn, slug)
         if not 0 < comment_id <= MAX_ID:
@@ -65,13 +79,22 @@ async def delete(db: Database, *, slug: str, comment_id: int, user_id: int) -> N
         )
         if author_id is None:
             raise CommentNotFound()
-        if author_id != user_id:
+        if not policy.may_delete(actor, owner_id=author_id):
             raise NotCommentAuthor()
         await repository.remove(uow.conn, comment_id)
         uow.emit(
             CommentDeleted(
-                comment_id=comment_id, article_id=article_id, slug=slug, author_id=user_id
+                comment_id=comment_id, article_id=article_id, slug=slug, author_id=author_id
             ),
-            actor_id=user_id,
+            actor_id=actor.id,
         )
+        if policy.is_moderation(actor, owner_id=author_id):
+            await audit.record(
+                uow.conn,
+                audit.COMMENT_MODERATED,
+                actor_id=actor.id,
+                subject_id=author_id,
+                client=client,
+                details={"slug": slug, "commentId": comment_id, "authorId": author_id},
+            )
         await uow.commit()

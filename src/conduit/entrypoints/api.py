@@ -32,6 +32,7 @@ from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
+from conduit.users.admin_router import router as admin_router
 from conduit.users.router import router as users_router
 from conduit.users.router import sessions_router
 from conduit.web import JSONReply
@@ -50,6 +51,7 @@ OPENAPI_TAGS = [
         "User and Authentication",
         "Sessions",
         "Notifications",
+        "Admin",
     )
 ]
 
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         comments_router,
         tags_router,
         notifications_router,
+        admin_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(live_router, prefix=API_PREFIX)

@@ -16,6 +16,7 @@ from conduit import migrations
 from conduit.bootstrap import ConfigurationError, Container, build
 from conduit.core.events import Event
 from conduit.entrypoints.events_cli import events_app
+from conduit.entrypoints.users_cli import users_app
 from conduit.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ app = typer.Typer(help="Conduit: a RealWorld backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
+app.add_typer(users_app, name="users")
 
 
 def _settings() -> Settings:

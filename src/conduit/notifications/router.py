@@ -40,13 +40,13 @@ async def list_notifications(
 @router.post(
     "/notifications/read",
     response_model=UnreadCountResponse,
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 403, 422),
     summary="Mark notifications read: the listed ids, or all",
     operation_id="MarkNotificationsRead",
 )
 async def mark_read(user: CurrentUser, body: MarkReadRequest, db: DB) -> JSONReply:
     if body.ids is not None:
-        unread = await service.mark_read(db, user_id=user.id, ids=body.ids)
+        unread = await service.mark_read(db, actor=user, ids=body.ids)
     else:
-        unread = await service.mark_all_read(db, user_id=user.id)
+        unread = await service.mark_all_read(db, actor=user)
     return JSONReply({"unreadCount": unread})

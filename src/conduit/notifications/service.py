@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from conduit.core import policy
 from conduit.core.db import Database, utcnow
 from conduit.core.pagination import Page
+from conduit.core.principal import Principal
 from conduit.notifications import repository
 from conduit.notifications.models import MAX_ID, Notification, NotificationPage
 
@@ -35,11 +37,13 @@ async def of_event(
         return await repository.of_event(uow.conn, event_id, wanted)
 
 
-async def mark_read(db: Database, *, user_id: int, ids: Iterable[int]) -> int:
-    """Mark the listed notifications of ``user_id`` read; how many stay unread.
+async def mark_read(db: Database, *, actor: Principal, ids: Iterable[int]) -> int:
+    """Mark the listed notifications of ``actor`` read; how many stay unread.
 
     Ids of someone else's notifications, or of none at all, are ignored.
     """
+    policy.require_active(actor)
+    user_id = actor.id
     wanted = sorted({value for value in ids if 0 < value <= MAX_ID})
     async with db.uow() as uow:
         await repository.mark_read(uow.conn, user_id, wanted, utcnow())
@@ -48,8 +52,10 @@ async def mark_read(db: Database, *, user_id: int, ids: Iterable[int]) -> int:
     return unread
 
 
-async def mark_all_read(db: Database, *, user_id: int) -> int:
-    """Mark every notification of ``user_id`` read; how many stay unread (0, or new ones)."""
+async def mark_all_read(db: Database, *, actor: Principal) -> int:
+    """Mark every notification of ``actor`` read; how many stay unread (0, or new ones)."""
+    policy.require_active(actor)
+    user_id = actor.id
     async with db.uow() as uow:
         await repository.mark_read(uow.conn, user_id, None, utcnow())
         unread = await repository.unread_count(uow.conn, user_id)

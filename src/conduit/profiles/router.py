@@ -26,22 +26,22 @@ async def get_profile(username: str, viewer: Viewer, db: DB) -> JSONReply:
 @router.post(
     "/profiles/{username}/follow",
     response_model=ProfileResponse,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
     summary="Follow a user",
     operation_id="FollowUserByUsername",
 )
 async def follow(username: str, user: CurrentUser, db: DB) -> JSONReply:
-    profile = await service.follow(db, username=username, user_id=user.id)
+    profile = await service.follow(db, username=username, actor=user)
     return JSONReply({"profile": profile_json(profile)})
 
 
 @router.delete(
     "/profiles/{username}/follow",
     response_model=ProfileResponse,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
     summary="Unfollow a user",
     operation_id="UnfollowUserByUsername",
 )
 async def unfollow(username: str, user: CurrentUser, db: DB) -> JSONReply:
-    profile = await service.unfollow(db, username=username, user_id=user.id)
+    profile = await service.unfollow(db, username=username, actor=user)
     return JSONReply({"profile": profile_json(profile)})

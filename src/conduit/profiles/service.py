@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from conduit.core import policy
 from conduit.core.db import Database
+from conduit.core.principal import Principal
 from conduit.profiles import repository
 from conduit.profiles.events import UserFollowed, UserUnfollowed
 from conduit.profiles.exceptions import CannotFollowSelf, ProfileNotFound
@@ -20,7 +22,9 @@ async def get(db: Database, *, username: str, viewer_id: int | None) -> Profile:
     return found[1]
 
 
-async def _set_following(db: Database, *, username: str, user_id: int, on: bool) -> Profile:
+async def _set_following(db: Database, *, username: str, actor: Principal, on: bool) -> Profile:
+    policy.require_active(actor)
+    user_id = actor.id
     async with db.uow() as uow:
         await require_account(uow.conn, user_id)
         found = await repository.get(uow.conn, username, None)
@@ -41,11 +45,11 @@ async def _set_following(db: Database, *, username: str, user_id: int, on: bool)
     return replace(profile, following=on)
 
 
-async def follow(db: Database, *, username: str, user_id: int) -> Profile:
+async def follow(db: Database, *, username: str, actor: Principal) -> Profile:
     """Follow ``username`` (idempotent); following oneself is refused."""
-    return await _set_following(db, username=username, user_id=user_id, on=True)
+    return await _set_following(db, username=username, actor=actor, on=True)
 
 
-async def unfollow(db: Database, *, username: str, user_id: int) -> Profile:
+async def unfollow(db: Database, *, username: str, actor: Principal) -> Profile:
     """Stop following ``username`` (idempotent)."""
-    return await _set_following(db, username=username, user_id=user_id, on=False)
+    return await _set_following(db, username=username, actor=actor, on=False)

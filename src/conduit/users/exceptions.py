@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conduit.core.errors import Conflict, Unauthenticated
+from conduit.core.errors import ConduitError, Conflict, Forbidden, NotFound, Unauthenticated
 
 
 class InvalidCredentials(Unauthenticated):
@@ -20,3 +20,17 @@ class UnknownAccount(Unauthenticated):
 class AlreadyTaken(Conflict):
     def __init__(self, field: str) -> None:
         super().__init__(field, "has already been taken")
+
+
+class UserNotFound(NotFound):
+    """No user has the username an admin (or the CLI) named."""
+
+    def __init__(self) -> None:
+        super().__init__("user")
+
+
+class LockingOneselfOut(Forbidden):
+    """An admin tried to ban themselves or drop their own admin role."""
+
+    def __init__(self, message: str) -> None:
+        ConduitError.__init__(self, "user", message)

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
+from conduit.core.principal import USER
 
 
 class UserRow(Base):
@@ -129,3 +130,5 @@ class Account:
     image: str | None
     password_hash: str
     banned: bool = False
+    # ``user`` (everyone's) and the granted ones: moderator, admin
+    roles: frozenset[str] = frozenset({USER})

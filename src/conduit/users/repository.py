@@ -8,7 +8,8 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core.db import utcnow
-from conduit.users.models import Account, users
+from conduit.core.principal import USER
+from conduit.users.models import Account, user_roles, users
 
 _ACCOUNT_COLUMNS = (
     users.c.id,
@@ -21,7 +22,7 @@ _ACCOUNT_COLUMNS = (
 )
 
 
-def _account(row: Any) -> Account:
+def _account(row: Any, granted: frozenset[str] = frozenset()) -> Account:
     return Account(
         id=row.id,
         username=row.username,
@@ -30,17 +31,33 @@ def _account(row: Any) -> Account:
         image=row.image,
         password_hash=row.password_hash,
         banned=row.banned_at is not None,
+        roles=frozenset({USER}) | granted,
     )
+
+
+async def granted_roles(conn: AsyncConnection, user_id: int) -> frozenset[str]:
+    """The roles granted to the user beyond ``user`` (moderator, admin)."""
+    result = await conn.execute(select(user_roles.c.role).where(user_roles.c.user_id == user_id))
+    return frozenset(result.scalars())
+
+
+async def _with_roles(conn: AsyncConnection, row: Any) -> Account | None:
+    return None if row is None else _account(row, await granted_roles(conn, row.id))
 
 
 async def get_by_id(conn: AsyncConnection, user_id: int) -> Account | None:
     row = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(users.c.id == user_id))).first()
-    return None if row is None else _account(row)
+    return await _with_roles(conn, row)
 
 
 async def get_by_email(conn: AsyncConnection, email: str) -> Account | None:
     row = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(users.c.email == email))).first()
-    return None if row is None else _account(row)
+    return await _with_roles(conn, row)
+
+
+async def get_by_username(conn: AsyncConnection, username: str) -> Account | None:
+    query = select(*_ACCOUNT_COLUMNS).where(users.c.username == username)
+    return await _with_roles(conn, (await conn.execute(query)).first())
 
 
 async def id_by_username(conn: AsyncConnection, username: str) -> int | None:

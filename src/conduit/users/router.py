@@ -165,12 +165,12 @@ async def current_user(user: CurrentUser, db: DB, tokens: Tokens) -> JSONReply:
 @router.put(
     "/user",
     response_model=UserResponse,
-    responses=error_responses(401, 409, 422),
+    responses=error_responses(401, 403, 409, 422),
     summary="Update current user",
     operation_id="UpdateCurrentUser",
 )
 async def update_user(
     user: CurrentUser, body: UpdateUserRequest, db: DB, tokens: Tokens
 ) -> JSONReply:
-    account = await service.update(db, user_id=user.id, changes=body.user.changes())
+    account = await service.update(db, actor=user, changes=body.user.changes())
     return JSONReply(user_json(account, tokens.issue(account.id, session_id=user.session_id)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from conduit.core.validation import (
     Bio,
@@ -57,6 +57,10 @@ class User(BaseModel):
     username: str
     bio: str | None
     image: str | None
+    roles: list[str] = Field(
+        description="Conduit extension: `user` (everyone's) and the granted roles, sorted.",
+        examples=[["moderator", "user"]],
+    )
 
 
 class UserResponse(BaseModel):
@@ -71,6 +75,7 @@ def user_json(account: Account, token: str) -> dict[str, Any]:
             "username": account.username,
             "bio": account.bio,
             "image": account.image,
+            "roles": sorted(account.roles),
         }
     }
 

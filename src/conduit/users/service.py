@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.core import policy
 from conduit.core.db import Database, is_unique_violation
 from conduit.core.errors import ConduitError
+from conduit.core.principal import Principal
 from conduit.core.security import hash_password, needs_rehash, verify_password
 from conduit.users import repository
 from conduit.users.events import UserRegistered, UserUpdated
@@ -99,8 +101,10 @@ async def current(db: Database, *, user_id: int) -> Account:
         return await require_account(uow.conn, user_id)
 
 
-async def update(db: Database, *, user_id: int, changes: dict[str, Any]) -> Account:
+async def update(db: Database, *, actor: Principal, changes: dict[str, Any]) -> Account:
     """Apply a partial update; ``changes`` holds only the keys the user sent."""
+    policy.require_active(actor)
+    user_id = actor.id
     values = dict(changes)
     password = values.pop("password", None)
     if password is not None:
