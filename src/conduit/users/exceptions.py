@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conduit.core.errors import Conflict, Unauthenticated
+from conduit.core.errors import ConduitError, Conflict, Forbidden, Unauthenticated
 
 
 class InvalidCredentials(Unauthenticated):
@@ -20,3 +20,17 @@ class UnknownAccount(Unauthenticated):
 class AlreadyTaken(Conflict):
     def __init__(self, field: str) -> None:
         super().__init__(field, "has already been taken")
+
+
+class EmailNotVerified(Forbidden):
+    """Login with a provider whose email claim is not verified: no account is linked or made."""
+
+    def __init__(self, message: str) -> None:
+        ConduitError.__init__(self, "email", message)
+
+
+class NoEmail(Forbidden):
+    """The provider gave no usable email (the email scope was not granted)."""
+
+    def __init__(self) -> None:
+        ConduitError.__init__(self, "email", "is missing from the provider's answer")
