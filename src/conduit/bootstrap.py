@@ -161,7 +161,8 @@ def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
             )
         if not provider.issuer.startswith(("https://", "http://")):
             raise ConfigurationError(
-                f"CONDUIT_OIDC_PROVIDERS: the issuer of {provider.name!r} must be an https:// (or http://) URL"
+                f"CONDUIT_OIDC_PROVIDERS: the issuer of {provider.name!r} must be an "
+                "https:// (or http://) URL"
             )
         clients[provider.name] = OidcClient(provider)
     return clients
