@@ -24,7 +24,7 @@ from tests.conftest import _unreachable
 
 FOLDER = Path(__file__).parent / "provider"
 CLIENT_ID = "conduit-test"
-CLIENT_SECRET = "conduit-test-secret-0123456789-abcdefghij"  # noqa: S105 (a test client's)
+CLIENT_SECRET = "conduit-test-secret-0123456789-abcdefghij"
 APP_BASE = "http://conduit.test/api"
 START_TIMEOUT_SECONDS = 30
 
