@@ -46,7 +46,7 @@ def _callback_url(request: Request, provider: str) -> str:
     response_class=RedirectResponse,
     responses={
         **_redirect_response("The provider's authorization URL (code flow with PKCE)"),
-        **error_responses(404, 503),
+        **error_responses(404, 422, 503),
     },
     summary="Log in with an OpenID Connect provider",
     description="Sends the browser to the provider named in CONDUIT_OIDC_PROVIDERS. "
