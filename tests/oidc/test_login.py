@@ -6,6 +6,7 @@ Each refusal is checked to leave nothing behind: no user, no linked identity, no
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -338,3 +339,39 @@ async def test_an_unknown_provider_is_not_found(app: httpx.AsyncClient) -> None:
         response = await app.get(path)
         assert response.status_code == 404
         assert response.json() == {"errors": {"provider": ["not found"]}}
+
+
+async def test_two_callbacks_with_one_state_sign_in_once(
+    app: httpx.AsyncClient, db: Database
+) -> None:
+    """The state is consumed by one request only, even when two arrive together."""
+    callback = await browse_to_callback(app, "test", "alice")
+    first, second = await asyncio.gather(app.get(callback), app.get(callback))
+    assert sorted([first.status_code, second.status_code]) == [302, 401]
+    assert await count(db, users) == 1
+    assert await count(db, sessions) == 1
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "http://localhost:{port}",  # the provider calls itself http://127.0.0.1:{port}
+        "http://127.0.0.1:{port}/elsewhere",  # no discovery document there (404)
+        "http://127.0.0.1:{port}/jwks#",  # JSON, but not a discovery document
+    ],
+)
+async def test_a_misconfigured_provider_is_unavailable(
+    db: Database,
+    database_url: str,
+    tmp_path: Path,
+    tokens: TokenCodec,
+    provider: OidcProviderProcess,
+    issuer: str,
+) -> None:
+    configured = issuer.format(port=provider.port)
+    settings = app_settings(database_url, tmp_path, [provider_config("test", configured)])
+    async for app in serve(db, settings, tokens):
+        response = await app.get("/auth/test/login")
+        assert response.status_code == 503
+        assert response.json() == {"errors": {"provider": ["is unavailable"]}}
+    assert await count(db, login_states) == 0
