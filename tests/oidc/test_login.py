@@ -21,6 +21,7 @@ from conduit.core.audit import LOGIN_SUCCEEDED, audit_log
 from conduit.core.db import Database, utcnow
 from conduit.core.outbox import outbox
 from conduit.core.security import TokenCodec
+from conduit.settings import OidcProvider
 from conduit.users.models import login_states, refresh_tokens, sessions, user_identities, users
 from tests.helpers import auth, register
 from tests.oidc.conftest import (
@@ -32,7 +33,7 @@ from tests.oidc.conftest import (
     provider_config,
     serve,
 )
-from tests.oidc.provider_process import OidcProviderProcess
+from tests.oidc.provider_process import CLIENT_ID, OidcProviderProcess
 
 
 async def count(db: Database, table: Any, *where: Any) -> int:
@@ -375,3 +376,21 @@ async def test_a_misconfigured_provider_is_unavailable(
         assert response.status_code == 503
         assert response.json() == {"errors": {"provider": ["is unavailable"]}}
     assert await count(db, login_states) == 0
+
+
+async def test_a_wrong_client_secret_is_unavailable_not_the_users_fault(
+    db: Database,
+    database_url: str,
+    tmp_path: Path,
+    tokens: TokenCodec,
+    provider: OidcProviderProcess,
+) -> None:
+    wrong = OidcProvider(
+        name="test", issuer=provider.issuer, client_id=CLIENT_ID, client_secret="not-the-secret"
+    )
+    settings = app_settings(database_url, tmp_path, [wrong])
+    async for app in serve(db, settings, tokens):
+        response = await log_in(app, "alice")
+        assert response.status_code == 503
+        assert response.json() == {"errors": {"provider": ["is unavailable"]}}
+    await assert_nothing_created(db)

@@ -55,6 +55,8 @@ ASYMMETRIC_ALGORITHMS = (
 )
 # The provider's own failures at the token endpoint (RFC 6749 5.2 and 4.1.2.1).
 _PROVIDER_DOWN_ERRORS = {"server_error", "temporarily_unavailable"}
+# The provider does not accept Conduit's client id or secret: a configuration to fix.
+_CLIENT_REFUSED_ERRORS = {"invalid_client", "unauthorized_client"}
 _REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
 CLOCK_LEEWAY_SECONDS = 60
 
@@ -242,6 +244,9 @@ class OidcClient:
         except OAuthError as exc:
             if exc.error in _PROVIDER_DOWN_ERRORS:
                 log.warning("oidc_token_endpoint_down", provider=self.name, error=exc.error)
+                raise ProviderUnavailable() from None
+            if exc.error in _CLIENT_REFUSED_ERRORS:  # our configuration, not the user's login
+                log.error("oidc_client_refused", provider=self.name, error=exc.error)
                 raise ProviderUnavailable() from None
             log.info("oidc_code_refused", provider=self.name, error=exc.error)
             raise InvalidLogin("code was refused by the provider") from None
