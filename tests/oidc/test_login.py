@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from conduit.core.audit import LOGIN_SUCCEEDED, audit_log
+from conduit.core.audit import LOGIN_FAILED, LOGIN_SUCCEEDED, audit_log
 from conduit.core.db import Database, utcnow
 from conduit.core.outbox import outbox
 from conduit.core.security import TokenCodec
@@ -219,6 +219,14 @@ async def test_a_replayed_state_is_refused(app: httpx.AsyncClient, db: Database)
     assert replay.status_code == 401
     assert replay.json() == {"errors": {"login": ["state is unknown or already used"]}}
     assert await count(db, sessions) == 1
+    async with db.engine.connect() as conn:
+        failed = (
+            await conn.execute(select(audit_log).where(audit_log.c.type == LOGIN_FAILED))
+        ).one()
+    assert orjson.loads(failed.details) == {
+        "provider": "test",
+        "reason": "login state is unknown or already used",
+    }
 
 
 async def test_a_missing_or_unknown_state_is_refused(app: httpx.AsyncClient, db: Database) -> None:

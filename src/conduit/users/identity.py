@@ -140,8 +140,50 @@ async def complete(
     session_ttl_seconds: int,
     client: Client = audit.UNKNOWN_CLIENT,
 ) -> SignedIn:
-    """Finish the login the provider sent the browser back from; sign the user in."""
+    """Finish the login the provider sent the browser back from; sign the user in.
+
+    A refused login is recorded in the audit log (``login.failed``, with the provider and
+    the reason), in a transaction of its own; a provider that does not answer is not.
+    """
     idp = provider_named(providers, provider)
+    try:
+        return await _complete(
+            db,
+            idp=idp,
+            provider=provider,
+            state=state,
+            code=code,
+            error=error,
+            redirect_uri=redirect_uri,
+            session_ttl_seconds=session_ttl_seconds,
+            client=client,
+        )
+    except (InvalidLogin, EmailNotVerified, NoEmail, Banned) as refused:
+        field, messages = next(iter(refused.errors.items()))
+        async with db.uow() as uow:
+            await audit.record(
+                uow.conn,
+                audit.LOGIN_FAILED,
+                actor_id=None,
+                client=client,
+                details={"provider": provider, "reason": f"{field} {messages[0]}"},
+            )
+            await uow.commit()
+        raise
+
+
+async def _complete(
+    db: Database,
+    *,
+    idp: IdentityProvider,
+    provider: str,
+    state: str | None,
+    code: str | None,
+    error: str | None,
+    redirect_uri: str,
+    session_ttl_seconds: int,
+    client: Client,
+) -> SignedIn:
     if not state:
         raise InvalidLogin("state is missing")
     pending = await _consume(db, provider=provider, state=state)
