@@ -61,7 +61,6 @@ const provider = new Provider(issuer, {
     return { accountId: id, claims: async () => ({ sub: id, ...account }) };
   },
 });
-provider.proxy = false;
 
 // The next token response's id_token is altered this way (then the mode resets).
 let tamper = null;
