@@ -6,7 +6,7 @@ The web app, the CLI and the worker all start from :func:`build`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from conduit.core.bus import EventBus
 from conduit.core.cache import NoCache, ResponseCache
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database, create_engine
+from conduit.core.identity import IdentityProvider
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
 from conduit.core.principal import AccessRulesKeeper, Authenticator
@@ -45,6 +46,8 @@ class Container:
     bus: EventBus = field(default_factory=MemoryBus)
     consumers: tuple[Consumer, ...] = CONSUMERS
     cache: ResponseCache = field(default_factory=NoCache)
+    # OpenID Connect providers users may log in with, by name (CONDUIT_OIDC_PROVIDERS).
+    identity_providers: Mapping[str, IdentityProvider] = field(default_factory=dict)
     # Checks access tokens against the key and the in-memory access rules (one per process).
     authenticator: Authenticator = field(init=False)
 
@@ -144,6 +147,27 @@ def live_bus(settings: Settings) -> LiveBus:
     return MemoryLiveBus()
 
 
+def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
+    """An OpenID Connect client per configured provider (Authlib, over HTTP)."""
+    if not settings.oidc_providers:
+        return {}
+    from conduit.adapters.oidc import OidcClient
+
+    clients: dict[str, IdentityProvider] = {}
+    for provider in settings.oidc_providers:
+        if provider.name in clients:
+            raise ConfigurationError(
+                f"CONDUIT_OIDC_PROVIDERS names the provider {provider.name!r} twice"
+            )
+        if not provider.issuer.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                f"CONDUIT_OIDC_PROVIDERS: the issuer of {provider.name!r} must be an "
+                "https:// (or http://) URL"
+            )
+        clients[provider.name] = OidcClient(provider)
+    return clients
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -164,4 +188,5 @@ def build(settings: Settings | None = None) -> Container:
         consumers=CONSUMERS,
         cache=response_cache(settings, db),
         live=live_bus(settings),
+        identity_providers=identity_providers(settings),
     )

@@ -5,6 +5,7 @@ Sits between the features and core: it may import FastAPI and core, never a feat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
@@ -17,9 +18,11 @@ from starlette.requests import HTTPConnection
 from conduit.core.audit import Client
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
+from conduit.core.identity import IdentityProvider
 from conduit.core.pagination import MAX_LIMIT, MAX_OFFSET, Page
 from conduit.core.principal import Authenticator, Principal
 from conduit.core.security import TokenCodec
+from conduit.settings import Settings
 
 _SCHEMES = ("token", "bearer")
 
@@ -46,6 +49,17 @@ def _tokens(connection: HTTPConnection) -> TokenCodec:
 
 async def get_tokens(connection: HTTPConnection) -> TokenCodec:
     return _tokens(connection)
+
+
+async def get_settings(connection: HTTPConnection) -> Settings:
+    settings: Settings = connection.app.state.settings
+    return settings
+
+
+async def get_identity_providers(connection: HTTPConnection) -> Mapping[str, IdentityProvider]:
+    """The configured OpenID Connect providers by name (none by default)."""
+    providers: Mapping[str, IdentityProvider] = connection.app.state.identity_providers
+    return providers
 
 
 def _authenticator(connection: HTTPConnection) -> Authenticator:
@@ -143,6 +157,8 @@ Tokens = Annotated[TokenCodec, Depends(get_tokens)]
 Viewer = Annotated[Principal | None, Depends(optional_principal)]
 CurrentUser = Annotated[Principal, Depends(required_principal)]
 ClientInfo = Annotated[Client, Depends(get_client)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+IdentityProviders = Annotated[Mapping[str, IdentityProvider], Depends(get_identity_providers)]
 PageParams = Annotated[Page, Depends(page_params)]
 
 
@@ -158,6 +174,7 @@ _ERROR_DESCRIPTIONS = {
     404: "Not Found. The error key identifies the resource type (article, profile, comment, etc.)",
     409: "Conflict - resource already exists",
     422: "Unexpected error",
+    503: "Service Unavailable: a service Conduit depends on did not answer",
 }
 
 

@@ -152,7 +152,7 @@ def parameters(spec: Spec, operation: Spec) -> dict[tuple[str, str], bool]:
 
 
 # Routes Conduit adds to the RealWorld API, by OpenAPI tag.
-EXTENSION_TAGS = {"Notifications", "Sessions", "Admin"}
+EXTENSION_TAGS = {"Notifications", "Sessions", "Admin", "Authentication"}
 # Properties Conduit adds to RealWorld objects (the user's roles), left out of comparisons.
 EXTENSION_PROPERTIES = {"roles"}
 
@@ -198,6 +198,18 @@ def test_extensions_are_documented(ours: Spec) -> None:
     assert notifications["security"] == [{"Token": []}]
     marked = shape(ours, json_schema(ours, mark["responses"]["200"]), nullability=False)
     assert marked["properties"] == {"unreadCount": {"types": ["integer"]}}
+
+
+def test_openid_connect_login_is_documented(ours: Spec) -> None:
+    ours_ops = operations(ours, API_PREFIX)
+    login = ours_ops[("/auth/{provider}/login", "get")]
+    callback = ours_ops[("/auth/{provider}/callback", "get")]
+    assert login["tags"] == callback["tags"] == ["Authentication"]
+    assert set(login["responses"]) == {"302", "404", "422", "503"}
+    assert set(callback["responses"]) == {"302", "401", "403", "404", "422", "503"}
+    assert "Location" in login["responses"]["302"]["headers"]
+    assert {"Location", "Set-Cookie"} <= set(callback["responses"]["302"]["headers"])
+    assert {p["name"] for p in callback["parameters"]} == {"provider", "code", "state", "error"}
 
 
 def test_operation_ids_match(reference: Spec, ours: Spec) -> None:

@@ -30,6 +30,7 @@ EXPECTED = {
     "user.roles_changed": set(),
     "user.banned": set(),
     "user.unbanned": set(),
+    "user.identity_linked": set(),
 }
 
 

@@ -50,6 +50,7 @@ _INVISIBLE = frozenset(
         "user.roles_changed",
         "user.banned",
         "user.unbanned",
+        "user.identity_linked",
     }
 )
 
@@ -68,7 +69,8 @@ def generations_changed_by(event: Event) -> set[str]:
       profile must answer 404; nothing for the email or the password alone.
     - notification.added: nothing (notifications are only ever read signed in).
     - session.revoked, user.signed_out_everywhere, user.roles_changed, user.banned,
-      user.unbanned: nothing (no public answer shows sessions, roles or bans).
+      user.unbanned, user.identity_linked: nothing (no public answer shows sessions, roles,
+      bans or linked providers).
     - user.registered, user.followed, user.unfollowed: nothing. Errors (a profile that did
       not exist yet) are never cached; an anonymous reader always sees ``following: false``
       and the API has no follower counts; the feed is only for signed-in readers, who are

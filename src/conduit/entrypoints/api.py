@@ -33,6 +33,7 @@ from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
 from conduit.users.admin_router import router as admin_router
+from conduit.users.oidc_router import router as oidc_router
 from conduit.users.router import router as users_router
 from conduit.users.router import sessions_router
 from conduit.web import JSONReply
@@ -52,6 +53,7 @@ OPENAPI_TAGS = [
         "Sessions",
         "Notifications",
         "Admin",
+        "Authentication",
     )
 ]
 
@@ -96,6 +98,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             await cancel_and_wait(access_rules)
             await live_updates.close()
             await parts.cache.close()
+            for provider in parts.identity_providers.values():
+                await provider.close()
             await parts.db.dispose()
 
     app = FastAPI(
@@ -115,10 +119,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.settings = parts.settings
     app.state.live = live_updates
     app.state.cache = parts.cache
+    app.state.identity_providers = parts.identity_providers
 
     for router in (
         users_router,
         sessions_router,
+        oidc_router,
         profiles_router,
         articles_router,
         comments_router,

@@ -70,7 +70,14 @@ class ConditionalGet:
         async def conditional_send(message: Message) -> None:
             nonlocal start, not_modified
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), *extra]
+                own = message.get("headers", [])
+                # A route that set its own Cache-Control (no-store on a login redirect) keeps it.
+                added = (
+                    [h for h in extra if h[0] != b"cache-control"]
+                    if any(name == b"cache-control" for name, _ in own)
+                    else extra
+                )
+                headers = [*own, *added]
                 message["headers"] = headers
                 if message["status"] != 200:
                     await send(message)

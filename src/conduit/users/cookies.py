@@ -8,10 +8,8 @@ the cookie authenticates must also come from an origin Conduit knows (its own, o
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
@@ -28,14 +26,6 @@ class ForeignOrigin(Forbidden):
 
     def __init__(self) -> None:
         ConduitError.__init__(self, "origin", "is not allowed")
-
-
-async def get_settings(connection: HTTPConnection) -> Settings:
-    settings: Settings = connection.app.state.settings
-    return settings
-
-
-AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
 def set_refresh_cookie(response: Response, issued: IssuedSession, settings: Settings) -> None:

@@ -68,3 +68,15 @@ class UserUnbanned(EventData):
 
     user_id: int
     username: str
+
+
+class UserIdentityLinked(EventData):
+    type = "user.identity_linked"
+    summary = (
+        "An account at an OpenID Connect provider was linked to the user (at their first "
+        "login with it); `provider` is the configured name."
+    )
+
+    user_id: int
+    username: str
+    provider: str

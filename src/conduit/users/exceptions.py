@@ -34,3 +34,17 @@ class LockingOneselfOut(Forbidden):
 
     def __init__(self, message: str) -> None:
         ConduitError.__init__(self, "user", message)
+
+
+class EmailNotVerified(Forbidden):
+    """Login with a provider whose email claim is not verified: no account is linked or made."""
+
+    def __init__(self, message: str) -> None:
+        ConduitError.__init__(self, "email", message)
+
+
+class NoEmail(Forbidden):
+    """The provider gave no usable email (the email scope was not granted)."""
+
+    def __init__(self) -> None:
+        ConduitError.__init__(self, "email", "is missing from the provider's answer")

@@ -11,7 +11,6 @@ from starlette.responses import Response
 from conduit.users import service, session_service
 from conduit.users.cookies import (
     REFRESH_COOKIE,
-    AppSettings,
     clear_refresh_cookie,
     read_refresh_cookie,
     require_known_origin,
@@ -26,7 +25,15 @@ from conduit.users.schemas import (
     user_json,
 )
 from conduit.users.session_service import SignedIn
-from conduit.web import DB, ClientInfo, CurrentUser, JSONReply, Tokens, error_responses
+from conduit.web import (
+    DB,
+    AppSettings,
+    ClientInfo,
+    CurrentUser,
+    JSONReply,
+    Tokens,
+    error_responses,
+)
 
 router = APIRouter(tags=["User and Authentication"])
 # Conduit's own additions to the RealWorld API: refresh and sign-out.
