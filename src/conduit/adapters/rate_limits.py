@@ -25,7 +25,6 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from limits.util import WindowStats
 from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -74,12 +73,9 @@ class LimitsRateLimiter:
         if self._paused_until and time.monotonic() < self._paused_until:
             return None
         try:
-            if self.timeout is None:
-                allowed, stats = await self._count(item, rule, caller)
-            else:
-                allowed, stats = await asyncio.wait_for(
-                    self._count(item, rule, caller), self.timeout
-                )
+            async with asyncio.timeout(self.timeout):  # None: no timeout (memory)
+                allowed = await self.strategy.hit(item, rule, caller)
+                stats = await self.strategy.get_window_stats(item, rule, caller)
         except _FAILURES as exc:
             self._failed(exc)
             return None
@@ -90,10 +86,6 @@ class LimitsRateLimiter:
             remaining=max(0, stats.remaining),
             reset_seconds=max(1, math.ceil(stats.reset_time - time.time())),
         )
-
-    async def _count(self, item: RateLimitItem, rule: str, caller: str) -> tuple[bool, WindowStats]:
-        allowed = await self.strategy.hit(item, rule, caller)
-        return allowed, await self.strategy.get_window_stats(item, rule, caller)
 
     def _failed(self, exc: BaseException) -> None:
         now = time.monotonic()
