@@ -6,9 +6,11 @@ The web app, the CLI and the worker all start from :func:`build`.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conduit.adapters.memory_bus import MemoryBus
 from conduit.adapters.memory_live import MemoryLiveBus
@@ -20,11 +22,15 @@ from conduit.core.identity import IdentityProvider
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
 from conduit.core.principal import AccessRulesKeeper, Authenticator
+from conduit.core.rate_limits import RateLimiter
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
 from conduit.notifications.handlers import consumer as notifications_consumer
-from conduit.settings import Settings
+from conduit.settings import RateLimits, Settings
 from conduit.users import access
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
 
 
 class ConfigurationError(RuntimeError):
@@ -48,6 +54,8 @@ class Container:
     cache: ResponseCache = field(default_factory=NoCache)
     # OpenID Connect providers users may log in with, by name (CONDUIT_OIDC_PROVIDERS).
     identity_providers: Mapping[str, IdentityProvider] = field(default_factory=dict)
+    # None: no rate limits (CONDUIT_RATE_LIMITS_ENABLED=false, or a container built by hand).
+    rate_limiter: RateLimiter | None = None
     # Checks access tokens against the key and the in-memory access rules (one per process).
     authenticator: Authenticator = field(init=False)
 
@@ -168,10 +176,83 @@ def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
     return clients
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(settings: Settings) -> tuple[IPNetwork, ...]:
+    """``CONDUIT_TRUSTED_PROXIES`` as networks (an address is a network of one)."""
+    networks = []
+    for entry in settings.trusted_proxies:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"CONDUIT_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                '(for example ["10.0.0.5", "10.1.0.0/16", "fd00::/8"]).'
+            ) from None
+    return tuple(networks)
+
+
+def check_production(settings: Settings) -> None:
+    """What production refuses beyond the secret key (see resolve_secret)."""
+    if settings.environment != "production":
+        return
+    if "*" in settings.cors_origins:
+        raise ConfigurationError(
+            "CONDUIT_CORS_ORIGINS allows any origin ('*'). In production list the frontend's "
+            'origins, for example ["https://app.example.com"]: the refresh-token cookie '
+            "needs credentialed requests, which a wildcard origin cannot have."
+        )
+
+
+def rate_limit_rules(settings: Settings) -> dict[str, RateLimitItem]:
+    """Every rate limit parsed; a value the ``limits`` notation cannot read stops the start."""
+    from conduit.adapters.rate_limits import parse_rule
+
+    chosen = settings.rate_limits
+    rules = {}
+    for name in RateLimits.model_fields:
+        text = getattr(chosen, name)
+        try:
+            rules[name] = parse_rule(text)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"CONDUIT_RATE_LIMIT_{name.upper()}: cannot read {text!r} ({exc}). Write a "
+                'count per period, for example "10/minute", "600 per minute" or "5/second".'
+            ) from None
+    return rules
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    """The limits counted on Redis when ``CONDUIT_REDIS_URL`` is set, else in this process."""
+    rules = rate_limit_rules(settings)  # checked even when switched off: a typo waits for no one
+    if not settings.rate_limits_enabled:
+        return None
+    from conduit.adapters.rate_limits import memory_rate_limiter, redis_rate_limiter
+
+    if not settings.redis_url:
+        return memory_rate_limiter(rules)
+    try:
+        return redis_rate_limiter(
+            settings.redis_url, rules, timeout_seconds=settings.cache_timeout_seconds
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
+
+
+def check_settings(settings: Settings) -> str:
+    """Every check that can refuse a start, without connecting anywhere; returns the key."""
+    secret = resolve_secret(settings)
+    check_production(settings)
+    trusted_networks(settings)
+    rate_limit_rules(settings)
+    return secret
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
-    secret = resolve_secret(settings)
+    secret = check_settings(settings)
     engine = create_engine(
         settings.effective_database_url,
         pool_size=settings.db_pool_size,
@@ -189,4 +270,5 @@ def build(settings: Settings | None = None) -> Container:
         cache=response_cache(settings, db),
         live=live_bus(settings),
         identity_providers=identity_providers(settings),
+        rate_limiter=rate_limiter(settings),
     )

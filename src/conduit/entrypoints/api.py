@@ -17,15 +17,18 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from conduit import migrations
 from conduit.articles.router import router as articles_router
-from conduit.bootstrap import Container, access_keeper, build
+from conduit.bootstrap import Container, access_keeper, build, trusted_networks
 from conduit.comments.router import router as comments_router
 from conduit.core.tasks import cancel_and_wait
 from conduit.entrypoints.asyncapi import asyncapi_document
+from conduit.entrypoints.client_address import ClientAddress
 from conduit.entrypoints.conditional import ConditionalGet
+from conduit.entrypoints.hardening import SecurityHeaders
 from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.live import LiveUpdates, notifications_lookup
 from conduit.entrypoints.live import router as live_router
 from conduit.entrypoints.middleware import RequestContext
+from conduit.entrypoints.rate_limits import RateLimit
 from conduit.entrypoints.read_cache import ReadCache
 from conduit.entrypoints.worker import run_worker
 from conduit.notifications.router import router as notifications_router
@@ -100,6 +103,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             await parts.cache.close()
             for provider in parts.identity_providers.values():
                 await provider.close()
+            if parts.rate_limiter is not None:
+                await parts.rate_limiter.close()
             await parts.db.dispose()
 
     app = FastAPI(
@@ -159,9 +164,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return JSONReply({"status": "ok", "database": parts.db.dialect})
 
     install_error_handlers(app)
-    # Innermost first: cached answers still get their ETag/304, CORS headers and request id.
+    # Innermost first: cached answers still get their ETag/304, CORS headers and request id;
+    # rate limits count cached answers too and sit inside CORS (a browser can read a 429;
+    # preflights are never counted); security headers go on every answer, even a 413.
     app.add_middleware(ReadCache, cache=parts.cache)
     app.add_middleware(ConditionalGet)
+    if parts.rate_limiter is not None:
+        app.add_middleware(
+            RateLimit,
+            limiter=parts.rate_limiter,
+            authenticator=parts.authenticator,
+            prefix=API_PREFIX,
+        )
     origins = parts.settings.cors_origins
     app.add_middleware(
         CORSMiddleware,
@@ -172,5 +186,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         expose_headers=["X-Request-ID", "ETag"],
         max_age=600,
     )
+    app.add_middleware(ClientAddress, trusted_proxies=trusted_networks(parts.settings))
     app.add_middleware(RequestContext, max_body_bytes=parts.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, https=parts.settings.https)
     return app

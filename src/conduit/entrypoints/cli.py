@@ -61,9 +61,9 @@ def serve(
     if reload and workers > 1:
         raise _fail("--reload and --workers > 1 cannot be combined.", 2)
     try:
-        from conduit.bootstrap import resolve_secret
+        from conduit.bootstrap import check_settings
 
-        resolve_secret(settings)
+        check_settings(settings)
     except ConfigurationError as exc:
         raise _fail(str(exc), 2) from None
     url = settings.effective_database_url
@@ -84,6 +84,10 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # The client address is Conduit's to settle (CONDUIT_TRUSTED_PROXIES, see
+        # entrypoints/client_address.py): uvicorn must not rewrite it from X-Forwarded-For.
+        proxy_headers=False,
+        server_header=False,  # no "server: uvicorn" on every answer
         ws_max_size=65_536,  # a bigger WebSocket frame is closed with 1009
         log_level=settings.log_level.lower(),
     )

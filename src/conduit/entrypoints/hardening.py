@@ -1,0 +1,109 @@
+"""Security headers on every answer (the outermost step, so even a 413 or a 429 has them).
+
+API answers are JSON that no browser should render, frame, sniff or embed::
+
+    X-Content-Type-Options: nosniff
+    X-Frame-Options: DENY
+    Referrer-Policy: no-referrer
+    Content-Security-Policy: default-src 'none'; frame-ancestors 'none'
+    Cross-Origin-Opener-Policy: same-origin
+    Cross-Origin-Resource-Policy: same-origin   (CORS requests of frontends are unaffected)
+    Strict-Transport-Security: max-age=31536000; includeSubDomains   (CONDUIT_HTTPS only)
+
+The interactive documentation (/docs, FastAPI's Swagger UI) is a page: it loads its script
+and style sheet from cdn.jsdelivr.net and starts with an inline script. Its policy allows
+exactly that: the CDN, and the inline scripts of the page itself by their SHA-256 (computed
+from the page as it is sent, so an upgrade of FastAPI cannot silently break it), never
+'unsafe-inline' scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
+DOCS_CDN = "https://cdn.jsdelivr.net"
+DOCS_IMAGES = "https://fastapi.tiangolo.com"  # the favicon of FastAPI's Swagger UI page
+HSTS = b"max-age=31536000; includeSubDomains"
+_CSP = b"content-security-policy"
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+_COMMON = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+def docs_policy(html: bytes) -> bytes:
+    """The policy of a documentation page: its own inline scripts and the CDN's assets."""
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(html)
+    )
+    return (
+        f"default-src 'none'; script-src {DOCS_CDN} {hashes}; "
+        f"style-src {DOCS_CDN} 'unsafe-inline'; img-src 'self' data: {DOCS_IMAGES}; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ).encode()
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, *, https: bool, docs_path: str = "/docs") -> None:
+        self.app = app
+        self.docs_path = docs_path
+        self.headers = [*_COMMON, *([(b"strict-transport-security", HSTS)] if https else [])]
+
+    def _add(self, message: Message, extra: list[tuple[bytes, bytes]]) -> None:
+        headers = list(message.get("headers", []))
+        present = {name.lower() for name, _ in headers}
+        headers += [(name, value) for name, value in extra if name not in present]
+        message["headers"] = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == self.docs_path or scope["path"].startswith(self.docs_path + "/"):
+            await self._page(scope, receive, send)
+            return
+        api_headers = [
+            *self.headers,
+            (_CSP, API_POLICY),
+            (b"cross-origin-resource-policy", b"same-origin"),
+        ]
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._add(message, api_headers)
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The documentation page is small: held until complete, then sent with its policy."""
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def send_page(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            self._add(start, [*self.headers, (_CSP, docs_policy(body))])
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, send_page)

@@ -1,0 +1,201 @@
+"""Rate limits on the REST API: which rule a request falls under, and who is counted.
+
+=========================  ==============================================================
+POST /api/users/login      ``login_per_ip`` (client address), then ``login_per_account``
+                           (the email of the JSON body, lower-cased)
+POST /api/users            ``register_per_ip``
+POST/PUT/PATCH/DELETE      ``writes_per_user``: the user of a valid access token, or the
+under /api                 client address when there is none (counted apart from users)
+GET/HEAD under /api        ``reads_per_ip``
+=========================  ==============================================================
+
+Anything else (CORS preflights, /health, /docs, WebSockets) is not counted. One rule (one
+storage call) per request, two for a login. The client address is the one
+:class:`conduit.entrypoints.client_address.ClientAddress` settled on.
+
+A refused request is answered 429 with ``{"errors": {"request": ["too many requests"]}}``
+and Retry-After; every counted answer carries RateLimit-Limit, RateLimit-Remaining and
+RateLimit-Reset (seconds) of its rule (for a login, of the rule with less left).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from conduit.core.errors import Unauthenticated
+from conduit.core.principal import Authenticator
+from conduit.core.rate_limits import (
+    LOGIN_PER_ACCOUNT,
+    LOGIN_PER_IP,
+    READS_PER_IP,
+    REGISTER_PER_IP,
+    WRITES_PER_USER,
+    Quota,
+    RateLimiter,
+)
+from conduit.entrypoints.client_address import CLIENT_IP
+
+LOGIN_PATH = "/api/users/login"
+REGISTER_PATH = "/api/users"
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_READS = frozenset({"GET", "HEAD"})
+_SCHEMES = (b"token", b"bearer")
+_TOO_MANY = orjson.dumps({"errors": {"request": ["too many requests"]}})
+
+
+def _headers(quota: Quota) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", str(quota.limit).encode()),
+        (b"ratelimit-remaining", str(quota.remaining).encode()),
+        (b"ratelimit-reset", str(quota.reset_seconds).encode()),
+    ]
+
+
+class RateLimit:
+    def __init__(
+        self, app: ASGIApp, *, limiter: RateLimiter, authenticator: Authenticator, prefix: str
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.authenticator = authenticator
+        self.prefix = prefix + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        path: str = scope["path"].rstrip("/")
+        ip = _client_ip(scope)
+        if method in _READS:
+            quota = await self.limiter.hit(READS_PER_IP, ip)
+        elif method not in _WRITES:
+            await self.app(scope, receive, send)
+            return
+        elif method == "POST" and path == LOGIN_PATH:
+            await self._login(scope, receive, send, ip)
+            return
+        elif method == "POST" and path == REGISTER_PATH:
+            quota = await self.limiter.hit(REGISTER_PER_IP, ip)
+        else:
+            quota = await self.limiter.hit(WRITES_PER_USER, self._writer(scope, ip))
+        await self._answer(scope, receive, send, quota)
+
+    async def _login(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
+        by_ip = await self.limiter.hit(LOGIN_PER_IP, ip)
+        if by_ip is not None and not by_ip.allowed:
+            await _too_many(send, by_ip)
+            return
+        # The body is read here (through RequestContext's size limit) and replayed below.
+        body = await _read_body(receive)
+        replay = _replaying(body, receive)
+        email = _login_email(body)
+        by_account = None if email is None else await self.limiter.hit(LOGIN_PER_ACCOUNT, email)
+        quotas = [quota for quota in (by_ip, by_account) if quota is not None]
+        tightest = min(quotas, key=lambda quota: (quota.allowed, quota.remaining), default=None)
+        await self._answer(scope, replay, send, tightest)
+
+    def _writer(self, scope: Scope, ip: str) -> str:
+        """``user:<id>`` for a valid access token, ``ip:<address>`` otherwise."""
+        token = _token(scope)
+        if token is not None:
+            try:
+                return f"user:{self.authenticator.authenticate(token).id}"
+            except Unauthenticated:
+                pass
+        return f"ip:{ip}"
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, quota: Quota | None
+    ) -> None:
+        if quota is None:  # not counted (the storage is unreachable): let it through
+            await self.app(scope, receive, send)
+            return
+        if not quota.allowed:
+            await _too_many(send, quota)
+            return
+        extra = _headers(quota)
+
+        async def send_with_quota(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_quota)
+
+
+def _client_ip(scope: Scope) -> str:
+    ip = scope.get("state", {}).get(CLIENT_IP)
+    if ip:
+        return str(ip)
+    peer = scope.get("client")
+    return str(peer[0]) if peer else "unknown"
+
+
+def _token(scope: Scope) -> str | None:
+    value: bytes
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.strip().partition(b" ")
+            token = token.strip()
+            if scheme.lower() in _SCHEMES and token:
+                return token.decode("latin-1")
+            return None
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: nothing to count
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _login_email(body: bytes) -> str | None:
+    """The account a login names; None when the body is not a login (the route says why)."""
+    try:
+        document: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    user = document.get("user") if isinstance(document, dict) else None
+    email = user.get("email") if isinstance(user, dict) else None
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return email.strip().lower()[:320]
+
+
+async def _too_many(send: Send, quota: Quota) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_TOO_MANY)).encode()),
+                (b"retry-after", str(quota.reset_seconds).encode()),
+                *_headers(quota),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _TOO_MANY})
