@@ -113,6 +113,12 @@ def unsigned(payload: dict[str, Any]) -> str:
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(payload)}."
 
 
+def swapped_payload(token: str, payload: dict[str, Any]) -> str:
+    """Another user's signature over our own claims."""
+    header, _, signature = token.split(".")
+    return f"{header}.{_b64(payload)}.{signature}"
+
+
 async def user_id_of(db: Database, username: str) -> int:
     async with db.engine.connect() as conn:
         found = await conn.scalar(select(users.c.id).where(users.c.username == username))
@@ -295,14 +301,8 @@ BAD_TOKENS: dict[str, Callable[[int], str]] = {
     "subject-sql": lambda user: signed(claims(f"{user} OR 1=1")),
     "subject-float": lambda user: signed(claims(f"{user}.0")),
     "subject-empty": lambda user: signed(claims("")),
-    "tampered-subject": lambda user: _swap_payload(signed(claims(user + 1)), claims(user)),
+    "tampered-subject": lambda user: swapped_payload(signed(claims(user + 1)), claims(user)),
 }
-
-
-def _swap_payload(token: str, payload: dict[str, Any]) -> str:
-    """Another user's signature over our own claims."""
-    header, _, signature = token.split(".")
-    return f"{header}.{_b64(payload)}.{signature}"
 
 
 class TestAPI2BrokenAuthentication:
