@@ -136,6 +136,16 @@ async def required_principal(
     return _authenticator(connection).authenticate(token)
 
 
+async def presented_token(
+    _user: Annotated[Principal, Depends(required_principal)], connection: HTTPConnection
+) -> str:
+    """The access token the signed-in caller sent (already checked by required_principal)."""
+    token = read_token(connection)
+    if token is None:  # pragma: no cover - required_principal refused it already
+        raise Unauthenticated("token", "is missing")
+    return token
+
+
 async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="The numbers of items to return.")
@@ -156,6 +166,7 @@ DB = Annotated[Database, Depends(get_db)]
 Tokens = Annotated[TokenCodec, Depends(get_tokens)]
 Viewer = Annotated[Principal | None, Depends(optional_principal)]
 CurrentUser = Annotated[Principal, Depends(required_principal)]
+PresentedToken = Annotated[str, Depends(presented_token)]
 ClientInfo = Annotated[Client, Depends(get_client)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 IdentityProviders = Annotated[Mapping[str, IdentityProvider], Depends(get_identity_providers)]

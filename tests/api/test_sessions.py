@@ -262,11 +262,42 @@ async def test_logout_needs_a_token(client: httpx.AsyncClient) -> None:
     assert_error(await client.post("/users/logout"), 401)
 
 
-async def test_token_from_get_user_belongs_to_the_session(client: httpx.AsyncClient) -> None:
+async def test_reading_or_updating_the_user_never_renews_the_token(
+    client: httpx.AsyncClient,
+) -> None:
+    """A token must not extend its own life (a stolen one would never expire): GET and PUT
+    /user answer with the token the caller sent; sessions renew through /users/refresh."""
     token = (await signup(client, "alice")).json()["user"]["token"]
-    reissued = (await client.get("/user", headers=auth(token))).json()["user"]["token"]
+    assert (await client.get("/user", headers=auth(token))).json()["user"]["token"] == token
+    updated = await client.put("/user", json={"user": {"bio": "hi"}}, headers=auth(token))
+    assert updated.json()["user"]["token"] == token
     assert (await logout(client, token)).status_code == 204
-    assert await current_status(client, reissued) == 401
+    assert await current_status(client, token) == 401
+
+
+async def test_a_new_password_signs_out_every_other_session(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Whoever knew the old password (or held an old token) is out; the caller stays in."""
+    mine = await signup(client, "alice")
+    theirs = await login(client, "alice")
+    old_token = mine.json()["user"]["token"]
+
+    changed = await client.put(
+        "/user", json={"user": {"password": "a-new-password"}}, headers=auth(old_token)
+    )
+    assert changed.status_code == 200
+    new_token = changed.json()["user"]["token"]
+    assert new_token != old_token
+    assert claims(new_token)["sid"] == claims(old_token)["sid"]  # the same session goes on
+
+    assert await current_status(client, new_token) == 200
+    assert await current_status(client, old_token) == 401
+    assert await current_status(client, theirs.json()["user"]["token"]) == 401
+    assert_error(await refresh(client, refresh_token_of(theirs)), 401)
+    assert (await refresh(client, refresh_token_of(mine))).status_code == 200
+    (record,) = await audit_rows(db, SIGNED_OUT_EVERYWHERE)
+    assert orjson.loads(record.details) == {"sessions": 1, "reason": "password"}
 
 
 async def test_logout_everywhere_revokes_every_token(

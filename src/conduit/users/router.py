@@ -31,6 +31,7 @@ from conduit.web import (
     ClientInfo,
     CurrentUser,
     JSONReply,
+    PresentedToken,
     Tokens,
     error_responses,
 )
@@ -164,9 +165,11 @@ async def logout(
     summary="Get current user",
     operation_id="GetCurrentUser",
 )
-async def current_user(user: CurrentUser, db: DB, tokens: Tokens) -> JSONReply:
+async def current_user(user: CurrentUser, db: DB, token: PresentedToken) -> JSONReply:
+    # The token the caller sent, not a renewed one: a token must not extend its own life
+    # (sessions renew through /users/refresh).
     account = await service.current(db, user_id=user.id)
-    return JSONReply(user_json(account, tokens.issue(account.id, session_id=user.session_id)))
+    return JSONReply(user_json(account, token))
 
 
 @router.put(
@@ -177,7 +180,16 @@ async def current_user(user: CurrentUser, db: DB, tokens: Tokens) -> JSONReply:
     operation_id="UpdateCurrentUser",
 )
 async def update_user(
-    user: CurrentUser, body: UpdateUserRequest, db: DB, tokens: Tokens
+    user: CurrentUser,
+    body: UpdateUserRequest,
+    db: DB,
+    tokens: Tokens,
+    token: PresentedToken,
+    client: ClientInfo,
 ) -> JSONReply:
-    account = await service.update(db, actor=user, changes=body.user.changes())
-    return JSONReply(user_json(account, tokens.issue(account.id, session_id=user.session_id)))
+    account, cut_off = await session_service.update_account(
+        db, actor=user, changes=body.user.changes(), client=client
+    )
+    if cut_off:  # a new password revoked every earlier token, the caller's included
+        token = tokens.issue(account.id, session_id=user.session_id)
+    return JSONReply(user_json(account, token))

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core import policy
-from conduit.core.db import Database, is_unique_violation
+from conduit.core.db import Database, UnitOfWork, is_unique_violation
 from conduit.core.errors import ConduitError
 from conduit.core.principal import Principal
 from conduit.core.security import hash_password, needs_rehash, verify_password
@@ -101,8 +101,18 @@ async def current(db: Database, *, user_id: int) -> Account:
         return await require_account(uow.conn, user_id)
 
 
-async def update(db: Database, *, actor: Principal, changes: dict[str, Any]) -> Account:
-    """Apply a partial update; ``changes`` holds only the keys the user sent."""
+async def update(
+    db: Database,
+    *,
+    actor: Principal,
+    changes: dict[str, Any],
+    within: Callable[[UnitOfWork], Awaitable[None]] | None = None,
+) -> Account:
+    """Apply a partial update; ``changes`` holds only the keys the user sent.
+
+    ``within`` runs in the same transaction when something changes (a password change
+    revokes the other sessions: see session_service.update_account).
+    """
     policy.require_active(actor)
     user_id = actor.id
     values = dict(changes)
@@ -130,6 +140,8 @@ async def update(db: Database, *, actor: Principal, changes: dict[str, Any]) -> 
                     ),
                     actor_id=user_id,
                 )
+                if within is not None:
+                    await within(uow)
                 await uow.commit()
     except IntegrityError as exc:
         if not is_unique_violation(exc):

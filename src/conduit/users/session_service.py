@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core import audit
 from conduit.core.audit import UNKNOWN_CLIENT, Client
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database, UnitOfWork, utcnow
 from conduit.core.errors import Unauthenticated
 from conduit.core.formatting import iso
 from conduit.core.policy import Banned
@@ -33,6 +34,7 @@ from conduit.users.sessions import IssuedSession
 LOGOUT = "logout"
 EVERYWHERE = "everywhere"
 REUSE = "reuse"
+PASSWORD = "password"  # noqa: S105 (a revocation reason, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +247,51 @@ async def logout(
                 )
         await uow.commit()
     if cutoff is not None:
-        # A token issued once this returns is never older than the cutoff (which was
-        # rounded up), so a login right after signing out everywhere is not cut off.
-        wait = (cutoff - utcnow()).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await _wait_past(cutoff)
+
+
+async def _wait_past(cutoff: dt.datetime) -> None:
+    """A token issued once this returns is never older than the cutoff (which was rounded
+    up), so a token issued right after a cut-off is not cut off itself."""
+    wait = (cutoff - utcnow()).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
+
+
+async def update_account(
+    db: Database, *, actor: Principal, changes: dict[str, Any], client: Client = UNKNOWN_CLIENT
+) -> tuple[Account, bool]:
+    """Change the account; a new password also signs out everywhere else.
+
+    A password change means the old one may be known to someone else: every other session
+    is revoked and every access token issued before it stops working, the caller's own
+    session excepted (its next token is issued after the cut-off). Returns the account and
+    whether tokens were cut off (then the caller needs a new one).
+    """
+    if "password" not in changes:
+        return await service.update(db, actor=actor, changes=changes), False
+    cutoff = _next_millisecond(utcnow())
+
+    async def sign_out_elsewhere(uow: UnitOfWork) -> None:
+        await uow.conn.execute(
+            update(users).where(users.c.id == actor.id).values(tokens_revoked_before=cutoff)
+        )
+        revoked = await sessions.revoke_all(
+            uow.conn, user_id=actor.id, reason=PASSWORD, keep=actor.session_id
+        )
+        uow.emit(
+            UserSignedOutEverywhere(user_id=actor.id, revoked_before=iso(cutoff)),
+            actor_id=actor.id,
+        )
+        await audit.record(
+            uow.conn,
+            audit.SIGNED_OUT_EVERYWHERE,
+            actor_id=actor.id,
+            subject_id=actor.id,
+            client=client,
+            details={"sessions": revoked, "reason": PASSWORD},
+        )
+
+    account = await service.update(db, actor=actor, changes=changes, within=sign_out_elsewhere)
+    await _wait_past(cutoff)
+    return account, True
