@@ -215,23 +215,7 @@ async def logout(
     cutoff = None
     async with db.uow() as uow:
         if everywhere:
-            cutoff = _next_millisecond(utcnow())
-            await uow.conn.execute(
-                update(users).where(users.c.id == actor.id).values(tokens_revoked_before=cutoff)
-            )
-            revoked = await sessions.revoke_all(uow.conn, user_id=actor.id, reason=EVERYWHERE)
-            uow.emit(
-                UserSignedOutEverywhere(user_id=actor.id, revoked_before=iso(cutoff)),
-                actor_id=actor.id,
-            )
-            await audit.record(
-                uow.conn,
-                audit.SIGNED_OUT_EVERYWHERE,
-                actor_id=actor.id,
-                subject_id=actor.id,
-                client=client,
-                details={"sessions": revoked},
-            )
+            cutoff = await _cut_off(uow, actor, reason=EVERYWHERE, client=client)
         else:
             session_id = actor.session_id
             if session_id is None and refresh_token:
@@ -248,6 +232,42 @@ async def logout(
         await uow.commit()
     if cutoff is not None:
         await _wait_past(cutoff)
+
+
+async def _cut_off(
+    uow: UnitOfWork,
+    actor: Principal,
+    *,
+    reason: str,
+    client: Client,
+    cutoff: dt.datetime | None = None,
+    keep_own: bool = False,
+) -> dt.datetime:
+    """Sign the actor out everywhere (but their own session with ``keep_own``): revoke the
+    sessions and cut off every access token issued before the (returned) cutoff."""
+    cutoff = cutoff or _next_millisecond(utcnow())
+    await uow.conn.execute(
+        update(users).where(users.c.id == actor.id).values(tokens_revoked_before=cutoff)
+    )
+    revoked = await sessions.revoke_all(
+        uow.conn, user_id=actor.id, reason=reason, keep=actor.session_id if keep_own else None
+    )
+    uow.emit(
+        UserSignedOutEverywhere(user_id=actor.id, revoked_before=iso(cutoff)),
+        actor_id=actor.id,
+    )
+    details: dict[str, Any] = {"sessions": revoked}
+    if reason != EVERYWHERE:
+        details["reason"] = reason
+    await audit.record(
+        uow.conn,
+        audit.SIGNED_OUT_EVERYWHERE,
+        actor_id=actor.id,
+        subject_id=actor.id,
+        client=client,
+        details=details,
+    )
+    return cutoff
 
 
 async def _wait_past(cutoff: dt.datetime) -> None:
@@ -273,24 +293,7 @@ async def update_account(
     cutoff = _next_millisecond(utcnow())
 
     async def sign_out_elsewhere(uow: UnitOfWork) -> None:
-        await uow.conn.execute(
-            update(users).where(users.c.id == actor.id).values(tokens_revoked_before=cutoff)
-        )
-        revoked = await sessions.revoke_all(
-            uow.conn, user_id=actor.id, reason=PASSWORD, keep=actor.session_id
-        )
-        uow.emit(
-            UserSignedOutEverywhere(user_id=actor.id, revoked_before=iso(cutoff)),
-            actor_id=actor.id,
-        )
-        await audit.record(
-            uow.conn,
-            audit.SIGNED_OUT_EVERYWHERE,
-            actor_id=actor.id,
-            subject_id=actor.id,
-            client=client,
-            details={"sessions": revoked, "reason": PASSWORD},
-        )
+        await _cut_off(uow, actor, reason=PASSWORD, client=client, cutoff=cutoff, keep_own=True)
 
     account = await service.update(db, actor=actor, changes=changes, within=sign_out_elsewhere)
     await _wait_past(cutoff)
