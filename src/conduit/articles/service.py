@@ -171,15 +171,14 @@ async def delete(
             ArticleDeleted(article_id=article_id, slug=slug, author_id=author_id),
             actor_id=actor.id,
         )
-        if policy.is_moderation(actor, owner_id=author_id):
-            await audit.record(
-                uow.conn,
-                audit.ARTICLE_MODERATED,
-                actor_id=actor.id,
-                subject_id=author_id,
-                client=client,
-                details={"slug": slug, "articleId": article_id, "authorId": author_id},
-            )
+        await audit.record_moderation(
+            uow.conn,
+            audit.ARTICLE_MODERATED,
+            actor=actor,
+            owner_id=author_id,
+            client=client,
+            details={"slug": slug, "articleId": article_id},
+        )
         await uow.commit()
 
 

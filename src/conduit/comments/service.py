@@ -88,13 +88,12 @@ async def delete(
             ),
             actor_id=actor.id,
         )
-        if policy.is_moderation(actor, owner_id=author_id):
-            await audit.record(
-                uow.conn,
-                audit.COMMENT_MODERATED,
-                actor_id=actor.id,
-                subject_id=author_id,
-                client=client,
-                details={"slug": slug, "commentId": comment_id, "authorId": author_id},
-            )
+        await audit.record_moderation(
+            uow.conn,
+            audit.COMMENT_MODERATED,
+            actor=actor,
+            owner_id=author_id,
+            client=client,
+            details={"slug": slug, "commentId": comment_id},
+        )
         await uow.commit()

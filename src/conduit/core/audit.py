@@ -17,8 +17,10 @@ from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, func, in
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from conduit.core import policy
 from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
 from conduit.core.pagination import Page
+from conduit.core.principal import Principal
 
 # The kinds of record, as stored in ``type`` and filtered by ``?type=``.
 LOGIN_SUCCEEDED = "login.succeeded"
@@ -139,3 +141,24 @@ async def page(
     ]
     total = (await conn.execute(count)).scalar_one()
     return entries, int(total)
+
+
+async def record_moderation(
+    conn: AsyncConnection,
+    kind: str,
+    *,
+    actor: Principal,
+    owner_id: int,
+    client: Client,
+    details: dict[str, Any],
+) -> None:
+    """A moderator's deletion of someone else's content is recorded; an author's own is not."""
+    if policy.is_moderation(actor, owner_id=owner_id):
+        await record(
+            conn,
+            kind,
+            actor_id=actor.id,
+            subject_id=owner_id,
+            client=client,
+            details={**details, "authorId": owner_id},
+        )
