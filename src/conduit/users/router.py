@@ -187,9 +187,7 @@ async def update_user(
     token: PresentedToken,
     client: ClientInfo,
 ) -> JSONReply:
-    account, cut_off = await session_service.update_account(
+    account = await session_service.update_account(
         db, actor=user, changes=body.user.changes(), client=client
     )
-    if cut_off:  # a new password revoked every earlier token, the caller's included
-        token = tokens.issue(account.id, session_id=user.session_id)
     return JSONReply(user_json(account, token))

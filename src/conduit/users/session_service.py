@@ -240,32 +240,25 @@ async def _cut_off(
     *,
     reason: str,
     client: Client,
-    cutoff: dt.datetime | None = None,
-    keep_own: bool = False,
 ) -> dt.datetime:
-    """Sign the actor out everywhere (but their own session with ``keep_own``): revoke the
-    sessions and cut off every access token issued before the (returned) cutoff."""
-    cutoff = cutoff or _next_millisecond(utcnow())
+    """Sign the actor out everywhere: revoke the sessions and cut off every access token
+    issued before the (returned) cutoff."""
+    cutoff = _next_millisecond(utcnow())
     await uow.conn.execute(
         update(users).where(users.c.id == actor.id).values(tokens_revoked_before=cutoff)
     )
-    revoked = await sessions.revoke_all(
-        uow.conn, user_id=actor.id, reason=reason, keep=actor.session_id if keep_own else None
-    )
+    revoked = await sessions.revoke_all(uow.conn, user_id=actor.id, reason=reason)
     uow.emit(
         UserSignedOutEverywhere(user_id=actor.id, revoked_before=iso(cutoff)),
         actor_id=actor.id,
     )
-    details: dict[str, Any] = {"sessions": revoked}
-    if reason != EVERYWHERE:
-        details["reason"] = reason
     await audit.record(
         uow.conn,
         audit.SIGNED_OUT_EVERYWHERE,
         actor_id=actor.id,
         subject_id=actor.id,
         client=client,
-        details=details,
+        details={"sessions": revoked},
     )
     return cutoff
 
@@ -280,21 +273,37 @@ async def _wait_past(cutoff: dt.datetime) -> None:
 
 async def update_account(
     db: Database, *, actor: Principal, changes: dict[str, Any], client: Client = UNKNOWN_CLIENT
-) -> tuple[Account, bool]:
-    """Change the account; a new password also signs out everywhere else.
+) -> Account:
+    """Change the account; a new password also signs out every other session.
 
     A password change means the old one may be known to someone else: every other session
-    is revoked and every access token issued before it stops working, the caller's own
-    session excepted (its next token is issued after the cut-off). Returns the account and
-    whether tokens were cut off (then the caller needs a new one).
+    of the user is revoked, its refresh token and its access tokens with it. The caller's
+    own session and token keep working (RealWorld frontends keep using the token they hold).
     """
     if "password" not in changes:
-        return await service.update(db, actor=actor, changes=changes), False
-    cutoff = _next_millisecond(utcnow())
+        return await service.update(db, actor=actor, changes=changes)
 
     async def sign_out_elsewhere(uow: UnitOfWork) -> None:
-        await _cut_off(uow, actor, reason=PASSWORD, client=client, cutoff=cutoff, keep_own=True)
+        others = [
+            session_id
+            for session_id in await sessions.open_sessions(uow.conn, user_id=actor.id)
+            if session_id != actor.session_id
+        ]
+        for session_id in others:
+            await sessions.revoke(
+                uow.conn, session_id=session_id, user_id=actor.id, reason=PASSWORD
+            )
+            uow.emit(
+                SessionRevoked(user_id=actor.id, session_id=session_id, reason=PASSWORD),
+                actor_id=actor.id,
+            )
+        await audit.record(
+            uow.conn,
+            audit.SIGNED_OUT_EVERYWHERE,
+            actor_id=actor.id,
+            subject_id=actor.id,
+            client=client,
+            details={"sessions": len(others), "reason": PASSWORD, "kept": actor.session_id},
+        )
 
-    account = await service.update(db, actor=actor, changes=changes, within=sign_out_elsewhere)
-    await _wait_past(cutoff)
-    return account, True
+    return await service.update(db, actor=actor, changes=changes, within=sign_out_elsewhere)

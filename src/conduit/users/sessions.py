@@ -148,12 +148,19 @@ async def revoke(conn: AsyncConnection, *, session_id: str, user_id: int, reason
     return bool(result.rowcount)
 
 
-async def revoke_all(
-    conn: AsyncConnection, *, user_id: int, reason: str, keep: str | None = None
-) -> int:
-    """Revoke every open session of the user but ``keep``; how many there were."""
-    query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-    if keep is not None:
-        query = query.where(sessions.c.id != keep)
-    result = await conn.execute(query.values(revoked_at=utcnow(), revoked_reason=reason))
+async def open_sessions(conn: AsyncConnection, *, user_id: int) -> list[str]:
+    """The ids of the user's sessions that are not revoked."""
+    result = await conn.execute(
+        select(sessions.c.id).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    )
+    return [session_id for (session_id,) in result]
+
+
+async def revoke_all(conn: AsyncConnection, *, user_id: int, reason: str) -> int:
+    """Revoke every open session of the user; how many there were."""
+    result = await conn.execute(
+        update(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
     return int(result.rowcount)
