@@ -3,26 +3,35 @@
 Each class is named after its risk and quotes it. Every test asserts a protection a user
 relies on, so that it fails if the protection is removed.
 
-Here:
-- API1 Broken Object Level Authorization: articles, comments, notifications of others.
+- API1 Broken Object Level Authorization: articles, comments, notifications of others;
+  another user's session (a logout never ends it, a refresh cookie only ever yields a token
+  of its own user).
 - API2 Broken Authentication: forged, expired and mistyped access tokens; passwords never
-  leave the server; login does not tell unknown emails from wrong passwords.
+  leave the server; login does not tell unknown emails from wrong passwords; refresh-token
+  reuse revokes the whole session (audited); signing out everywhere cuts off older access
+  tokens; password guessing meets 429, the right password included (no oracle), per
+  address and per account across addresses (trusted proxy and X-Forwarded-For), whatever
+  JSON the login route accepts.
 - API3 Broken Object Property Level Authorization: mass assignment through every write body.
-- API4 Unrestricted Resource Consumption: body size, page size, field sizes, long queries.
+- API4 Unrestricted Resource Consumption: body size, page size, field sizes, long queries;
+  rate limits on reads and writes (429, Retry-After, RateLimit-* headers, error format).
+- API5 Broken Function Level Authorization: every admin route (from the OpenAPI document)
+  for admins only, a banned admin loses them; moderators delete but do not edit others'
+  articles; banned users cannot write.
+- API6 Unrestricted Access to Sensitive Business Flows: registration floods per address,
+  follow and favorite floods per user.
 - API7 Server Side Request Forgery: no route fetches a URL a user wrote; only adapters
   import an HTTP client.
 - API8 Security Misconfiguration: 500s without internals, unknown routes and methods, CORS,
-  production secret key, where the generated docs are served.
+  production secret key and wildcard CORS origin, where the generated docs are served;
+  security headers on every answer (errors, 413, 429, the docs page), HSTS only over HTTPS.
 - API9 Improper Inventory Management: every route is documented or explicitly allowed;
   undocumented paths and versions answer 404/405.
-
-Added after the accounts work is merged (refresh sessions and logout, roles and moderation,
-OpenID Connect login, rate limits and security headers):
-- API2: refresh-token rotation and reuse, logout and sign-out everywhere, banned users.
-- API5 Broken Function Level Authorization: admin and moderation routes.
-- API6 Unrestricted Access to Sensitive Business Flows: register and login rate limits.
-- API8: security headers (HSTS, nosniff, frame options) -- see the placeholder in API8.
-- API10 Unsafe Consumption of APIs: what the OpenID Connect provider sends back.
+- API10 Unsafe Consumption of APIs: what the OpenID Connect provider sends back -- the
+  real provider's id_token altered in transit, and a provider under the test's control
+  (tests/security/broken_provider.py) answering id_tokens for another audience or issuer,
+  badly signed or expired, and discovery documents, key sets, token and userinfo answers
+  of the wrong shape: 401 or 503 in the error format, never a 500, and no user created.
 """
 
 from __future__ import annotations
@@ -662,6 +671,48 @@ class TestAPI2BrokenAuthentication:
             assert_too_many(response, limit=3)
         carol = await log_in(proxy, "carol@conduit.test", **{"X-Forwarded-For": "203.0.113.0"})
         assert carol.status_code == 200, carol.text
+
+    @pytest.mark.parametrize(
+        "shape",
+        [
+            '{"user": {"email": "alice@conduit.test", "password": "%s"}, "x": "\\ud800"}',
+            '\ufeff{"user": {"email": "alice@conduit.test", "password": "%s"}}',
+            '{"user": {"email": "alice@conduit.test", "password": "%s"}, "x": NaN}',
+            "utf-16",
+        ],
+        ids=["lone-surrogate", "byte-order-mark", "nan", "utf-16"],
+    )
+    async def test_the_per_account_login_limit_reads_the_body_as_the_route_does(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect, shape: str
+    ) -> None:
+        """Bodies the login route accepts but a stricter JSON parser refuses must count
+        against the account too (they used to escape the per-account limit)."""
+        app = limited_app(
+            db,
+            settings,
+            tokens,
+            trusted_proxies=["10.0.0.0/8"],
+            rate_limit_login_per_ip="100/minute",
+            rate_limit_login_per_account="3/minute",
+        )
+        proxy = connect(app, "10.0.0.1")
+        await sign_up(proxy, "alice")
+
+        async def attempt(password: str, n: int) -> httpx.Response:
+            if shape == "utf-16":
+                body = json.dumps({"user": {"email": "alice@conduit.test", "password": password}})
+                content = body.encode("utf-16")
+            else:
+                content = (shape % password).encode()
+            return await proxy.post(
+                "/users/login",
+                content=content,
+                headers={"Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.{n}"},
+            )
+
+        for n in range(3):
+            assert_error(await attempt(f"guess-{n}-xyz", n), 401, {"credentials": ["invalid"]})
+        assert_too_many(await attempt(PASSWORD, 3), limit=3)
 
 
 # --- API3 --------------------------------------------------------------------------------
