@@ -78,7 +78,7 @@ from tests.api.support import USER_KEYS, add_comment, assert_error
 from tests.conftest import TEST_SECRET
 from tests.helpers import auth, create_article, register
 from tests.oidc.conftest import app_settings, browse_to_callback, provider_config, serve
-from tests.oidc.provider_process import CLIENT_SECRET, OidcProviderProcess
+from tests.oidc.provider_process import CLIENT_ID, CLIENT_SECRET, OidcProviderProcess
 from tests.outbox_delivery import deliver_outbox
 from tests.security.broken_provider import Answer, BrokenProvider, rsa_key
 from tests.security.conftest import Connect
@@ -1768,6 +1768,13 @@ BAD_ID_TOKENS: dict[str, Callable[[BrokenProvider, str], object]] = {
     "no-issuer": lambda p, nonce: p.id_token(nonce, iss=None),
     "expired": lambda p, nonce: p.id_token(
         nonce, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600
+    ),
+    "issued-in-the-future": lambda p, nonce: p.id_token(
+        nonce, iat=int(time.time()) + 3600, exp=int(time.time()) + 7200
+    ),
+    "not-yet-valid": lambda p, nonce: p.id_token(nonce, nbf=int(time.time()) + 3600),
+    "for-another-party": lambda p, nonce: p.id_token(
+        nonce, aud=[CLIENT_ID, "another-client"], azp="another-client"
     ),
     "other-nonce": lambda p, nonce: p.id_token("not-the-nonce-sent"),
     "no-nonce": lambda p, nonce: p.id_token(nonce, nonce=None),
