@@ -3,26 +3,35 @@
 Each class is named after its risk and quotes it. Every test asserts a protection a user
 relies on, so that it fails if the protection is removed.
 
-Here:
-- API1 Broken Object Level Authorization: articles, comments, notifications of others.
+- API1 Broken Object Level Authorization: articles, comments, notifications of others;
+  another user's session (a logout never ends it, a refresh cookie only ever yields a token
+  of its own user).
 - API2 Broken Authentication: forged, expired and mistyped access tokens; passwords never
-  leave the server; login does not tell unknown emails from wrong passwords.
+  leave the server; login does not tell unknown emails from wrong passwords; refresh-token
+  reuse revokes the whole session (audited); signing out everywhere cuts off older access
+  tokens; password guessing meets 429, the right password included (no oracle), per
+  address and per account across addresses (trusted proxy and X-Forwarded-For), whatever
+  JSON the login route accepts.
 - API3 Broken Object Property Level Authorization: mass assignment through every write body.
-- API4 Unrestricted Resource Consumption: body size, page size, field sizes, long queries.
+- API4 Unrestricted Resource Consumption: body size, page size, field sizes, long queries;
+  rate limits on reads and writes (429, Retry-After, RateLimit-* headers, error format).
+- API5 Broken Function Level Authorization: every admin route (from the OpenAPI document)
+  for admins only, a banned admin loses them; moderators delete but do not edit others'
+  articles; banned users cannot write.
+- API6 Unrestricted Access to Sensitive Business Flows: registration floods per address,
+  follow and favorite floods per user.
 - API7 Server Side Request Forgery: no route fetches a URL a user wrote; only adapters
   import an HTTP client.
 - API8 Security Misconfiguration: 500s without internals, unknown routes and methods, CORS,
-  production secret key, where the generated docs are served.
+  production secret key and wildcard CORS origin, where the generated docs are served;
+  security headers on every answer (errors, 413, 429, the docs page), HSTS only over HTTPS.
 - API9 Improper Inventory Management: every route is documented or explicitly allowed;
   undocumented paths and versions answer 404/405.
-
-Added after the accounts work is merged (refresh sessions and logout, roles and moderation,
-OpenID Connect login, rate limits and security headers):
-- API2: refresh-token rotation and reuse, logout and sign-out everywhere, banned users.
-- API5 Broken Function Level Authorization: admin and moderation routes.
-- API6 Unrestricted Access to Sensitive Business Flows: register and login rate limits.
-- API8: security headers (HSTS, nosniff, frame options) -- see the placeholder in API8.
-- API10 Unsafe Consumption of APIs: what the OpenID Connect provider sends back.
+- API10 Unsafe Consumption of APIs: what the OpenID Connect provider sends back -- the
+  real provider's id_token altered in transit, and a provider under the test's control
+  (tests/security/broken_provider.py) answering id_tokens for another audience or issuer,
+  badly signed or expired, and discovery documents, key sets, token and userinfo answers
+  of the wrong shape: 401 or 503 in the error format, never a 500, and no user created.
 """
 
 from __future__ import annotations
@@ -36,17 +45,25 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute, iter_route_contexts
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.routing import WebSocketRoute
 
 import conduit
-from conduit.bootstrap import ConfigurationError, Container, resolve_secret
+from conduit.bootstrap import (
+    ConfigurationError,
+    Container,
+    check_settings,
+    rate_limiter,
+    resolve_secret,
+)
+from conduit.core.audit import LOGIN_FAILED, REFRESH_REUSED, audit_log
 from conduit.core.db import Database
 from conduit.core.outbox import outbox
 from conduit.core.security import TokenCodec
@@ -55,11 +72,16 @@ from conduit.entrypoints.api import create_app
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.settings import Settings
 from conduit.tags import service as tags_service
-from conduit.users.models import user_roles, users
+from conduit.users.models import sessions, user_identities, user_roles, users
+from tests.api.roles_support import make_admin, set_account
 from tests.api.support import USER_KEYS, add_comment, assert_error
 from tests.conftest import TEST_SECRET
 from tests.helpers import auth, create_article, register
+from tests.oidc.conftest import app_settings, browse_to_callback, provider_config, serve
+from tests.oidc.provider_process import CLIENT_ID, CLIENT_SECRET, OidcProviderProcess
 from tests.outbox_delivery import deliver_outbox
+from tests.security.broken_provider import Answer, BrokenProvider, rsa_key
+from tests.security.conftest import Connect
 
 ROOT = "http://conduit.test"
 LONG_AGO = "2000-01-01T00:00:00.000Z"
@@ -159,6 +181,94 @@ def assert_no_internals(response: httpx.Response, *secrets: str) -> None:
     text = response.text
     for leak in ("Traceback", 'File "', "Error:", "Exception", "site-packages", *secrets):
         assert leak not in text, (leak, text)
+
+
+COOKIE = "conduit_refresh"
+PASSWORD = "password123"
+TOO_MANY = {"request": ["too many requests"]}
+
+
+def refresh_token_of(response: httpx.Response) -> str:
+    """The refresh token the answer's Set-Cookie gives the browser."""
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith(f"{COOKIE}="):
+            value = header.split(";", 1)[0].removeprefix(f"{COOKIE}=")
+            assert value, header
+            return value
+    raise AssertionError(f"no {COOKIE} cookie in {response.headers.get_list('set-cookie')}")
+
+
+async def sign_up(client: httpx.AsyncClient, name: str) -> tuple[str, str]:
+    """Register ``name``: its access token and its refresh token."""
+    response = await client.post(
+        "/users",
+        json={"user": {"username": name, "email": f"{name}@conduit.test", "password": PASSWORD}},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["user"]["token"], refresh_token_of(response)
+
+
+async def log_in(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, **headers: str
+) -> httpx.Response:
+    body = {"user": {"email": email, "password": password}}
+    return await client.post("/users/login", json=body, headers=headers)
+
+
+async def refresh(
+    client: httpx.AsyncClient, cookie: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """POST /users/refresh with the cookie, as the browser sends it (and nothing else)."""
+    client.cookies.clear()
+    return await client.post(
+        "/users/refresh", headers={**(headers or {}), "Cookie": f"{COOKIE}={cookie}"}
+    )
+
+
+async def logout(
+    client: httpx.AsyncClient, token: str, cookie: str | None = None, everywhere: bool = False
+) -> httpx.Response:
+    client.cookies.clear()
+    headers = auth(token) | ({"Cookie": f"{COOKIE}={cookie}"} if cookie else {})
+    body = {"everywhere": True} if everywhere else None
+    return await client.post("/users/logout", json=body, headers=headers)
+
+
+async def status_of(client: httpx.AsyncClient, token: str) -> int:
+    """What GET /user answers the token: 200 while it works, 401 once revoked."""
+    return (await client.get("/user", headers=auth(token))).status_code
+
+
+def session_of(token: str) -> str:
+    session: str = jwt.decode(token, TEST_SECRET, algorithms=["HS256"])["sid"]
+    return session
+
+
+async def count(db: Database, table: Any, *where: Any) -> int:
+    async with db.engine.connect() as conn:
+        query = select(func.count()).select_from(table)
+        if where:
+            query = query.where(*where)
+        return int((await conn.execute(query)).scalar_one())
+
+
+def limited_app(db: Database, settings: Settings, tokens: TokenCodec, **values: Any) -> FastAPI:
+    """The app with rate limits (``values``: settings such as rate_limit_reads_per_ip)."""
+    configured = Settings.model_validate({**settings.model_dump(), **values})
+    container = Container(
+        settings=configured, db=db, tokens=tokens, rate_limiter=rate_limiter(configured)
+    )
+    return create_app(container=container)
+
+
+def assert_too_many(response: httpx.Response, limit: int) -> None:
+    """A 429 in the error format, with when to come back and the rule's state."""
+    assert_error(response, 429, TOO_MANY)
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert response.headers["ratelimit-limit"] == str(limit)
+    assert response.headers["ratelimit-remaining"] == "0"
+    assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+    assert "set-cookie" not in response.headers
 
 
 # --- API1 --------------------------------------------------------------------------------
@@ -282,6 +392,54 @@ class TestAPI1BrokenObjectLevelAuthorization:
             assert body == {"notifications": [], "notificationsCount": 0, "unreadCount": 0}
         assert_error(await client.get("/notifications"), 401)
 
+    async def test_logging_out_cannot_revoke_another_users_session(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        """Mallory signs out with Alice's refresh cookie next to her own token.
+
+        The session ended is always the caller's: the access token's, or for a token that
+        names none (issued before sessions existed) the cookie's only if it is the caller's.
+        """
+        alice, alice_cookie = await sign_up(client, "alice")
+        mallory, _ = await sign_up(client, "mallory")
+        sessionless = signed(claims(await user_id_of(db, "mallory")))
+        assert await status_of(client, sessionless) == 200
+
+        for token, everywhere in ((sessionless, False), (mallory, False), (sessionless, True)):
+            response = await logout(client, token, alice_cookie, everywhere=everywhere)
+            assert response.status_code == 204, response.text
+
+        assert await status_of(client, mallory) == 401  # her own logout did take effect
+        assert await status_of(client, sessionless) == 401
+        assert await status_of(client, alice) == 200
+        async with db.engine.connect() as conn:
+            alices = await conn.scalar(
+                select(sessions.c.revoked_at).where(sessions.c.id == session_of(alice))
+            )
+        assert alices is None
+        renewed = await refresh(client, alice_cookie)
+        assert renewed.status_code == 200, renewed.text
+        assert renewed.json()["user"]["username"] == "alice"
+
+    async def test_a_refresh_cookie_only_yields_a_token_of_its_own_user(
+        self, client: httpx.AsyncClient, db: Database, tokens: TokenCodec
+    ) -> None:
+        """Whatever else the request carries (here the other user's access token)."""
+        alice, alice_cookie = await sign_up(client, "alice")
+        bob, bob_cookie = await sign_up(client, "bob")
+
+        for owner, own_token, cookie, other in (
+            ("alice", alice, alice_cookie, bob),
+            ("bob", bob, bob_cookie, alice),
+        ):
+            response = await refresh(client, cookie, auth(other))
+            assert response.status_code == 200, response.text
+            user = response.json()["user"]
+            assert (user["username"], user["email"]) == (owner, f"{owner}@conduit.test")
+            assert tokens.user_id(user["token"]) == await user_id_of(db, owner)
+            assert session_of(user["token"]) == session_of(own_token)
+            assert (await get_json(client, "/user", user["token"]))["user"]["username"] == owner
+
 
 # --- API2 --------------------------------------------------------------------------------
 
@@ -399,6 +557,162 @@ class TestAPI2BrokenAuthentication:
             "www-authenticate"
         )
         assert (await login("alice@conduit.test", "password123")).status_code == 200
+
+    async def test_refresh_token_reuse_revokes_the_family_and_is_audited(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        """A copied refresh token replayed after its owner moved on ends the whole session:
+        the newest refresh token and the session's access tokens stop too."""
+        first_access, stolen = await sign_up(client, "alice")
+        rotated = await refresh(client, stolen)  # the owner's browser moves on
+        assert rotated.status_code == 200, rotated.text
+        again = await refresh(client, refresh_token_of(rotated))
+        assert again.status_code == 200, again.text
+        newest_cookie = refresh_token_of(again)
+        newest_access = again.json()["user"]["token"]
+        assert await status_of(client, newest_access) == 200
+
+        replay = await refresh(client, stolen, {"User-Agent": "thief/1.0"})
+
+        assert_error(replay, 401, {"refresh token": ["has been revoked"]})
+        assert "set-cookie" not in replay.headers
+        assert_error(await refresh(client, newest_cookie), 401)
+        for token in (first_access, rotated.json()["user"]["token"], newest_access):
+            assert await status_of(client, token) == 401
+        async with db.engine.connect() as conn:
+            records = list(
+                await conn.execute(select(audit_log).where(audit_log.c.type == REFRESH_REUSED))
+            )
+        assert len(records) == 1
+        assert records[0].subject_id == await user_id_of(db, "alice")
+        assert records[0].user_agent == "thief/1.0"
+        assert json.loads(records[0].details)["sessionId"] == session_of(newest_access)
+        # The owner signs in again: a new session, untouched.
+        fresh = await log_in(client, "alice@conduit.test")
+        assert (await refresh(client, refresh_token_of(fresh))).status_code == 200
+
+    async def test_signing_out_everywhere_cuts_off_every_older_access_token(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        """Session tokens, a token of another session and one that names no session."""
+        registered, cookie = await sign_up(client, "alice")
+        other_session = (await log_in(client, "alice@conduit.test")).json()["user"]["token"]
+        sessionless = signed(claims(await user_id_of(db, "alice"), iat=int(time.time()) - 60))
+        bystander, _ = await sign_up(client, "bob")
+        old = (registered, other_session, sessionless)
+        assert [await status_of(client, token) for token in old] == [200, 200, 200]
+
+        assert (await logout(client, other_session, everywhere=True)).status_code == 204
+
+        assert [await status_of(client, token) for token in old] == [401, 401, 401]
+        assert_error(await refresh(client, cookie), 401)
+        assert await status_of(client, bystander) == 200
+        again = await log_in(client, "alice@conduit.test")
+        assert again.status_code == 200, again.text
+        assert await status_of(client, again.json()["user"]["token"]) == 200
+
+    async def test_guessing_a_password_meets_429_and_then_the_right_one_gets_429_too(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
+    ) -> None:
+        """Once the budget is spent, the answer no longer depends on the password: the
+        guesser learns nothing (no oracle), and no session is started."""
+        app = limited_app(
+            db,
+            settings,
+            tokens,
+            rate_limit_login_per_ip="5/minute",
+            rate_limit_login_per_account="1000/minute",
+        )
+        await sign_up(connect(app, "192.0.2.99"), "alice")
+        guesser = connect(app, "192.0.2.1")
+        for n in range(5):
+            wrong = await log_in(guesser, "alice@conduit.test", f"guess-{n}-xyz")
+            assert_error(wrong, 401, {"credentials": ["invalid"]})
+        sessions_before = await count(db, sessions)
+
+        wrong = await log_in(guesser, "alice@conduit.test", "guess-5-xyz")
+        right = await log_in(guesser, "alice@conduit.test", PASSWORD)
+
+        for response in (wrong, right):
+            assert_too_many(response, limit=5)
+        assert right.content == wrong.content
+        assert await count(db, sessions) == sessions_before
+        # The owner, from her own address, is not locked out by the guesser.
+        assert (await log_in(connect(app, "192.0.2.2"), "alice@conduit.test")).status_code == 200
+
+    async def test_the_per_account_login_limit_holds_across_addresses(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
+    ) -> None:
+        """Guesses spread over many addresses (behind a trusted proxy, each named by
+        X-Forwarded-For, or straight from elsewhere) still count against the account."""
+        app = limited_app(
+            db,
+            settings,
+            tokens,
+            trusted_proxies=["10.0.0.0/8"],
+            rate_limit_login_per_ip="100/minute",
+            rate_limit_login_per_account="3/minute",
+        )
+        proxy = connect(app, "10.0.0.1")
+        await sign_up(proxy, "alice")
+        await sign_up(proxy, "carol")
+        for n in range(3):
+            forwarded = {"X-Forwarded-For": f"203.0.113.{n}"}
+            wrong = await log_in(proxy, "alice@conduit.test", f"guess-{n}-xyz", **forwarded)
+            assert_error(wrong, 401, {"credentials": ["invalid"]})
+
+        refused = [
+            await log_in(proxy, "alice@conduit.test", **{"X-Forwarded-For": "198.51.100.7"}),
+            await log_in(proxy, "ALICE@conduit.test", **{"X-Forwarded-For": "198.51.100.8"}),
+            await log_in(connect(app, "192.0.2.50"), "alice@conduit.test"),
+        ]
+
+        for response in refused:
+            assert_too_many(response, limit=3)
+        carol = await log_in(proxy, "carol@conduit.test", **{"X-Forwarded-For": "203.0.113.0"})
+        assert carol.status_code == 200, carol.text
+
+    @pytest.mark.parametrize(
+        "shape",
+        [
+            '{"user": {"email": "alice@conduit.test", "password": "%s"}, "x": "\\ud800"}',
+            '\ufeff{"user": {"email": "alice@conduit.test", "password": "%s"}}',
+            '{"user": {"email": "alice@conduit.test", "password": "%s"}, "x": NaN}',
+            "utf-16",
+        ],
+        ids=["lone-surrogate", "byte-order-mark", "nan", "utf-16"],
+    )
+    async def test_the_per_account_login_limit_reads_the_body_as_the_route_does(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect, shape: str
+    ) -> None:
+        """Bodies the login route accepts but a stricter JSON parser refuses must count
+        against the account too (they used to escape the per-account limit)."""
+        app = limited_app(
+            db,
+            settings,
+            tokens,
+            trusted_proxies=["10.0.0.0/8"],
+            rate_limit_login_per_ip="100/minute",
+            rate_limit_login_per_account="3/minute",
+        )
+        proxy = connect(app, "10.0.0.1")
+        await sign_up(proxy, "alice")
+
+        async def attempt(password: str, n: int) -> httpx.Response:
+            if shape == "utf-16":
+                body = json.dumps({"user": {"email": "alice@conduit.test", "password": password}})
+                content = body.encode("utf-16")
+            else:
+                content = (shape % password).encode()
+            return await proxy.post(
+                "/users/login",
+                content=content,
+                headers={"Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.{n}"},
+            )
+
+        for n in range(3):
+            assert_error(await attempt(f"guess-{n}-xyz", n), 401, {"credentials": ["invalid"]})
+        assert_too_many(await attempt(PASSWORD, 3), limit=3)
 
 
 # --- API3 --------------------------------------------------------------------------------
@@ -716,6 +1030,240 @@ class TestAPI4UnrestrictedResourceConsumption:
             assert_error(response, response.status_code)
         assert_no_internals(response)
 
+    @pytest.mark.parametrize("kind", ["reads", "writes"])
+    async def test_over_the_rate_limit_answers_429_with_retry_after(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect, kind: str
+    ) -> None:
+        """Reads per address, writes per user: each counted answer says what is left
+        (RateLimit-*), the first one over says when to come back, and does nothing."""
+        app = limited_app(
+            db,
+            settings,
+            tokens,
+            rate_limit_reads_per_ip="3/minute",
+            rate_limit_writes_per_user="3/minute",
+        )
+        http = connect(app, "192.0.2.10")
+        token, _ = await sign_up(http, "alice")
+
+        async def request(n: int) -> httpx.Response:
+            if kind == "reads":
+                return await http.get("/articles" if n % 2 else "/tags")
+            article = {"title": f"Post {n}", "description": "d", "body": "b"}
+            return await http.post("/articles", json={"article": article}, headers=auth(token))
+
+        for n in range(3):
+            response = await request(n)
+            assert response.status_code in (200, 201), response.text
+            assert response.headers["ratelimit-limit"] == "3"
+            assert response.headers["ratelimit-remaining"] == str(2 - n)
+            assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+
+        assert_too_many(await request(3), limit=3)
+        published = await get_json(connect(app, "192.0.2.11"), "/articles")
+        assert published["articlesCount"] == (0 if kind == "reads" else 3)
+
+
+# --- API5 --------------------------------------------------------------------------------
+
+# A request that does something on each admin route (path parameters are filled with the
+# target user). A route added under /api/admin fails the test below until it is listed.
+ADMIN_REQUESTS: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("PUT", "/api/admin/users/{username}"): {"user": {"roles": ["moderator"], "banned": True}},
+    ("GET", "/api/admin/audit"): None,
+}
+BANNED = {"user": ["is banned"]}
+
+
+async def admin_call(
+    client: httpx.AsyncClient, route: tuple[str, str], token: str | None
+) -> httpx.Response:
+    method, path = route
+    url = path.removeprefix("/api").replace("{username}", "target")
+    assert "{" not in url, url
+    return await client.request(
+        method, url, json=ADMIN_REQUESTS[route], headers=auth(token) if token else None
+    )
+
+
+class TestAPI5BrokenFunctionLevelAuthorization:
+    """API5:2023 Broken Function Level Authorization.
+
+    "Complex access control policies with different hierarchies, groups, and roles, and an
+    unclear separation between administrative and regular functions, tend to lead to
+    authorization flaws. By exploiting these issues, attackers can gain access to other
+    users' resources and/or administrative functions."
+    """
+
+    async def test_every_admin_route_is_for_admins_only(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        spec = await get_json(client, "/openapi.json")
+        routes = {
+            (method.upper(), path)
+            for path, item in spec["paths"].items()
+            if path.startswith("/api/admin")
+            for method in item
+            if method in OPENAPI_METHODS
+        }
+        assert routes == set(ADMIN_REQUESTS)
+        root = await make_admin(client, db)
+        plain = await register(client, "plain")
+        moderator = await register(client, "mod")
+        await register(client, "target")
+        assert (await set_account(client, root, "mod", roles=["moderator"])).status_code == 200
+        target_before = await user_row(db, "target")
+        target_id = target_before["id"]
+
+        for route in sorted(routes):
+            assert_error(await admin_call(client, route, None), 401)
+            for token in (plain, moderator):
+                assert_error(await admin_call(client, route, token), 403, {"user": ["forbidden"]})
+        assert await user_row(db, "target") == target_before
+        assert await roles_of(db, target_id) == []
+
+        for route in sorted(routes):
+            response = await admin_call(client, route, root)
+            assert response.status_code == 200, (route, response.text)
+        assert (await user_row(db, "target"))["banned_at"] is not None
+        assert await roles_of(db, target_id) == ["moderator"]
+
+    async def test_a_banned_admin_loses_the_admin_routes(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        root = await make_admin(client, db)
+        other = await make_admin(client, db, "other")
+        await register(client, "target")
+        assert (await set_account(client, root, "other", banned=True)).status_code == 200
+
+        for route in sorted(ADMIN_REQUESTS):
+            assert_error(await admin_call(client, route, other), 403, BANNED)
+        assert (await user_row(db, "target"))["banned_at"] is None
+
+    async def test_a_moderator_deletes_but_does_not_edit_someone_elses_article(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        root = await make_admin(client, db)
+        author = await register(client, "author")
+        plain = await register(client, "plain")
+        moderator = await register(client, "mod")
+        assert (await set_account(client, root, "mod", roles=["moderator"])).status_code == 200
+        slug = (await create_article(client, author, "Original"))["slug"]
+        before = await get_json(client, f"/articles/{slug}")
+
+        change = {"title": "Rewritten", "body": "rewritten", "description": "rewritten"}
+        edit = await client.put(
+            f"/articles/{slug}", json={"article": change}, headers=auth(moderator)
+        )
+        assert_error(edit, 403, {"article": ["forbidden"]})
+        assert_error(
+            await client.delete(f"/articles/{slug}", headers=auth(plain)),
+            403,
+            {"article": ["forbidden"]},
+        )
+        assert await get_json(client, f"/articles/{slug}") == before
+
+        deleted = await client.delete(f"/articles/{slug}", headers=auth(moderator))
+        assert deleted.status_code == 204, deleted.text
+        assert_error(await client.get(f"/articles/{slug}"), 404)
+
+    async def test_a_banned_user_gets_403_on_writes_and_still_reads(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        root = await make_admin(client, db)
+        troll = await register(client, "troll")
+        slug = (await create_article(client, troll, "Mine"))["slug"]
+        comment = await add_comment(client, troll, slug, "mine too")
+        assert (await set_account(client, root, "troll", banned=True)).status_code == 200
+        before = (
+            await get_json(client, f"/articles/{slug}"),
+            await get_json(client, f"/articles/{slug}/comments"),
+            await get_json(client, "/profiles/root", troll),
+            await user_row(db, "troll"),
+        )
+
+        article = {"title": "New", "description": "d", "body": "b"}
+        for method, path, body in (
+            ("POST", "/articles", {"article": article}),
+            ("PUT", f"/articles/{slug}", {"article": {"body": "changed"}}),
+            ("DELETE", f"/articles/{slug}", None),
+            ("POST", f"/articles/{slug}/comments", {"comment": {"body": "more"}}),
+            ("DELETE", f"/articles/{slug}/comments/{comment['id']}", None),
+            ("POST", f"/articles/{slug}/favorite", None),
+            ("POST", "/profiles/root/follow", None),
+            ("PUT", "/user", {"user": {"bio": "changed"}}),
+        ):
+            response = await client.request(method, path, json=body, headers=auth(troll))
+            assert response.status_code == 403, (method, path, response.text)
+            assert_error(response, 403, BANNED)
+
+        after = (
+            await get_json(client, f"/articles/{slug}"),
+            await get_json(client, f"/articles/{slug}/comments"),
+            await get_json(client, "/profiles/root", troll),
+            await user_row(db, "troll"),
+        )
+        assert after == before
+        assert (await get_json(client, "/articles"))["articlesCount"] == 1
+
+
+# --- API6 --------------------------------------------------------------------------------
+
+
+class TestAPI6UnrestrictedAccessToSensitiveBusinessFlows:
+    """API6:2023 Unrestricted Access to Sensitive Business Flows.
+
+    "APIs vulnerable to this risk expose a business flow - such as buying a ticket, or
+    posting a comment - without compensating for how the functionality could harm the
+    business if used excessively in an automated manner."
+
+    Here: creating accounts, following and favoriting (fake popularity) in bulk.
+    """
+
+    async def test_a_registration_flood_from_one_address_meets_429(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
+    ) -> None:
+        app = limited_app(db, settings, tokens, rate_limit_register_per_ip="3/minute")
+        bot = connect(app, "192.0.2.66")
+        for n in range(3):
+            await sign_up(bot, f"bot{n}")
+
+        user = {"username": "bot3", "email": "bot3@conduit.test", "password": PASSWORD}
+        assert_too_many(await bot.post("/users", json={"user": user}), limit=3)
+
+        assert await count(db, users, users.c.username == "bot3") == 0
+        assert await count(db, users) == 3
+        # Another address is not held up.
+        await sign_up(connect(app, "192.0.2.67"), "bot3")
+
+    async def test_a_follow_and_favorite_flood_meets_the_writes_budget(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
+    ) -> None:
+        app = limited_app(db, settings, tokens, rate_limit_writes_per_user="4/minute")
+        author, _ = await sign_up(connect(app, "192.0.2.80"), "author")
+        slug = (await create_article(connect(app, "192.0.2.80"), author))["slug"]
+        http = connect(app, "192.0.2.81")  # two users on one address
+        mallory, _ = await sign_up(http, "mallory")
+        bob, _ = await sign_up(http, "bob")
+
+        for method, path in (
+            ("POST", "/profiles/author/follow"),
+            ("DELETE", "/profiles/author/follow"),
+            ("POST", f"/articles/{slug}/favorite"),
+            ("DELETE", f"/articles/{slug}/favorite"),
+        ):
+            response = await http.request(method, path, headers=auth(mallory))
+            assert response.status_code == 200, (method, path, response.text)
+        assert_too_many(await http.post(f"/articles/{slug}/favorite", headers=auth(mallory)), 4)
+        assert_too_many(await http.post("/profiles/author/follow", headers=auth(mallory)), 4)
+
+        article = (await get_json(http, f"/articles/{slug}", mallory))["article"]
+        assert (article["favorited"], article["favoritesCount"]) == (False, 0)
+        assert (await get_json(http, "/profiles/author", mallory))["profile"]["following"] is False
+        # Bob, on the same address, has a budget of his own.
+        assert (await http.post(f"/articles/{slug}/favorite", headers=auth(bob))).status_code == 200
+        assert (await http.post("/profiles/author/follow", headers=auth(bob))).status_code == 200
+
 
 # --- API7 --------------------------------------------------------------------------------
 
@@ -842,6 +1390,13 @@ class TestAPI7ServerSideRequestForgery:
 
 ORIGIN = "https://app.example"
 OTHER_ORIGIN = "https://evil.example"
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+}
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def preflight(origin: str, method: str = "POST") -> dict[str, str]:
@@ -860,9 +1415,6 @@ class TestAPI8SecurityMisconfiguration:
     among them "error messages [that] include stack traces, or expose other sensitive
     information", missing CORS policy, and unnecessary HTTP verbs.
     """
-
-    # Security headers (HSTS when https, X-Content-Type-Options, frame options, ...) are
-    # added with the rate-limits and headers work, after the merge.
 
     async def test_an_unexpected_exception_answers_500_without_internals(
         self, db: Database, settings: Settings, tokens: TokenCodec
@@ -991,6 +1543,93 @@ class TestAPI8SecurityMisconfiguration:
         for elsewhere in ("/redoc", "/openapi.json", "/api/docs", "/api/redoc", "/swagger"):
             assert_error(await client.get(f"{ROOT}{elsewhere}"), 404, {"path": ["not found"]})
 
+    async def test_security_headers_on_api_answers_errors_and_the_docs(
+        self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
+    ) -> None:
+        """Every answer, whoever makes it (a route, validation, the body limit, the rate
+        limit), tells browsers not to sniff, frame or render it; the docs page too."""
+        app = limited_app(db, settings, tokens, rate_limit_reads_per_ip="3/minute")
+        http = connect(app, "192.0.2.90")
+        too_large = b"{" + b" " * settings.max_body_bytes + b"}"
+        answers = {
+            200: await http.get("/tags"),
+            404: await http.get("/articles/no-such-article"),
+            401: await http.get("/user"),
+            422: await http.post("/users", json={"user": {"username": "x"}}),
+            413: await http.post(
+                "/users", content=too_large, headers={"Content-Type": "application/json"}
+            ),
+        }
+        for _ in range(5):  # the reads above counted too
+            response = await http.get("/tags")
+            if response.status_code != 200:
+                break
+        answers[429] = response
+        docs = await http.get(f"{ROOT}/docs")
+
+        for status, response in answers.items():
+            assert response.status_code == status, (status, response.text)
+            if status != 200:
+                assert_error(response, status)
+            for name, value in SECURITY_HEADERS.items():
+                assert response.headers.get_list(name) == [value], (status, name)
+            assert response.headers["content-security-policy"] == API_POLICY
+            assert response.headers["cross-origin-resource-policy"] == "same-origin"
+            assert "strict-transport-security" not in response.headers
+        assert docs.status_code == 200
+        for name, value in SECURITY_HEADERS.items():
+            assert docs.headers.get_list(name) == [value], name
+        policy = docs.headers["content-security-policy"].split("; ")
+        assert {"default-src 'none'", "frame-ancestors 'none'"} <= set(policy)
+        assert "'unsafe-inline'" not in next(d for d in policy if d.startswith("script-src"))
+
+    @pytest.mark.parametrize("https", [True, False], ids=["https", "http"])
+    async def test_hsts_only_when_served_over_https(
+        self, db: Database, settings: Settings, tokens: TokenCodec, https: bool
+    ) -> None:
+        async with app_client(db, settings, tokens, https=https) as http:
+            answers = [
+                await http.get("/tags"),
+                await http.get("/nowhere"),
+                await http.get(f"{ROOT}/docs"),
+            ]
+        for response in answers:
+            expected = ["max-age=31536000; includeSubDomains"] if https else []
+            assert response.headers.get_list("strict-transport-security") == expected
+
+    @pytest.mark.parametrize(
+        "origins", [["*"], ["https://app.example", "*"]], ids=["wildcard", "listed-and-wildcard"]
+    )
+    def test_production_refuses_a_wildcard_cors_origin(
+        self, tmp_path: Path, origins: list[str]
+    ) -> None:
+        settings = Settings(
+            _env_file=None,
+            environment="production",
+            database_url=PG_URL,
+            secret_key=STRONG_KEY,
+            data_dir=tmp_path,
+            cors_origins=origins,
+        )
+        with pytest.raises(ConfigurationError, match="CONDUIT_CORS_ORIGINS"):
+            check_settings(settings)
+
+    def test_production_accepts_listed_cors_origins(self, tmp_path: Path) -> None:
+        """The control; outside production a wildcard stays allowed (local frontends)."""
+        listed = Settings(
+            _env_file=None,
+            environment="production",
+            database_url=PG_URL,
+            secret_key=STRONG_KEY,
+            data_dir=tmp_path,
+            cors_origins=[ORIGIN],
+        )
+        assert check_settings(listed) == STRONG_KEY
+        development = listed.model_copy(
+            update={"environment": "development", "cors_origins": ["*"]}
+        )
+        assert check_settings(development) == STRONG_KEY
+
 
 # --- API9 --------------------------------------------------------------------------------
 
@@ -1074,3 +1713,320 @@ class TestAPI9ImproperInventoryManagement:
         key = "path" if status == 404 else "request"
         message = "not found" if status == 404 else "method not allowed"
         assert_error(response, status, {key: [message]})
+
+
+# --- API10 -------------------------------------------------------------------------------
+
+PROVIDER = "broken"
+UNAVAILABLE = {"provider": ["is unavailable"]}
+BAD_ID_TOKEN = {"login": ["id_token is invalid"]}
+
+
+async def assert_no_user_created(db: Database) -> None:
+    for table in (users, user_identities, sessions):
+        assert await count(db, table) == 0, table.name
+
+
+async def start_login(app: httpx.AsyncClient) -> tuple[str, str]:
+    """Begin a login at the app: the state and nonce it sent the browser off with."""
+    response = await app.get(f"/auth/{PROVIDER}/login")
+    assert response.status_code == 302, response.text
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    return query["state"][0], query["nonce"][0]
+
+
+async def finish_login(app: httpx.AsyncClient, state: str) -> httpx.Response:
+    """The browser comes back from the provider with a code: the app asks the provider."""
+    return await app.get(f"/auth/{PROVIDER}/callback", params={"code": "a-code", "state": state})
+
+
+@asynccontextmanager
+async def app_with(
+    db: Database, database_url: str, tmp_path: Path, tokens: TokenCodec, issuer: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with one OpenID Connect provider, ``broken``, at ``issuer``."""
+    settings = app_settings(database_url, tmp_path, [provider_config(PROVIDER, issuer)])
+    async for app in serve(db, settings, tokens):
+        yield app
+
+
+def hs256_with_client_secret(provider: BrokenProvider, nonce: str) -> str:
+    """Algorithm confusion: signed with the client secret, which the provider shares."""
+    return jwt.encode(provider.claims(nonce), CLIENT_SECRET, algorithm="HS256")
+
+
+def unsigned_id_token(provider: BrokenProvider, nonce: str) -> str:
+    return unsigned(provider.claims(nonce))
+
+
+# id_tokens a provider (or a man in the middle) may hand over; Conduit must refuse each.
+BAD_ID_TOKENS: dict[str, Callable[[BrokenProvider, str], object]] = {
+    "other-audience": lambda p, nonce: p.id_token(nonce, aud="another-client"),
+    "other-audiences": lambda p, nonce: p.id_token(nonce, aud=["another-client", "third"]),
+    "no-audience": lambda p, nonce: p.id_token(nonce, aud=None),
+    "other-issuer": lambda p, nonce: p.id_token(nonce, iss="https://evil.example"),
+    "no-issuer": lambda p, nonce: p.id_token(nonce, iss=None),
+    "expired": lambda p, nonce: p.id_token(
+        nonce, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600
+    ),
+    "issued-in-the-future": lambda p, nonce: p.id_token(
+        nonce, iat=int(time.time()) + 3600, exp=int(time.time()) + 7200
+    ),
+    "not-yet-valid": lambda p, nonce: p.id_token(nonce, nbf=int(time.time()) + 3600),
+    "for-another-party": lambda p, nonce: p.id_token(
+        nonce, aud=[CLIENT_ID, "another-client"], azp="another-client"
+    ),
+    "other-nonce": lambda p, nonce: p.id_token("not-the-nonce-sent"),
+    "no-nonce": lambda p, nonce: p.id_token(nonce, nonce=None),
+    "no-subject": lambda p, nonce: p.id_token(nonce, sub=None),
+    "subject-not-a-string": lambda p, nonce: p.id_token(nonce, sub=42),
+    "other-key-same-kid": lambda p, nonce: p.id_token(nonce, key=rsa_key("attacker")),
+    "hs256-client-secret": hs256_with_client_secret,
+    "alg-none": unsigned_id_token,
+    "not-a-jwt": lambda p, nonce: "not.a.jwt",
+    "empty": lambda p, nonce: "",
+    "not-a-string": lambda p, nonce: {"sub": "zoe"},
+}
+# Token endpoint answers of the wrong shape (or an error) and what Conduit answers.
+BAD_TOKEN_ANSWERS: dict[str, tuple[Answer, int, dict[str, list[str]]]] = {
+    "no-id-token": (
+        Answer.of({"access_token": "at", "token_type": "Bearer"}),
+        401,
+        {"login": ["id_token is missing"]},
+    ),
+    "html": (Answer(b"<html>oops</html>", 200, "text/html"), 503, UNAVAILABLE),
+    "json-list": (Answer.of([{"id_token": "x"}]), 503, UNAVAILABLE),
+    "json-string": (Answer.of("id_token"), 503, UNAVAILABLE),
+    "json-null": (Answer.of(None), 503, UNAVAILABLE),
+    "empty": (Answer(b""), 503, UNAVAILABLE),
+    "server-error-500": (Answer(b"boom", 500, "text/plain"), 503, UNAVAILABLE),
+    "error-server_error": (Answer.of({"error": "server_error"}, 400), 503, UNAVAILABLE),
+    "error-invalid_grant": (
+        Answer.of({"error": "invalid_grant"}, 400),
+        401,
+        {"login": ["code was refused by the provider"]},
+    ),
+}
+# Discovery documents of the wrong shape: the login cannot even start.
+BAD_DISCOVERY: dict[str, Callable[[BrokenProvider], Answer]] = {
+    "json-list": lambda p: Answer.of([p.discovery()]),
+    "html": lambda p: Answer(b"<html>login</html>", 200, "text/html"),
+    "not-found": lambda p: Answer(b"{}", 404),
+    "other-issuer": lambda p: Answer.of(p.discovery(issuer="https://evil.example")),
+    "no-issuer": lambda p: Answer.of({k: v for k, v in p.discovery().items() if k != "issuer"}),
+    "no-token-endpoint": lambda p: Answer.of(p.discovery(token_endpoint=None)),
+    "endpoint-not-a-url": lambda p: Answer.of(p.discovery(authorization_endpoint=42)),
+    "jwks-file-url": lambda p: Answer.of(p.discovery(jwks_uri="file:///etc/passwd")),
+}
+# Key sets of the wrong shape: found when the id_token is checked.
+BAD_KEYS: dict[str, Answer] = {
+    "keys-not-a-list": Answer.of({"keys": "none"}),
+    "json-list": Answer.of([]),
+    "incomplete-key": Answer.of({"keys": [{"kty": "RSA", "kid": "broken-key-1"}]}),
+    "html": Answer(b"<html/>", 200, "text/html"),
+}
+
+
+class TestAPI10UnsafeConsumptionOfAPIs:
+    """API10:2023 Unsafe Consumption of APIs.
+
+    "Developers tend to trust data received from third-party APIs more than user input,
+    and so tend to adopt weaker security standards. In order to compromise APIs, attackers
+    go after integrated third-party services instead of trying to compromise the target
+    API directly."
+
+    The third party here is the OpenID Connect provider. What it sends back is checked:
+    a refused answer is a 401 (the login cannot be trusted) or a 503 (the provider is
+    broken), in the error format, never a 500; and it leaves no user behind.
+    """
+
+    @pytest.mark.parametrize("mode", ["payload", "signature", "none"])
+    async def test_a_tampered_id_token_from_the_real_provider_is_refused(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        oidc_provider: OidcProviderProcess,
+        mode: str,
+    ) -> None:
+        settings = app_settings(
+            database_url, tmp_path, [provider_config("test", oidc_provider.issuer)]
+        )
+        async for app in serve(db, settings, tokens):
+            callback = await browse_to_callback(app, "test", "alice")
+            oidc_provider.tamper_next_id_token(mode)  # altered in transit
+            response = await app.get(callback)
+            assert_error(response, 401, BAD_ID_TOKEN)
+            assert "set-cookie" not in response.headers
+        await assert_no_user_created(db)
+
+    async def test_a_correct_answer_signs_in(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        broken_provider: BrokenProvider,
+    ) -> None:
+        """The control: the test provider, answering correctly, signs a user in."""
+        async with app_with(db, database_url, tmp_path, tokens, broken_provider.issuer) as app:
+            state, nonce = await start_login(app)
+            broken_provider.answer(
+                "/token", broken_provider.token_answer(broken_provider.id_token(nonce))
+            )
+            response = await finish_login(app, state)
+        assert response.status_code == 302, response.text
+        assert "#token=" in response.headers["location"]
+        assert await count(db, users, users.c.email == "zoe@example.test") == 1
+        assert "POST /token" in broken_provider.requests
+
+    @pytest.mark.parametrize("forge", BAD_ID_TOKENS.values(), ids=BAD_ID_TOKENS.keys())
+    async def test_an_id_token_that_does_not_verify_is_refused(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        broken_provider: BrokenProvider,
+        forge: Callable[[BrokenProvider, str], object],
+    ) -> None:
+        async with app_with(db, database_url, tmp_path, tokens, broken_provider.issuer) as app:
+            state, nonce = await start_login(app)
+            broken_provider.answer(
+                "/token", broken_provider.token_answer(forge(broken_provider, nonce))
+            )
+            response = await finish_login(app, state)
+        expected = (
+            {"login": ["id_token is missing"]}
+            if forge in (BAD_ID_TOKENS["empty"], BAD_ID_TOKENS["not-a-string"])
+            else BAD_ID_TOKEN
+        )
+        assert_error(response, 401, expected)
+        assert_no_internals(response)
+        await assert_no_user_created(db)
+        async with db.engine.connect() as conn:
+            failed = await conn.scalar(
+                select(audit_log.c.details).where(audit_log.c.type == LOGIN_FAILED)
+            )
+        assert failed is not None
+
+    @pytest.mark.parametrize("case", BAD_TOKEN_ANSWERS.values(), ids=BAD_TOKEN_ANSWERS.keys())
+    async def test_a_token_answer_of_the_wrong_shape_is_refused(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        broken_provider: BrokenProvider,
+        case: tuple[Answer, int, dict[str, list[str]]],
+    ) -> None:
+        answer, status, errors = case
+        async with app_with(db, database_url, tmp_path, tokens, broken_provider.issuer) as app:
+            state, _ = await start_login(app)
+            broken_provider.answer("/token", answer)
+            response = await finish_login(app, state)
+        assert_error(response, status, errors)
+        assert_no_internals(response)
+        await assert_no_user_created(db)
+
+    @pytest.mark.parametrize("document", BAD_DISCOVERY.values(), ids=BAD_DISCOVERY.keys())
+    async def test_a_discovery_document_of_the_wrong_shape_is_refused(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        broken_provider: BrokenProvider,
+        document: Callable[[BrokenProvider], Answer],
+    ) -> None:
+        broken_provider.answer("/.well-known/openid-configuration", document(broken_provider))
+        async with app_with(db, database_url, tmp_path, tokens, broken_provider.issuer) as app:
+            response = await app.get(f"/auth/{PROVIDER}/login")
+        assert_error(response, 503, UNAVAILABLE)
+        assert "location" not in response.headers
+        assert broken_provider.requests == ["GET /.well-known/openid-configuration"]
+        await assert_no_user_created(db)
+
+    @pytest.mark.parametrize("keys", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+    async def test_a_key_set_of_the_wrong_shape_is_refused(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        broken_provider: BrokenProvider,
+        keys: Answer,
+    ) -> None:
+        broken_provider.answer("/jwks", keys)
+        async with app_with(db, database_url, tmp_path, tokens, broken_provider.issuer) as app:
+            state, nonce = await start_login(app)
+            broken_provider.answer(
+                "/token", broken_provider.token_answer(broken_provider.id_token(nonce))
+            )
+            response = await finish_login(app, state)
+        assert_error(response, 503, UNAVAILABLE)
+        await assert_no_user_created(db)
+
+    async def test_a_provider_offering_only_symmetric_signatures_is_refused(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        broken_provider: BrokenProvider,
+    ) -> None:
+        """HS256 would be keyed with the client secret: never accepted, even if advertised."""
+        discovery = broken_provider.discovery(id_token_signing_alg_values_supported=["HS256"])
+        broken_provider.answer("/.well-known/openid-configuration", Answer.of(discovery))
+        async with app_with(db, database_url, tmp_path, tokens, broken_provider.issuer) as app:
+            state, nonce = await start_login(app)
+            forged = hs256_with_client_secret(broken_provider, nonce)
+            broken_provider.answer("/token", broken_provider.token_answer(forged))
+            response = await finish_login(app, state)
+        assert_error(response, 503, UNAVAILABLE)
+        await assert_no_user_created(db)
+
+    @pytest.mark.parametrize(
+        ("userinfo", "status", "errors"),
+        [
+            (
+                Answer.of(
+                    {"sub": "mallory", "email": "mallory@example.test", "email_verified": True}
+                ),
+                401,
+                {"login": ["userinfo is invalid"]},
+            ),
+            (
+                Answer.of({"email": "zoe@example.test", "email_verified": True}),
+                401,
+                {"login": ["userinfo is invalid"]},
+            ),
+            (Answer.of([{"sub": "zoe"}]), 503, UNAVAILABLE),
+            (Answer(b"<html/>", 200, "text/html"), 503, UNAVAILABLE),
+            (Answer(b"down", 502, "text/plain"), 503, UNAVAILABLE),
+        ],
+        ids=["other-subject", "no-subject", "json-list", "html", "bad-gateway"],
+    )
+    async def test_userinfo_that_does_not_match_is_refused(
+        self,
+        db: Database,
+        database_url: str,
+        tmp_path: Path,
+        tokens: TokenCodec,
+        broken_provider: BrokenProvider,
+        userinfo: Answer,
+        status: int,
+        errors: dict[str, list[str]],
+    ) -> None:
+        """The id_token names zoe without an email: the email must come from userinfo,
+        about the same subject."""
+        broken_provider.answer("/userinfo", userinfo)
+        async with app_with(db, database_url, tmp_path, tokens, broken_provider.issuer) as app:
+            state, nonce = await start_login(app)
+            id_token = broken_provider.id_token(nonce, email=None, email_verified=None)
+            broken_provider.answer("/token", broken_provider.token_answer(id_token))
+            response = await finish_login(app, state)
+        assert_error(response, status, errors)
+        assert "GET /userinfo" in broken_provider.requests
+        await assert_no_user_created(db)

@@ -20,6 +20,7 @@ RateLimit-Reset (seconds) of its rule (for a login, of the rule with less left).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -173,10 +174,16 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 def _login_email(body: bytes) -> str | None:
-    """The account a login names; None when the body is not a login (the route says why)."""
+    """The account a login names; None when the body is not a login (the route says why).
+
+    Read with the parser the route reads it with (the standard library's, as Starlette's
+    ``Request.json``): a stricter one would give up on bodies the route accepts (a lone
+    surrogate escape, a byte-order mark, UTF-16, NaN), and each such login would check a
+    password without counting against its account.
+    """
     try:
-        document: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        document: Any = json.loads(body)
+    except (ValueError, RecursionError):
         return None
     user = document.get("user") if isinstance(document, dict) else None
     email = user.get("email") if isinstance(user, dict) else None
