@@ -18,6 +18,7 @@ from conduit.entrypoints.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
+from tests.database_log import measure
 from tests.helpers import auth
 from tests.integration.support import count_statements, fetch_all, make_user
 
@@ -203,3 +204,28 @@ async def test_comments_take_a_fixed_number_of_statements_however_many_there_are
         assert len(response.json()["comments"]) >= 12
         assert many == one
         assert many <= COMMENTS_BUDGET
+
+
+async def test_the_database_s_own_log_agrees_with_the_budgets(
+    db: Database, client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    """What the server ran, read from its own log (not from Conduit's side of the driver)."""
+    token = seeded.reader_token
+    budgets = {
+        "/articles?limit=20": LIST_BUDGET,
+        f"/articles?limit=20&tag={seeded.common_tag}": LIST_BUDGET,
+        "/articles/feed?limit=20": LIST_BUDGET,
+        f"/articles/{seeded.slug}": ARTICLE_BUDGET,
+        f"/profiles/{seeded.prolific}": PROFILE_BUDGET,
+    }
+    measured = {}
+    for url in budgets:
+
+        async def read(url: str = url) -> None:
+            response = await client.get(url, headers=auth(token))
+            assert response.status_code == 200, response.text
+
+        logged = await measure(db, read)
+        assert logged.count >= 1, f"the database logged nothing for {url}: {logged}"
+        measured[url] = logged.count
+    assert {url: n for url, n in measured.items() if n > budgets[url]} == {}

@@ -1,0 +1,238 @@
+"""Statements counted from the database's own log, not from Conduit's side of the driver.
+
+The SQLAlchemy listener in ``tests/integration/support.py`` sees what Conduit sends; this
+counter sees what the database server ran, so a driver that splits, repeats or adds a
+statement is caught too:
+
+- SQLite: the library's trace callback (``sqlite3_trace``) on the pooled connection.
+- PostgreSQL: ``log_statement = 'all'`` for the test database, read back from the server's
+  log file between two marker statements.
+- MariaDB: the general query log written to the ``mysql.general_log`` table, filtered to the
+  threads connected to the test database, between two marker statements.
+
+Transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) and session settings (SET) are kept
+apart from the data statements (SELECT, INSERT, UPDATE, DELETE) that budgets are about.
+
+The server-side logs are switched on only inside :func:`measure`, so the rest of the suite
+runs unlogged; measure a block that makes its requests through an app without background
+tasks (the ``client`` fixture: no lifespan), so every data statement in the window is the
+block's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conduit.core.db import Database
+
+_CONTROL = re.compile(
+    r"^\s*(BEGIN|START\s+TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET\b|SHOW\b)",
+    re.IGNORECASE,
+)
+_MARK = "conduit-log-mark-"
+
+
+@dataclass
+class DatabaseLog:
+    """The statements the database server logged inside a :func:`measure` window."""
+
+    backend: str
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def data(self) -> list[str]:
+        """Statements that read or write data (not transaction control or session setup)."""
+        return [s for s in self.statements if not _CONTROL.match(s)]
+
+    @property
+    def count(self) -> int:
+        return len(self.data)
+
+    def __str__(self) -> str:
+        return f"{self.backend}: {self.count} data statements\n" + "\n".join(
+            f"  {s[:160]}" for s in self.statements
+        )
+
+
+def _clean(statements: list[str]) -> list[str]:
+    return [" ".join(s.split()) for s in statements if _MARK not in s and s.strip()]
+
+
+async def measure(db: Database, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
+    """Run ``block`` once to warm up (connections opened, types loaded), then again with the
+    database's own statement log on; return what the server logged for the second run."""
+    await block()
+    backend = db.engine.dialect.name
+    if backend == "sqlite":
+        return await _sqlite(db.engine, block)
+    if backend == "postgresql":
+        return await _postgresql(db.engine, block)
+    if backend in ("mysql", "mariadb"):
+        return await _mariadb(db.engine, block)
+    raise ValueError(f"no statement log for {backend}")
+
+
+# --- SQLite ------------------------------------------------------------------------------
+
+
+async def _sqlite(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
+    log = DatabaseLog("sqlite")
+    seen: list[str] = []
+    # Conduit gives SQLite one pooled connection, so tracing it traces every request.
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.set_trace_callback(seen.append)
+    try:
+        await block()
+    finally:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            await driver.set_trace_callback(None)
+    log.statements = _clean(seen)
+    return log
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+
+def _postgres_log_file(configured: str | None) -> Path:
+    override = os.environ.get("CONDUIT_TEST_PG_LOG")
+    if override:
+        return Path(override)
+    if configured:  # logging_collector on: the server names its current file
+        return Path(configured)
+    # Debian's pg_ctlcluster sends the server's stderr here when logging_collector is off.
+    candidates = sorted(glob.glob("/var/log/postgresql/postgresql-*-main.log"))
+    if not candidates:
+        raise RuntimeError(
+            "PostgreSQL's log file was not found: set CONDUIT_TEST_PG_LOG to its path"
+        )
+    return Path(candidates[-1])
+
+
+_PG_LINE = re.compile(r"^\S+ \S+ \S+ \[\d+\] \S*@(?P<db>\S+) LOG:  (?:statement|execute [^:]*): ")
+
+
+def _postgres_statements(lines: list[str], database: str, start: str, end: str) -> list[str]:
+    """Statements of ``database`` between the two marker lines (continuation lines joined)."""
+    logged: list[tuple[str, list[str]]] = []  # (database, lines of one statement)
+    for line in lines:
+        match = _PG_LINE.match(line)
+        if match is not None:
+            logged.append((match.group("db"), [line[match.end() :]]))
+        elif line.startswith("\t") and logged:
+            logged[-1][1].append(line.strip())
+        else:
+            logged.append(("", []))  # another kind of line ends the statement before it
+    statements: list[str] = []
+    inside = False
+    for db_name, parts in logged:
+        if db_name != database:
+            continue
+        statement = " ".join(parts)
+        if start in statement:
+            inside = True
+        elif end in statement:
+            break
+        elif inside:
+            statements.append(statement)
+    return statements
+
+
+async def _postgresql(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
+    database = engine.url.database
+    assert database
+    async with engine.connect() as conn:
+        configured = (await conn.execute(text("SELECT pg_current_logfile()"))).scalar()
+    path = _postgres_log_file(configured)
+    start, end = f"{_MARK}{uuid.uuid4().hex}", f"{_MARK}{uuid.uuid4().hex}"
+    async with engine.connect() as conn:
+        await conn.execute(text(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'"))
+        await conn.commit()
+    # The setting applies to new sessions: reopen the pool's connections, warm them again.
+    await engine.dispose()
+    try:
+        await block()
+        async with engine.connect() as conn:
+            await conn.execute(text(f"SELECT '{start}'"))
+        await block()
+        async with engine.connect() as conn:
+            await conn.execute(text(f"SELECT '{end}'"))
+    finally:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'ALTER DATABASE "{database}" RESET log_statement'))
+            await conn.commit()
+        await engine.dispose()
+    for _ in range(50):  # the server writes its log asynchronously to the file
+        lines = path.read_text(errors="replace").splitlines()
+        if any(end in line for line in lines[-2000:]):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the end marker never reached {path}")
+    found = _postgres_statements(lines, database, start, end)
+    return DatabaseLog("postgresql", _clean(found))
+
+
+# --- MariaDB -----------------------------------------------------------------------------
+
+
+async def _mariadb(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
+    database = engine.url.database
+    start, end = f"{_MARK}{uuid.uuid4().hex}", f"{_MARK}{uuid.uuid4().hex}"
+    async with engine.connect() as conn:
+        previous = (await conn.execute(text("SELECT @@global.log_output"))).scalar()
+        await conn.execute(text("SET GLOBAL log_output = 'TABLE'"))
+        await conn.execute(text("SET GLOBAL general_log = 1"))
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f"SELECT '{start}'"))
+        await block()
+        async with engine.connect() as conn:
+            await conn.execute(text(f"SELECT '{end}'"))
+            threads = {
+                row[0]
+                for row in await conn.execute(
+                    text("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = :db"),
+                    {"db": database},
+                )
+            }
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT thread_id, command_type, argument FROM mysql.general_log "
+                        "WHERE event_time >= NOW(6) - INTERVAL 10 MINUTE ORDER BY event_time"
+                    )
+                )
+            ).all()
+    finally:
+        async with engine.connect() as conn:
+            await conn.execute(text("SET GLOBAL general_log = 0"))
+            await conn.execute(text(f"SET GLOBAL log_output = '{previous}'"))
+    statements: list[str] = []
+    inside = False
+    for thread_id, command, argument in rows:
+        value = argument.decode(errors="replace") if isinstance(argument, bytes) else argument
+        if start in value:
+            inside = True
+            continue
+        if end in value:
+            break
+        if inside and thread_id in threads and command in ("Query", "Execute"):
+            statements.append(value)
+    return DatabaseLog("mariadb", _clean(statements))
