@@ -32,7 +32,9 @@ async def run_graphql(
     url: str = GRAPHQL_URL,
 ) -> dict[str, Any]:
     headers = {"Authorization": f"{scheme} {token}"} if token else {}
-    response = await http.post(url, json={"query": query, "variables": variables or {}}, headers=headers)
+    response = await http.post(
+        url, json={"query": query, "variables": variables or {}}, headers=headers
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -40,7 +42,9 @@ async def run_graphql(
 
 @pytest.fixture
 def gql(client: httpx.AsyncClient) -> Gql:
-    async def call(query: str, variables: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    async def call(
+        query: str, variables: dict[str, Any] | None = None, **options: Any
+    ) -> dict[str, Any]:
         return await run_graphql(client, query, variables, **options)
 
     return call
