@@ -53,6 +53,7 @@ def gql(client: httpx.AsyncClient) -> Gql:
 def error_of(body: dict[str, Any]) -> dict[str, Any]:
     """The one error of a response, with its extensions."""
     errors = body.get("errors")
-    assert errors and len(errors) == 1, body
+    assert errors, body
+    assert len(errors) == 1, body
     error: dict[str, Any] = errors[0]
     return error

@@ -15,13 +15,13 @@ ARTICLE = (
     "slug title description body tagList favorited favoritesCount author { username following }"
 )
 
-REGISTER = "mutation($user: NewUserInput!) { register(user: $user) { %s } }" % USER
-LOGIN = "mutation($user: LoginUserInput!) { login(user: $user) { %s } }" % USER
-UPDATE_USER = "mutation($user: UpdateUserInput!) { updateUser(user: $user) { %s } }" % USER
-CREATE = "mutation($a: NewArticleInput!) { createArticle(article: $a) { %s } }" % ARTICLE
+REGISTER = f"mutation($user: NewUserInput!) {{ register(user: $user) {{ {USER} }} }}"
+LOGIN = f"mutation($user: LoginUserInput!) {{ login(user: $user) {{ {USER} }} }}"
+UPDATE_USER = f"mutation($user: UpdateUserInput!) {{ updateUser(user: $user) {{ {USER} }} }}"
+CREATE = f"mutation($a: NewArticleInput!) {{ createArticle(article: $a) {{ {ARTICLE} }} }}"
 UPDATE = (
     "mutation($slug: String!, $a: UpdateArticleInput!) "
-    "{ updateArticle(slug: $slug, article: $a) { %s } }" % ARTICLE
+    f"{{ updateArticle(slug: $slug, article: $a) {{ {ARTICLE} }} }}"
 )
 DELETE = "mutation($slug: String!) { deleteArticle(slug: $slug) }"
 FAVORITE = "mutation($slug: String!) { favorite(slug: $slug) { favorited favoritesCount } }"

@@ -12,7 +12,10 @@ from tests.helpers import auth, create_article, register
 
 PROFILE = "username bio image following"
 COMMENT = f"id createdAt updatedAt body author {{ {PROFILE} }}"
-LISTED = f"slug title description tagList createdAt updatedAt favorited favoritesCount author {{ {PROFILE} }}"
+LISTED = (
+    "slug title description tagList createdAt updatedAt favorited favoritesCount "
+    f"author {{ {PROFILE} }}"
+)
 ARTICLE = f"{LISTED} body"
 
 
