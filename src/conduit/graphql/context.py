@@ -79,6 +79,10 @@ class ConduitContext(BaseContext):
             raise self.auth_error or Unauthenticated("token", "is missing")
         return self.principal
 
+    def forget_loaded(self) -> None:
+        """A new operation reads afresh (a WebSocket's operations share one context)."""
+        self._loaders = None
+
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
