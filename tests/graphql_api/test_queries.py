@@ -199,3 +199,19 @@ async def test_queries_also_work_over_get(client: httpx.AsyncClient) -> None:
     response = await client.get("http://conduit.test/graphql", params={"query": "{ tags }"})
     assert response.status_code == 200
     assert response.json() == {"data": {"tags": []}}
+
+
+async def test_a_request_that_is_not_graphql_is_400_never_500(client: httpx.AsyncClient) -> None:
+    url = "http://conduit.test/graphql"
+    no_query = await client.post(url, json={"variables": {}})
+    assert no_query.status_code == 400
+    not_json = await client.post(
+        url, content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    # Writes never go over GET (a link must not change anything).
+    mutation = await client.get(
+        url, params={"query": 'mutation { follow(username: "x") { username } }'}
+    )
+    assert mutation.status_code == 400
+    assert "mutation" in mutation.text.lower()
