@@ -127,7 +127,7 @@ def public_error(error: GraphQLError) -> GraphQLError:
         return _rebuilt(
             error, "server is busy, try again", {"code": SERVICE_UNAVAILABLE, "errors": errors}
         )
-    if is_database_unavailable(original) or isinstance(original, OSError):
+    if _unavailable(original):
         errors = {"database": ["is unavailable"]}
         return _rebuilt(
             error, "database is unavailable", {"code": SERVICE_UNAVAILABLE, "errors": errors}
@@ -151,12 +151,23 @@ class PublicErrors(MaskErrors):
         return [public_error(error) for error in errors]
 
 
+def _unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, PoolTimeout | OSError) or is_database_unavailable(exc)
+
+
 def log_unexpected(errors: list[GraphQLError]) -> None:
+    """A database that went away is a warning (it comes back); anything else an error."""
     for error in errors:
-        if not is_expected(error):
-            log.error(
-                "graphql_unhandled_error",
-                error_type=type(error.original_error).__name__,
-                path=error.path,
-                exc_info=error.original_error,
-            )
+        original = error.original_error
+        if original is None or is_expected(error):
+            continue
+        if _unavailable(original):
+            first_line = (str(original).splitlines() or [""])[0]
+            log.warning("db_unavailable", error_type=type(original).__name__, error=first_line)
+            continue
+        log.error(
+            "graphql_unhandled_error",
+            error_type=type(original).__name__,
+            path=error.path,
+            exc_info=original,
+        )
