@@ -167,3 +167,26 @@ async def test_an_invalid_token_in_connection_init_closes_the_socket(served: Ser
     async with connect(_url(served), subprotocols=[PROTOCOL], open_timeout=5) as ws:
         await _send(ws, {"type": "connection_init", "payload": {"authorization": "Token bad"}})
         assert await close_code(ws) == 4403
+
+
+async def test_subscriptions_count_against_the_live_connection_cap(
+    db: Database, settings: Settings, tokens: TokenCodec
+) -> None:
+    capped = settings.model_copy(update={"live_max_connections_per_user": 1})
+    app = create_app(container=Container(settings=capped, db=db, tokens=tokens))
+    async with serving(app) as served, httpx.AsyncClient(base_url=served.api_url) as api:
+        reader = await register(api, "reader")
+        async with _session(served, {"authorization": f"Token {reader}"}) as ws:
+            await _subscribe(served, ws, NOTIFICATIONS)
+            await _send(ws, {"id": "2", "type": "subscribe", "payload": {"query": NOTIFICATIONS}})
+            answer = await _receive(ws)
+            assert answer["id"] == "2"
+            errors = answer["payload"] if answer["type"] == "error" else answer["payload"]["errors"]
+            assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
+            assert errors[0]["extensions"]["errors"] == {"subscriptions": ["at most 1 per user"]}
+            await _send(ws, {"id": "1", "type": "complete"})
+            for _ in range(300):
+                if app.state.live.hub.connections == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert app.state.live.hub.connections == 0
