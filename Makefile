@@ -58,6 +58,10 @@ conformance: install ## Official RealWorld suite (Bruno): SQLite, PostgreSQL, Ma
 openapi: install ## Write the generated OpenAPI document to openapi.json
 	$(UV) run --frozen conduit openapi --output openapi.json
 
+.PHONY: graphql-schema
+graphql-schema: install ## Write the GraphQL schema generated from the code to schema.graphql
+	$(UV) run --frozen conduit graphql schema --output schema.graphql
+
 .PHONY: asyncapi
 asyncapi: install ## Write the generated AsyncAPI event catalogue to asyncapi.json
 	$(UV) run --frozen conduit events catalogue --output asyncapi.json

@@ -213,6 +213,29 @@ class Settings(BaseSettings):
         description="Messages waiting for a WebSocket that does not read; when full, the "
         "socket is closed with 4408 (the others are never slowed).",
     )
+    graphql_ide: bool | None = Field(
+        default=None,
+        description="Serve GraphiQL on GET /graphql (a browser). Default: on, off in production.",
+    )
+    graphql_introspection: bool | None = Field(
+        default=None,
+        description="Answer GraphQL introspection queries. Default: on, off in production.",
+    )
+    graphql_max_depth: int = Field(
+        default=10, ge=1, le=100, description="Deepest nesting of fields a GraphQL query may have."
+    )
+    graphql_max_cost: int = Field(
+        default=5000,
+        ge=1,
+        description="Most fields a GraphQL query may resolve, each field under a list "
+        "counted once per item the list may hold (its limit).",
+    )
+    graphql_max_aliases: int = Field(
+        default=15, ge=0, le=1000, description="Most aliases in one GraphQL document."
+    )
+    graphql_max_tokens: int = Field(
+        default=2000, ge=10, description="Most tokens (names, brackets...) in one GraphQL document."
+    )
     log_level: str = "INFO"
     log_json: bool | None = Field(
         default=None, description="JSON logs. Default: JSON unless stderr is a terminal."
@@ -229,6 +252,18 @@ class Settings(BaseSettings):
             for name in RateLimits.model_fields
         }
         return RateLimits(**chosen)
+
+    @property
+    def graphql_ide_enabled(self) -> bool:
+        if self.graphql_ide is not None:
+            return self.graphql_ide
+        return self.environment != "production"
+
+    @property
+    def graphql_introspection_enabled(self) -> bool:
+        if self.graphql_introspection is not None:
+            return self.graphql_introspection
+        return self.environment != "production"
 
     @property
     def effective_database_url(self) -> str:

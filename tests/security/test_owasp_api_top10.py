@@ -1642,6 +1642,9 @@ UNDOCUMENTED_ROUTES = {
     ("/health/live", "GET"),  # probes for the orchestrator
     ("/health/ready", "GET"),
     ("/api/ws", "WEBSOCKET"),  # live updates (protocol in the README)
+    ("/graphql", "GET"),  # GraphQL (its own schema: schema.graphql); GraphiQL outside production
+    ("/graphql", "POST"),
+    ("/graphql", "WEBSOCKET"),  # GraphQL subscriptions (graphql-transport-ws)
 }
 OPENAPI_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

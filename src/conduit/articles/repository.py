@@ -205,6 +205,14 @@ async def get(conn: AsyncConnection, slug: str, viewer_id: int | None) -> Articl
     return _article(row, names[row.id], with_body=True)
 
 
+async def bodies(conn: AsyncConnection, article_ids: list[int]) -> dict[int, str]:
+    """The bodies of many articles in one statement (lists leave them out)."""
+    if not article_ids:
+        return {}
+    query = select(articles.c.id, articles.c.body).where(articles.c.id.in_(article_ids))
+    return {row.id: row.body for row in await conn.execute(query)}
+
+
 async def ownership(conn: AsyncConnection, slug: str) -> tuple[int, int] | None:
     """(article id, author id) of ``slug``, or None."""
     query = select(articles.c.id, articles.c.author_id).where(articles.c.slug == slug)

@@ -59,6 +59,12 @@ async def get(db: Database, *, slug: str, viewer_id: int | None) -> Article:
     return article
 
 
+async def bodies(db: Database, *, article_ids: list[int]) -> dict[int, str]:
+    """The bodies of listed articles (a list leaves them out), in one statement."""
+    async with db.reader() as uow:
+        return await repository.bodies(uow.conn, article_ids)
+
+
 async def _read_back(conn: AsyncConnection, slug: str, viewer_id: int) -> Article:
     article = await repository.get(conn, slug, viewer_id)
     if article is None:  # pragma: no cover - the row was written in this transaction

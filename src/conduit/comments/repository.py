@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.comments.models import Comment, comments
@@ -42,6 +42,37 @@ async def for_article(
     """Every comment of an article with its author, oldest first, in one statement."""
     query = _select(viewer_id).where(comments.c.article_id == article_id).order_by(comments.c.id)
     return [_comment(row) for row in await conn.execute(query)]
+
+
+async def latest_for_articles(
+    conn: AsyncConnection, article_ids: list[int], limit: int | None, viewer_id: int | None
+) -> dict[int, list[Comment]]:
+    """The newest ``limit`` comments of each article (all when None), oldest first, with
+    their authors, in one statement (a window function numbers each article's comments)."""
+    found: dict[int, list[Comment]] = {article_id: [] for article_id in article_ids}
+    if not article_ids:
+        return found
+    numbered = (
+        select(
+            comments.c.id,
+            func.row_number()
+            .over(partition_by=comments.c.article_id, order_by=comments.c.id.desc())
+            .label("position"),
+        )
+        .where(comments.c.article_id.in_(article_ids))
+        .subquery("numbered")
+    )
+    query = (
+        _select(viewer_id)
+        .add_columns(comments.c.article_id)
+        .join(numbered, numbered.c.id == comments.c.id)
+        .order_by(comments.c.article_id, comments.c.id)
+    )
+    if limit is not None:
+        query = query.where(numbered.c.position <= limit)
+    for row in await conn.execute(query):
+        found[row.article_id].append(_comment(row))
+    return found
 
 
 async def get(conn: AsyncConnection, comment_id: int, viewer_id: int | None) -> Comment | None:

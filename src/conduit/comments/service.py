@@ -34,6 +34,15 @@ async def list_for_article(db: Database, *, slug: str, viewer_id: int | None) ->
         return await repository.for_article(uow.conn, article_id, viewer_id)
 
 
+async def latest_for_articles(
+    db: Database, *, article_ids: list[int], limit: int | None, viewer_id: int | None
+) -> dict[int, list[Comment]]:
+    """The newest ``limit`` comments of many articles at once (all when None), each list
+    oldest first; one statement whatever the number of articles."""
+    async with db.reader() as uow:
+        return await repository.latest_for_articles(uow.conn, article_ids, limit, viewer_id)
+
+
 async def add(db: Database, *, slug: str, actor: Principal, body: str) -> Comment:
     policy.require_active(actor)
     user_id = actor.id

@@ -31,6 +31,7 @@ from conduit.entrypoints.middleware import RequestContext
 from conduit.entrypoints.rate_limits import RateLimit
 from conduit.entrypoints.read_cache import ReadCache
 from conduit.entrypoints.worker import run_worker
+from conduit.graphql.router import GRAPHQL_PATH, graphql_router
 from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(live_router, prefix=API_PREFIX)
+    app.include_router(graphql_router(parts, live_updates.hub))
 
     event_catalogue = asyncapi_document()
 
@@ -188,5 +190,5 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.add_middleware(ClientAddress, trusted_proxies=trusted_networks(parts.settings))
     app.add_middleware(RequestContext, max_body_bytes=parts.settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders, https=parts.settings.https)
+    app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
     return app

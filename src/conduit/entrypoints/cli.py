@@ -1,4 +1,5 @@
-"""The ``conduit`` command: serve, worker, db upgrade|downgrade|current, events, seed, openapi."""
+"""The ``conduit`` command: serve, worker, db upgrade|downgrade|current, events, seed, openapi,
+graphql schema."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(users_app, name="users")
+graphql_app = typer.Typer(help="The GraphQL API at /graphql.", no_args_is_help=True)
+app.add_typer(graphql_app, name="graphql")
 
 
 def _settings() -> Settings:
@@ -280,6 +283,23 @@ def openapi(
     )
     spec = create_app(settings).openapi()
     text = json.dumps(spec, indent=2, sort_keys=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"Wrote {output}", err=True)
+
+
+@graphql_app.command("schema")
+def graphql_schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; stdout if unset.")
+    ] = None,
+) -> None:
+    """Write the GraphQL schema (SDL) generated from the code (committed as schema.graphql)."""
+    from conduit.graphql.schema import schema_sdl
+
+    text = schema_sdl()
     if output is None:
         typer.echo(text, nl=False)
     else:

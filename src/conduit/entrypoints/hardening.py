@@ -22,12 +22,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
 DOCS_CDN = "https://cdn.jsdelivr.net"
 DOCS_IMAGES = "https://fastapi.tiangolo.com"  # the favicon of FastAPI's Swagger UI page
+IDE_CDN = "https://unpkg.com"  # GraphiQL's scripts and style sheets (Strawberry's page)
 HSTS = b"max-age=31536000; includeSubDomains"
 _CSP = b"content-security-policy"
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
@@ -40,12 +42,16 @@ _COMMON = (
 )
 
 
-def docs_policy(html: bytes) -> bytes:
-    """The policy of a documentation page: its own inline scripts and the CDN's assets."""
-    hashes = " ".join(
+def _script_hashes(html: bytes) -> str:
+    return " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
         for script in _INLINE_SCRIPT.findall(html)
     )
+
+
+def docs_policy(html: bytes) -> bytes:
+    """The policy of a documentation page: its own inline scripts and the CDN's assets."""
+    hashes = _script_hashes(html)
     return (
         f"default-src 'none'; script-src {DOCS_CDN} {hashes}; "
         f"style-src {DOCS_CDN} 'unsafe-inline'; img-src 'self' data: {DOCS_IMAGES}; "
@@ -53,10 +59,35 @@ def docs_policy(html: bytes) -> bytes:
     ).encode()
 
 
+def ide_policy(html: bytes) -> bytes:
+    """The policy of GraphiQL: its own inline scripts, unpkg's assets, requests to itself."""
+    return (
+        f"default-src 'none'; script-src {IDE_CDN} {_script_hashes(html)}; "
+        f"style-src {IDE_CDN} 'unsafe-inline'; font-src {IDE_CDN} data:; "
+        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ).encode()
+
+
+def _is_html(message: Message) -> bool:
+    return any(
+        name.lower() == b"content-type" and value.lower().startswith(b"text/html")
+        for name, value in message.get("headers", [])
+    )
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, https: bool, docs_path: str = "/docs") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        https: bool,
+        docs_path: str = "/docs",
+        ide_path: str | None = None,
+    ) -> None:
         self.app = app
         self.docs_path = docs_path
+        self.ide_path = ide_path
         self.headers = [*_COMMON, *([(b"strict-transport-security", HSTS)] if https else [])]
 
     def _add(self, message: Message, extra: list[tuple[bytes, bytes]]) -> None:
@@ -72,11 +103,10 @@ class SecurityHeaders:
         if scope["path"] == self.docs_path or scope["path"].startswith(self.docs_path + "/"):
             await self._page(scope, receive, send)
             return
-        api_headers = [
-            *self.headers,
-            (_CSP, API_POLICY),
-            (b"cross-origin-resource-policy", b"same-origin"),
-        ]
+        if scope["path"] == self.ide_path:
+            await self._page(scope, receive, send, ide_policy, only_html=True)
+            return
+        api_headers = self._api_headers()
 
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -85,14 +115,40 @@ class SecurityHeaders:
 
         await self.app(scope, receive, send_hardened)
 
-    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The documentation page is small: held until complete, then sent with its policy."""
+    def _api_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            *self.headers,
+            (_CSP, API_POLICY),
+            (b"cross-origin-resource-policy", b"same-origin"),
+        ]
+
+    async def _page(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        policy: Callable[[bytes], bytes] = docs_policy,
+        *,
+        only_html: bool = False,
+    ) -> None:
+        """The documentation page is small: held until complete, then sent with its policy.
+
+        ``only_html``: answers that are not HTML (GraphQL's JSON) get the API headers."""
         start: Message | None = None
         chunks: list[bytes] = []
+        passing = False
 
         async def send_page(message: Message) -> None:
-            nonlocal start
+            nonlocal start, passing
+            if passing:
+                await send(message)
+                return
             if message["type"] == "http.response.start":
+                if only_html and not _is_html(message):
+                    passing = True
+                    self._add(message, self._api_headers())
+                    await send(message)
+                    return
                 start = message
                 return
             if message["type"] != "http.response.body" or start is None:
@@ -102,7 +158,7 @@ class SecurityHeaders:
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            self._add(start, [*self.headers, (_CSP, docs_policy(body))])
+            self._add(start, [*self.headers, (_CSP, policy(body))])
             await send(start)
             await send({"type": "http.response.body", "body": body})
 

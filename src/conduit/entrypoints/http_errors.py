@@ -13,25 +13,10 @@ from starlette.exceptions import HTTPException
 
 from conduit.core.db import is_database_unavailable
 from conduit.core.errors import ConduitError
+from conduit.core.validation import validation_errors
 from conduit.web import JSONReply
 
 log = structlog.get_logger("conduit.http")
-
-_TYPE_MESSAGES = {
-    "missing": "can't be blank",
-    "string_type": "must be a string",
-    "int_type": "must be an integer",
-    "int_parsing": "must be an integer",
-    "int_from_float": "must be an integer",
-    "bool_type": "must be true or false",
-    "list_type": "must be an array",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "json_invalid": "is not valid JSON",
-    "json_type": "must be JSON",
-    "string_unicode": "must be valid unicode",
-}
 
 # A restarted database accepts connections again within seconds; the pool recovers by itself.
 RETRY_AFTER_UNAVAILABLE_SECONDS = 2
@@ -45,46 +30,6 @@ _UNPARSABLE_BODY = "There was an error parsing the body"
 
 def errors_body(errors: dict[str, list[str]]) -> dict[str, Any]:
     return {"errors": errors}
-
-
-def _field(loc: tuple[int | str, ...]) -> str:
-    """The name a client knows: the innermost key ('user' if the wrapper is missing)."""
-    names = [part for part in loc if isinstance(part, str)]
-    if names and names[0] in ("body", "query", "path", "header", "cookie"):
-        names = names[1:]
-    return names[-1] if names else "body"
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error.get("type", "")
-    context = error.get("ctx") or {}
-    if kind in ("blank", "invalid", "too_short") or kind.startswith("null"):
-        return str(error["msg"])
-    if error.get("input", "") is None and kind.endswith("_type"):
-        return "can't be blank"
-    if kind == "string_too_short":
-        if context.get("min_length") == 1:
-            return "can't be blank"
-        return f"is too short (minimum is {context.get('min_length')} characters)"
-    if kind == "string_too_long":
-        return f"is too long (maximum is {context.get('max_length')} characters)"
-    if kind == "too_long":
-        return f"has too many items (maximum is {context.get('max_length')})"
-    if kind == "greater_than_equal":
-        return f"must be greater than or equal to {context.get('ge')}"
-    if kind == "less_than_equal":
-        return f"must be less than or equal to {context.get('le')}"
-    return _TYPE_MESSAGES.get(kind, "is invalid")
-
-
-def validation_errors(raw: list[dict[str, Any]]) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    for error in raw:
-        messages = errors.setdefault(_field(tuple(error.get("loc", ()))), [])
-        message = _message(error)
-        if message not in messages:
-            messages.append(message)
-    return errors or {"body": ["is invalid"]}
 
 
 def install_error_handlers(app: FastAPI) -> None:
