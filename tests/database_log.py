@@ -4,7 +4,8 @@ The SQLAlchemy listener in ``tests/integration/support.py`` sees what Conduit se
 counter sees what the database server ran, so a driver that splits, repeats or adds a
 statement is caught too:
 
-- SQLite: the library's trace callback (``sqlite3_trace``) on the pooled connection.
+- SQLite: the library's trace callback (``sqlite3_trace``) on every pooled connection
+  (the writer's and the readers').
 - PostgreSQL: ``log_statement = 'all'`` for the test database, read back from the server's
   log file between two marker statements.
 - MariaDB: the general query log written to the ``mysql.general_log`` table, filtered to the
@@ -31,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_
 
 from conduit.core.db import Database
 
@@ -75,7 +77,7 @@ async def measure(db: Database, block: Callable[[], Awaitable[Any]]) -> Database
     await block()
     backend = db.engine.dialect.name
     if backend == "sqlite":
-        return await _sqlite(db.engine, block)
+        return await _sqlite(db, block)
     if backend == "postgresql":
         return await _postgresql(db.engine, block)
     if backend in ("mysql", "mariadb"):
@@ -86,23 +88,26 @@ async def measure(db: Database, block: Callable[[], Awaitable[Any]]) -> Database
 # --- SQLite ------------------------------------------------------------------------------
 
 
-async def _sqlite(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
+async def _sqlite(db: Database, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
     log = DatabaseLog("sqlite")
     seen: list[str] = []
-    # Conduit gives SQLite one pooled connection, so tracing it traces every request.
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        await driver.set_trace_callback(seen.append)
+    # The writer's single connection and the read pool: every connection is opened afresh
+    # with the trace callback on, so every statement of the block is seen whichever
+    # connection ran it.
+    engines = {db.engine, db.read_engine}
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        await_(dbapi_connection.driver_connection.set_trace_callback(seen.append))
+
+    for engine in engines:
+        await engine.dispose()
+        event.listen(engine.sync_engine, "connect", trace)
     try:
         await block()
     finally:
-        async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            await driver.set_trace_callback(None)
+        for engine in engines:
+            event.remove(engine.sync_engine, "connect", trace)
+            await engine.dispose()
     log.statements = _clean(seen)
     return log
 

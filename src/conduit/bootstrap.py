@@ -260,7 +260,7 @@ def build(settings: Settings | None = None) -> Container:
         pool_timeout=settings.db_pool_timeout_seconds,
         echo=settings.db_echo,
     )
-    db = Database(engine)
+    db = Database(engine, readers=settings.sqlite_readers)
     return Container(
         settings=settings,
         db=db,

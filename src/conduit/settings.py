@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     db_pool_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     db_echo: bool = False
+    sqlite_readers: int = Field(
+        default=4,
+        ge=0,
+        le=64,
+        description="SQLite: read-only connections that serve reads in parallel (0: reads "
+        "share the single writer connection).",
+    )
     auto_migrate: bool | None = Field(
         default=None,
         description="Run migrations when the server starts. Default: on for SQLite, off otherwise.",

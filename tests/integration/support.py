@@ -67,7 +67,7 @@ class StatementLog:
 
 @contextmanager
 def count_statements(db: Database) -> Iterator[StatementLog]:
-    """Record every statement sent through ``db``'s engine inside the block."""
+    """Record every statement sent through ``db``'s engines inside the block."""
     log = StatementLog()
 
     def before_cursor_execute(
@@ -75,9 +75,11 @@ def count_statements(db: Database) -> Iterator[StatementLog]:
     ) -> None:
         log.statements.append(" ".join(statement.split()))
 
-    target = db.engine.sync_engine
-    event.listen(target, "before_cursor_execute", before_cursor_execute)
+    targets = {db.engine.sync_engine, db.read_engine.sync_engine}
+    for target in targets:
+        event.listen(target, "before_cursor_execute", before_cursor_execute)
     try:
         yield log
     finally:
-        event.remove(target, "before_cursor_execute", before_cursor_execute)
+        for target in targets:
+            event.remove(target, "before_cursor_execute", before_cursor_execute)

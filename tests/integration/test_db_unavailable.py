@@ -49,7 +49,7 @@ async def serve(
         auto_migrate=False,
         log_level="CRITICAL",
     )
-    db = Database(engine)
+    db = Database(engine, readers=0)  # reads and writes share the engine's pool
     tokens = TokenCodec(secret=TEST_SECRET, ttl_seconds=60)
     app = create_app(container=Container(settings=settings, db=db, tokens=tokens))
     transport = httpx.ASGITransport(app=app)

@@ -79,6 +79,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def is_sqlite_file(engine: AsyncEngine) -> bool:
+    """True for an engine on an SQLite file (not an in-memory database)."""
+    database = engine.url.database or ""
+    return engine.dialect.name == "sqlite" and database not in ("", ":memory:")
+
+
+def create_sqlite_read_engine(engine: AsyncEngine, *, readers: int) -> AsyncEngine:
+    """A pool of ``readers`` read-only connections to the SQLite file ``engine`` writes to.
+
+    In WAL mode readers never wait for the writer nor for each other, and each sees what
+    had committed when its statement (or read transaction) began. They are opened with
+    ``query_only`` so that a write sent to them by mistake fails instead of racing the
+    writer for the lock.
+    """
+    reader = create_async_engine(
+        engine.url,
+        echo=engine.echo,
+        pool_pre_ping=False,
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=readers,
+        max_overflow=0,
+        pool_timeout=30.0,
+    )
+    event.listen(reader.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(reader.sync_engine, "connect", _sqlite_read_only)
+    return reader
+
+
 def create_engine(
     url: str,
     *,
@@ -90,8 +124,8 @@ def create_engine(
     """An async engine tuned per database.
 
     SQLite allows one writer at a time: Conduit gives it a single pooled connection so that
-    concurrent requests queue in the pool (a bounded wait) instead of failing with
-    "database is locked".
+    concurrent writes queue in the pool (a bounded wait) instead of failing with
+    "database is locked". Reads go to a separate pool (see :class:`Database`).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -141,21 +175,27 @@ def _invalidate_lost_connections(context: ExceptionContext) -> None:
 
 
 class UnitOfWork:
-    """One transaction on one pooled connection; rolled back unless committed."""
+    """One transaction on one pooled connection; rolled back unless committed.
 
-    __slots__ = ("_committed", "_database", "_events", "_read_only", "conn")
+    A read-only unit of work takes its connection from the database's read pool.
+    """
+
+    __slots__ = ("_committed", "_database", "_events", "_read_only", "_reads_only", "conn")
 
     def __init__(self, database: Database, *, read_only: bool = False) -> None:
         self._database = database
         self._committed = False
         self._events: list[Event] = []
+        self._reads_only = read_only
         # PostgreSQL gives every statement its own snapshot under READ COMMITTED anyway, so a
         # read-only use case skips BEGIN/ROLLBACK: two round trips fewer per request.
         self._read_only = read_only and database.engine.dialect.name == "postgresql"
         self.conn: AsyncConnection
 
     async def __aenter__(self) -> UnitOfWork:
-        self.conn = await self._database.engine.connect()
+        database = self._database
+        engine = database.read_engine if self._reads_only else database.engine
+        self.conn = await engine.connect()
         try:
             if self._read_only:
                 await self.conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -205,10 +245,22 @@ class UnitOfWork:
 
 
 class Database:
-    """The engine and a factory of units of work; built once in bootstrap."""
+    """The engines and a factory of units of work; built once in bootstrap.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``engine`` carries every write. On an SQLite file, which allows one writer at a time,
+    that engine has a single connection and read-only use cases get a pool of ``readers``
+    read-only connections of their own (``read_engine``): reads run in parallel, on their
+    own threads, while writes stay serialized. On PostgreSQL and MariaDB both are the
+    same engine.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, readers: int = 4) -> None:
         self.engine = engine
+        self.read_engine = (
+            create_sqlite_read_engine(engine, readers=readers)
+            if is_sqlite_file(engine) and readers > 0
+            else engine
+        )
         self._commit_listeners: list[CommitListener] = []
 
     def on_commit(self, listener: CommitListener) -> None:
@@ -241,6 +293,8 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
         await self.engine.dispose()
 
 
