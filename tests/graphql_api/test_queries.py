@@ -215,3 +215,18 @@ async def test_a_request_that_is_not_graphql_is_400_never_500(client: httpx.Asyn
     )
     assert mutation.status_code == 400
     assert "mutation" in mutation.text.lower()
+
+
+async def test_tags_take_the_same_limit_as_rest(client: httpx.AsyncClient, gql: Gql) -> None:
+    token = await register(client, "author")
+    await create_article(client, token, "One", tagList=["rare", "common"])
+    await create_article(client, token, "Two", tagList=["common"])
+    assert (await gql("{ tags(limit: 1) }"))["data"] == {"tags": ["common"]}
+    assert (await client.get("/tags?limit=1")).json() == {"tags": ["common"]}
+    for limit, message in [
+        (0, "must be greater than or equal to 1"),
+        (1001, "must be less than or equal to 1000"),
+    ]:
+        error = error_of(await gql(f"{{ tags(limit: {limit}) }}"))
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "errors": {"limit": [message]}}
+        assert (await client.get(f"/tags?limit={limit}")).json() == {"errors": {"limit": [message]}}

@@ -115,10 +115,14 @@ class Query:
             raise
         return Profile.of(found)
 
-    @strawberry.field(description="The most used tags (REST: GET /tags).")
-    async def tags(self, info: Info) -> list[str]:
+    @strawberry.field(description="The most used tags, most used first (REST: GET /tags).")
+    async def tags(self, info: Info, limit: int = tags.DEFAULT_TAGS) -> list[str]:
         await info.context.count_read()
-        return await tags.popular(info.context.db)
+        if limit < 1:
+            raise Invalid.many({"limit": ["must be greater than or equal to 1"]})
+        if limit > tags.MAX_TAGS:
+            raise Invalid.many({"limit": [f"must be less than or equal to {tags.MAX_TAGS}"]})
+        return await tags.popular(info.context.db, limit=limit)
 
     @strawberry.field(description="The signed-in user (REST: GET /user).")
     async def me(self, info: Info) -> User | None:

@@ -23,9 +23,9 @@ _POPULAR = (
 )
 
 
-async def popular(conn: AsyncConnection) -> list[str]:
-    """Tags in use, most used first (ties by name)."""
-    return list((await conn.execute(_POPULAR)).scalars())
+async def popular(conn: AsyncConnection, *, limit: int) -> list[str]:
+    """The ``limit`` tags in use most, most used first (ties by name)."""
+    return list((await conn.execute(_POPULAR.limit(limit))).scalars())
 
 
 async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:

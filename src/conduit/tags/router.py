@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from conduit.tags import service
@@ -22,5 +24,15 @@ class TagsResponse(BaseModel):
     summary="Get tags",
     operation_id="GetTags",
 )
-async def list_tags(db: DB) -> JSONReply:
-    return JSONReply({"tags": await service.popular(db)})
+async def list_tags(
+    db: DB,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=service.MAX_TAGS,
+            description="How many tags to return, most used first.",
+        ),
+    ] = service.DEFAULT_TAGS,
+) -> JSONReply:
+    return JSONReply({"tags": await service.popular(db, limit=limit)})
