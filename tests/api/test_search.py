@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from conduit.core.db import Database
 from tests.api.support import assert_article_shape, assert_error, favorite, follow
@@ -114,9 +113,7 @@ async def test_the_index_is_current_after_each_write(client: httpx.AsyncClient) 
     assert titles(await search(client, "zeppelin")) == ["Zeppelin flight"]
 
     changes = {"title": "Balloon flight", "body": "Hot air over the meadow."}
-    response = await client.put(
-        f"/articles/{slug}", json={"article": changes}, headers=auth(token)
-    )
+    response = await client.put(f"/articles/{slug}", json={"article": changes}, headers=auth(token))
     assert response.status_code == 200, response.text
     assert (await search(client, "zeppelin"))["articlesCount"] == 0
     assert (await search(client, "airships"))["articlesCount"] == 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Integer,
     Select,
     and_,
@@ -216,7 +217,8 @@ def _search_statements(
 ) -> tuple[Select[Any], Select[Any]]:
     """The list's page and count statements, narrowed to matches, most relevant first."""
     search = search_sql(dialect, excluding=excluding)
-    source, counted = _FROM, articles
+    source: FromClause = _FROM
+    counted: FromClause = articles
     if search.join is not None:
         source, counted = _FROM.join(*search.join), articles.join(*search.join)
     page = (

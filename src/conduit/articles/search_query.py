@@ -86,9 +86,7 @@ class SearchQuery:
     def mariadb_boolean(self) -> str:
         """``+"item" ... -"item"`` for ``MATCH ... AGAINST (... IN BOOLEAN MODE)``."""
         wanted = [f"+{_boolean_string(item)}" for item in self.mariadb_wanted()]
-        excluded = [
-            f"-{_boolean_string(item)}" for item in self.excluded if _mariadb_indexed(item)
-        ]
+        excluded = [f"-{_boolean_string(item)}" for item in self.excluded if _mariadb_indexed(item)]
         return " ".join(wanted + excluded)
 
     def mariadb_any(self) -> str:

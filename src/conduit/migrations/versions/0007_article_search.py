@@ -29,24 +29,23 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_FTS5_COLUMNS = "title, description, body, search_tags"
 SQLITE_UP = [
-    f"""CREATE VIRTUAL TABLE articles_fts USING fts5({_FTS5_COLUMNS},
+    """CREATE VIRTUAL TABLE articles_fts USING fts5(title, description, body, search_tags,
         content='articles', content_rowid='id',
         tokenize='porter unicode61 remove_diacritics 2')""",
-    f"""CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
-        INSERT INTO articles_fts(rowid, {_FTS5_COLUMNS})
+    """CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+        INSERT INTO articles_fts(rowid, title, description, body, search_tags)
         VALUES (new.id, new.title, new.description, new.body, new.search_tags);
     END""",
-    f"""CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
-        INSERT INTO articles_fts(articles_fts, rowid, {_FTS5_COLUMNS})
+    """CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+        INSERT INTO articles_fts(articles_fts, rowid, title, description, body, search_tags)
         VALUES ('delete', old.id, old.title, old.description, old.body, old.search_tags);
     END""",
-    f"""CREATE TRIGGER articles_fts_update
-    AFTER UPDATE OF {_FTS5_COLUMNS} ON articles BEGIN
-        INSERT INTO articles_fts(articles_fts, rowid, {_FTS5_COLUMNS})
+    """CREATE TRIGGER articles_fts_update
+    AFTER UPDATE OF title, description, body, search_tags ON articles BEGIN
+        INSERT INTO articles_fts(articles_fts, rowid, title, description, body, search_tags)
         VALUES ('delete', old.id, old.title, old.description, old.body, old.search_tags);
-        INSERT INTO articles_fts(rowid, {_FTS5_COLUMNS})
+        INSERT INTO articles_fts(rowid, title, description, body, search_tags)
         VALUES (new.id, new.title, new.description, new.body, new.search_tags);
     END""",
     "INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')",
