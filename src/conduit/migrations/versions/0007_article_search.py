@@ -6,7 +6,8 @@ create and update use cases, backfilled here. The full-text index (see
 
 - SQLite: the FTS5 table ``articles_fts`` over ``articles`` (external content), kept in
   sync by triggers. A later migration that rebuilds ``articles`` in batch mode drops the
-  triggers with the old table and must create them again.
+  triggers with the old table and must create them again (and must keep the rows that
+  reference articles: dropping the old table cascades while foreign keys are on).
 - PostgreSQL: ``articles.search_vector``, a stored generated tsvector, with a GIN index.
 - MariaDB: stored generated columns ``search_title`` and ``search_text`` in a
   case-insensitive collation, each with a FULLTEXT index (InnoDB).
@@ -103,7 +104,6 @@ def _backfill_search_tags() -> None:
     )
     for article_id, name in rows:
         names[article_id].append(name)
-    conn.execute(sa.update(articles).values(search_tags=""))
     if names:
         conn.execute(
             sa.update(articles)
@@ -114,11 +114,14 @@ def _backfill_search_tags() -> None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("search_tags", sa.Text(), nullable=True))
+    # A plain ADD COLUMN, never a batch rebuild of ``articles`` on SQLite: its DROP TABLE
+    # would cascade to the rows that reference articles (tags, favorites, comments) while
+    # SQLite enforces foreign keys. (SQLite adds a NOT NULL column only with a default.)
+    op.add_column(
+        "articles",
+        sa.Column("search_tags", sa.Text(), nullable=False, server_default=sa.text("''")),
+    )
     _backfill_search_tags()
-    with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.alter_column("search_tags", existing_type=sa.Text(), nullable=False)
     statements = {"sqlite": SQLITE_UP, "postgresql": POSTGRESQL_UP, "mariadb": MARIADB_UP}
     for statement in statements.get(_dialect(), []):
         op.execute(statement)
@@ -128,5 +131,7 @@ def downgrade() -> None:
     statements = {"sqlite": SQLITE_DOWN, "postgresql": POSTGRESQL_DOWN, "mariadb": MARIADB_DOWN}
     for statement in statements.get(_dialect(), []):
         op.execute(statement)
-    with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.drop_column("search_tags")
+    if _dialect() == "sqlite":  # ALTER TABLE DROP COLUMN (SQLite 3.35+), no rebuild
+        op.execute("ALTER TABLE articles DROP COLUMN search_tags")
+    else:
+        op.drop_column("articles", "search_tags")
