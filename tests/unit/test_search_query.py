@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conduit.articles.search_index import finds_nothing, search_params, search_sql
 from conduit.articles.search_query import MAX_ITEMS, SearchQuery, parse
 
 NASTY = [
@@ -191,3 +192,21 @@ def test_sqlite_finds_what_the_reader_means(
 ) -> None:
     rows = fts5.execute("SELECT rowid FROM docs WHERE docs MATCH ?", (parse(text).fts5(),))
     assert bool(rows.fetchall()) is found
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
+def test_each_database_gets_only_bound_values(dialect: str) -> None:
+    parsed = parse('whale "blue sea" -shark')
+    params = search_params(dialect, parsed)
+    sql = search_sql(dialect, excluding=True)
+    rendered = " ".join(str(part) for part in (*sql.conditions, sql.most_relevant_first))
+    assert "whale" not in rendered  # the reader's words travel as parameters only
+    assert {name for name in params} <= {"search", "search_excluded", "search_any"}
+    assert all(f":{name}" in rendered for name in params)
+
+
+def test_a_query_the_index_cannot_answer_finds_nothing_without_asking() -> None:
+    assert finds_nothing("sqlite", parse("-whale"))
+    assert not finds_nothing("sqlite", parse("go"))
+    assert finds_nothing("mysql", parse("go to it"))  # too short or stopwords for InnoDB
+    assert not finds_nothing("mysql", parse("go whale"))
