@@ -116,6 +116,7 @@ ENDPOINTS = [
     Endpoint("list", "GET", "/api/articles", reference=True),
     Endpoint("list_signed_in", "GET", "/api/articles", signed_in=True),
     Endpoint("list_tag", "GET", "/api/articles?tag={tag}"),
+    Endpoint("search", "GET", "/api/articles/search?q=database"),  # a word of every seed
     Endpoint("feed", "GET", "/api/articles/feed", signed_in=True),
     Endpoint("article", "GET", "/api/articles/{slug}", reference=True),
     Endpoint("comments", "GET", "/api/articles/{slug}/comments"),

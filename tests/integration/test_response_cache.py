@@ -214,7 +214,9 @@ async def test_a_write_on_one_instance_is_never_read_stale_on_another(
 
     # article.created: lists (and their filters) and tags
     await b.warm("/articles", "/articles?tag=fresh", "/articles?author=author", "/tags")
+    await b.warm("/articles/search?q=fresh")
     second = await create_article(a.http, author, "Second", tagList=["fresh"])
+    assert (await b.read("/articles/search?q=fresh"))["articlesCount"] == 1
     assert (await b.read("/articles"))["articlesCount"] == 2
     assert (await b.read("/articles?tag=fresh"))["articlesCount"] == 1
     assert (await b.read("/articles?author=author"))["articlesCount"] == 2
@@ -222,9 +224,11 @@ async def test_a_write_on_one_instance_is_never_read_stale_on_another(
 
     # article.updated: the article, the lists, the tags
     await b.warm(article_url, "/articles", "/tags", "/articles?tag=cache")
+    await b.warm("/articles/search?q=retitled")
     changes = {"title": "Retitled", "body": "new body", "tagList": ["renamed"]}
     response = await a.http.put(article_url, json={"article": changes}, headers=auth(author))
     assert response.status_code == 200
+    assert (await b.read("/articles/search?q=retitled"))["articlesCount"] == 1
     assert (await b.read(article_url))["article"]["body"] == "new body"
     listed = {item["slug"]: item for item in (await b.read("/articles"))["articles"]}
     assert listed[slug]["title"] == "Retitled"

@@ -88,3 +88,20 @@ async def test_seeding_twice_adds_to_what_is_there(db: Database) -> None:
     assert counts["tags"] == PLAN.tags  # the same topics are reused, not duplicated
     names = {row.username for row in await fetch_all(db, select(users.c.username))}
     assert {f"user{n}" for n in range(1, 2 * PLAN.users + 1)} == names
+
+
+async def test_seeded_articles_are_found_by_their_tags(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    await seed_database(db, PLAN)
+    listed = (await client.get("/articles?limit=100")).json()["articles"]
+    tagged = [item for item in listed if item["tagList"]]
+    assert tagged
+    for item in tagged:
+        tag = item["tagList"][0]
+        found = await client.get("/articles/search", params={"q": tag, "limit": 100})
+        assert item["slug"] in {hit["slug"] for hit in found.json()["articles"]}, tag
+    rows = await fetch_all(db, select(articles.c.search_tags))
+    assert sorted(len(row.search_tags.split()) for row in rows) == sorted(
+        len(item["tagList"]) for item in listed
+    )

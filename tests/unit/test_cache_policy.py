@@ -63,6 +63,7 @@ def test_an_unknown_event_bumps_everything() -> None:
     ("path", "expected"),
     [
         ("/api/articles", ("all", "lists")),
+        ("/api/articles/search", ("all", "lists")),
         ("/api/tags", ("all", "tags")),
         ("/api/articles/how-to", ("all", "article:how-to")),
         ("/api/articles/how-to/comments", ("all", "comments:how-to")),

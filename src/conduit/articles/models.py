@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +28,8 @@ class ArticleRow(Base):
     author_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    # The tag names, space-separated, for the full-text index (see articles.search_index).
+    search_tags: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
 
 
 class FavoriteRow(Base):

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Integer,
     Select,
     and_,
@@ -27,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles.models import Article, ArticleFilter, articles, favorites
+from conduit.articles.search_index import finds_nothing, search_params, search_sql
+from conduit.articles.search_query import SearchQuery
 from conduit.core.db import insert_ignore, utcnow
 from conduit.core.pagination import Page
 from conduit.profiles.models import follows
@@ -186,14 +189,60 @@ async def list_page(
         "favorited_by": where.favorited_by,
         "feed_of": where.feed_of,
     }
+    statements = (_page_statement(viewer_id is not None, *shape), _count_statement(*shape))
+    return await _page(conn, statements, params, page)
+
+
+async def _page(
+    conn: AsyncConnection,
+    statements: tuple[Select[Any], Select[Any]],
+    params: dict[str, Any],
+    page: Page,
+) -> tuple[list[Article], int]:
+    """Rows of one page (statement 1), the total (2, not on the last page), the tags (3)."""
+    page_statement, count_statement = statements
     page_params = {**params, "limit": page.limit, "offset": page.offset}
-    rows = (await conn.execute(_page_statement(viewer_id is not None, *shape), page_params)).all()
+    rows = (await conn.execute(page_statement, page_params)).all()
     if (rows and len(rows) < page.limit) or (not rows and page.offset == 0):
         total = page.offset + len(rows)  # the last page: the total is known without counting
     else:
-        total = int((await conn.execute(_count_statement(*shape), params)).scalar_one())
+        total = int((await conn.execute(count_statement, params)).scalar_one())
     names = await tag_names(conn, [row.id for row in rows])
     return [_article(row, names[row.id], with_body=False) for row in rows], total
+
+
+@functools.cache
+def _search_statements(
+    dialect: str, signed_in: bool, excluding: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The list's page and count statements, narrowed to matches, most relevant first."""
+    search = search_sql(dialect, excluding=excluding)
+    source: FromClause = _FROM
+    counted: FromClause = articles
+    if search.join is not None:
+        source, counted = _FROM.join(*search.join), articles.join(*search.join)
+    page = (
+        select(*_columns(signed_in, with_body=False))
+        .select_from(source)
+        .where(*search.conditions)
+        .order_by(search.most_relevant_first, articles.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    count = select(func.count()).select_from(counted).where(*search.conditions)
+    return page, count
+
+
+async def search_page(
+    conn: AsyncConnection, query: SearchQuery, page: Page, viewer_id: int | None
+) -> tuple[list[Article], int]:
+    """One page of the articles matching ``query``, most relevant first (ties: newest)."""
+    dialect = conn.dialect.name
+    if finds_nothing(dialect, query):
+        return [], 0
+    statements = _search_statements(dialect, viewer_id is not None, bool(query.excluded))
+    params = {"viewer_id": viewer_id, **search_params(dialect, query)}
+    return await _page(conn, statements, params, page)
 
 
 async def get(conn: AsyncConnection, slug: str, viewer_id: int | None) -> Article | None:
@@ -226,7 +275,14 @@ async def slug_exists(conn: AsyncConnection, slug: str) -> bool:
 
 
 async def add(
-    conn: AsyncConnection, *, slug: str, title: str, description: str, body: str, author_id: int
+    conn: AsyncConnection,
+    *,
+    slug: str,
+    title: str,
+    description: str,
+    body: str,
+    author_id: int,
+    search_tags: str = "",
 ) -> int:
     now = utcnow()
     result = await conn.execute(
@@ -236,6 +292,7 @@ async def add(
             description=description,
             body=body,
             author_id=author_id,
+            search_tags=search_tags,
             created_at=now,
             updated_at=now,
         )

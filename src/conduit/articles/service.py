@@ -1,4 +1,4 @@
-"""Use cases of the articles feature: list, feed, read, write, delete, favorite."""
+"""Use cases of the articles feature: list, feed, search, read, write, delete, favorite."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ from conduit.articles.events import (
 )
 from conduit.articles.exceptions import ArticleNotFound, NotArticleAuthor
 from conduit.articles.models import Article, ArticleFilter
+from conduit.articles.search_index import search_tags
+from conduit.articles.search_query import parse
 from conduit.core import audit, policy
 from conduit.core.audit import UNKNOWN_CLIENT, Client
 from conduit.core.db import Database, is_unique_violation
+from conduit.core.errors import Invalid
 from conduit.core.pagination import Page
 from conduit.core.principal import Principal
 from conduit.tags import repository as tags_repository
@@ -31,6 +34,8 @@ from conduit.users.service import require_account
 _SLUG_ATTEMPTS = 3
 # Field names in events are the API's: tagList, not tag_list.
 _WIRE_NAMES = {"tag_list": "tagList"}
+# Paths under /articles/ that are not articles: an article titled "Search" gets a suffix.
+RESERVED_SLUGS = frozenset({"feed", "search"})
 
 
 def slug_for(title: str, *, suffix: str = "") -> str:
@@ -49,6 +54,18 @@ async def list_articles(
 async def feed(db: Database, *, page: Page, user_id: int) -> tuple[list[Article], int]:
     async with db.reader() as uow:
         return await repository.list_page(uow.conn, ArticleFilter(feed_of=user_id), page, user_id)
+
+
+async def search(
+    db: Database, *, query: str, page: Page, viewer_id: int | None
+) -> tuple[list[Article], int]:
+    """Articles matching search-box text (words, "phrases", -exclusions), most relevant
+    first, ties newest first; any text is accepted, blank text is refused."""
+    if not query.strip():
+        raise Invalid("q", "can't be blank")
+    parsed = parse(query)
+    async with db.reader() as uow:
+        return await repository.search_page(uow.conn, parsed, page, viewer_id)
 
 
 async def get(db: Database, *, slug: str, viewer_id: int | None) -> Article:
@@ -89,7 +106,11 @@ async def create(
             async with db.uow() as uow:
                 await require_account(uow.conn, author_id)
                 slug = slug_for(title)
-                if attempt or await repository.slug_exists(uow.conn, slug):
+                if (
+                    attempt
+                    or slug in RESERVED_SLUGS
+                    or await repository.slug_exists(uow.conn, slug)
+                ):
                     slug = slug_for(title, suffix=secrets.token_hex(4))
                 article_id = await repository.add(
                     uow.conn,
@@ -98,6 +119,7 @@ async def create(
                     description=description,
                     body=body,
                     author_id=author_id,
+                    search_tags=search_tags(tag_list),
                 )
                 await tags_repository.set_for_article(uow.conn, article_id, tag_list)
                 article = await _read_back(uow.conn, slug, author_id)
@@ -140,11 +162,13 @@ async def update(db: Database, *, slug: str, actor: Principal, changes: dict[str
         article_id, author_id = await _article_and_author(uow.conn, slug)
         if not policy.may_edit(actor, owner_id=author_id):
             raise NotArticleAuthor()
+        changed = sorted(values) + (["tag_list"] if tag_list is not None else [])
+        if tag_list is not None:
+            values["search_tags"] = search_tags(tag_list)
         await repository.change(uow.conn, article_id, values)
         if tag_list is not None:
             await tags_repository.set_for_article(uow.conn, article_id, tag_list)
         article = await _read_back(uow.conn, slug, user_id)
-        changed = sorted(values) + (["tag_list"] if tag_list is not None else [])
         uow.emit(
             ArticleUpdated(
                 article_id=article_id,

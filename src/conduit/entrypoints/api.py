@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from conduit import migrations
 from conduit.articles.router import router as articles_router
+from conduit.articles.search_router import router as search_router
 from conduit.bootstrap import Container, access_keeper, build, trusted_networks
 from conduit.comments.router import router as comments_router
 from conduit.core.tasks import cancel_and_wait
@@ -58,6 +59,7 @@ OPENAPI_TAGS = [
         "Notifications",
         "Admin",
         "Authentication",
+        "Search",
     )
 ]
 
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         sessions_router,
         oidc_router,
         profiles_router,
+        search_router,  # before articles_router: /articles/search is not an article
         articles_router,
         comments_router,
         tags_router,

@@ -35,6 +35,8 @@ Route = tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[str, ...]]]
 ROUTES: tuple[Route, ...] = (
     (re.compile(r"/api/articles"), lambda _m: (generations.ALL, generations.LISTS)),
     (re.compile(r"/api/tags"), lambda _m: (generations.ALL, generations.TAGS)),
+    # Search results are article lists: any article write makes them stale.
+    (re.compile(r"/api/articles/search"), lambda _m: (generations.ALL, generations.LISTS)),
     (
         re.compile(r"/api/articles/(?P<slug>[^/]+)"),
         lambda m: (generations.ALL, generations.article(m["slug"])),

@@ -11,10 +11,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles.models import articles, favorites
+from conduit.articles.search_index import search_tags
 from conduit.articles.service import slug_for
 from conduit.comments.models import comments
 from conduit.core.db import Database, utcnow
@@ -87,6 +88,26 @@ def _pairs(
         if same or pair[0] != pair[1]:
             pairs.add(pair)
     return pairs
+
+
+async def _index_tags(conn: AsyncConnection, links: list[dict[str, Any]]) -> None:
+    """Write the tag names each article's search index holds (``articles.search_tags``)."""
+    tag_ids = {link["tag_id"] for link in links}
+    if not tag_ids:
+        return
+    rows = await conn.execute(select(tags.c.id, tags.c.name).where(tags.c.id.in_(tag_ids)))
+    name_of = {row.id: row.name for row in rows}
+    tagged: dict[int, list[str]] = {}
+    for link in links:
+        tagged.setdefault(link["article_id"], []).append(name_of[link["tag_id"]])
+    statement = (
+        update(articles)
+        .where(articles.c.id == bindparam("article_id"))
+        .values(search_tags=bindparam("tags_text"))
+    )
+    values = [{"article_id": a, "tags_text": search_tags(names)} for a, names in tagged.items()]
+    for start in range(0, len(values), BATCH):
+        await conn.execute(statement, values[start : start + BATCH])
 
 
 async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
@@ -165,6 +186,7 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
             for tag_id in rng.sample(tag_ids, k=min(len(tag_ids), rng.randint(0, 4))):
                 links.append({"article_id": article_id, "tag_id": tag_id})
         await _insert(conn, article_tags, links)
+        await _index_tags(conn, links)
 
         fav_rows = [
             {"user_id": u, "article_id": a, "created_at": now}

@@ -8,6 +8,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from conduit.articles.search_index import is_unmodelled
 from conduit.core.db import Base, create_engine
 from conduit.migrations.models import load_all_models
 
@@ -16,12 +17,18 @@ target_metadata = Base.metadata
 config = context.config
 
 
+def include_object(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+    """Comparisons leave out the full-text index of articles, which the models do not hold."""
+    return not is_unmodelled(name, kind)
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
