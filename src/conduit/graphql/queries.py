@@ -70,6 +70,22 @@ class Query:
         return article_list([Article.of(article) for article in found], total)
 
     @strawberry.field(
+        description='Articles matching search-box text: words, "exact phrases", -exclusions; '
+        "most relevant first, ties newest first (REST: GET /articles/search)."
+    )
+    async def search_articles(
+        self, info: Info, q: str, limit: int = 20, offset: int = 0
+    ) -> ArticleList:
+        await info.context.count_read()
+        found, total = await articles.search(
+            info.context.db,
+            query=q,
+            page=page_of(limit, offset),
+            viewer_id=info.context.viewer_id,
+        )
+        return article_list([Article.of(article) for article in found], total)
+
+    @strawberry.field(
         description="Recent articles by the users the caller follows (REST: GET /articles/feed)."
     )
     async def feed(self, info: Info, limit: int = 20, offset: int = 0) -> ArticleList:
