@@ -4,8 +4,8 @@ The SQLAlchemy listener in ``tests/integration/support.py`` sees what Conduit se
 counter sees what the database server ran, so a driver that splits, repeats or adds a
 statement is caught too:
 
-- SQLite: the library's trace callback (``sqlite3_trace``) on every pooled connection
-  (the writer's and the readers').
+- SQLite: the library's trace callback (``sqlite3_trace``) on every pooled connection the
+  block uses (the writer's and the readers').
 - PostgreSQL: ``log_statement = 'all'`` for the test database, read back from the server's
   log file between two marker statements.
 - MariaDB: the general query log written to the ``mysql.general_log`` table, filtered to the
@@ -91,23 +91,28 @@ async def measure(db: Database, block: Callable[[], Awaitable[Any]]) -> Database
 async def _sqlite(db: Database, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
     log = DatabaseLog("sqlite")
     seen: list[str] = []
-    # The writer's single connection and the read pool: every connection is opened afresh
-    # with the trace callback on, so every statement of the block is seen whichever
-    # connection ran it.
+    # The writer's single connection and the read pool: each connection the block checks out
+    # gets the trace callback, so every statement is seen whichever connection ran it. The
+    # connections stay open (warm, as in service), so a module's one-off set-up on a new
+    # connection (FTS5 reading its configuration) is not counted as the block's.
     engines = {db.engine, db.read_engine}
+    traced: dict[int, Any] = {}
 
-    def trace(dbapi_connection: Any, _record: Any) -> None:
-        await_(dbapi_connection.driver_connection.set_trace_callback(seen.append))
+    def trace(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if id(driver) not in traced:
+            await_(driver.set_trace_callback(seen.append))
+            traced[id(driver)] = driver
 
     for engine in engines:
-        await engine.dispose()
-        event.listen(engine.sync_engine, "connect", trace)
+        event.listen(engine.sync_engine, "checkout", trace)
     try:
         await block()
     finally:
         for engine in engines:
-            event.remove(engine.sync_engine, "connect", trace)
-            await engine.dispose()
+            event.remove(engine.sync_engine, "checkout", trace)
+        for driver in traced.values():
+            await driver.set_trace_callback(None)
     log.statements = _clean(seen)
     return log
 
