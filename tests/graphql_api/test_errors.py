@@ -18,7 +18,7 @@ from tests.graphql_api.conftest import Gql, error_of
 async def test_an_unexpected_error_is_internal_and_says_nothing(
     gql: Gql, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(_db: object) -> list[str]:
+    async def broken(_db: object, **_options: object) -> list[str]:
         raise RuntimeError("secret detail of the server")
 
     monkeypatch.setattr(tags, "popular", broken)
@@ -35,7 +35,7 @@ async def test_an_unexpected_error_is_internal_and_says_nothing(
 async def test_a_database_that_went_away_is_service_unavailable(
     gql: Gql, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def unreachable(_db: object) -> list[str]:
+    async def unreachable(_db: object, **_options: object) -> list[str]:
         raise ConnectionRefusedError("connection refused")
 
     monkeypatch.setattr(tags, "popular", unreachable)

@@ -1437,7 +1437,7 @@ class TestAPI8SecurityMisconfiguration:
     ) -> None:
         secret = "SELECT * FROM users -- password_hash"
 
-        async def broken(_db: Database) -> list[str]:
+        async def broken(_db: Database, **_options: object) -> list[str]:
             raise KeyError(secret)
 
         monkeypatch.setattr(tags_service, "popular", broken)
