@@ -25,6 +25,7 @@ from conduit.core.principal import AccessRulesKeeper, Authenticator
 from conduit.core.rate_limits import RateLimiter
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
+from conduit.core.storage import FileStorage
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.settings import RateLimits, Settings
 from conduit.users import access
@@ -56,11 +57,15 @@ class Container:
     identity_providers: Mapping[str, IdentityProvider] = field(default_factory=dict)
     # None: no rate limits (CONDUIT_RATE_LIMITS_ENABLED=false, or a container built by hand).
     rate_limiter: RateLimiter | None = None
+    # Uploaded images; None: the one CONDUIT_STORAGE_URL names (see file_storage).
+    storage: FileStorage = None  # type: ignore[assignment]
     # Checks access tokens against the key and the in-memory access rules (one per process).
     authenticator: Authenticator = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "authenticator", Authenticator(self.tokens))
+        if self.storage is None:
+            object.__setattr__(self, "storage", file_storage(self.settings))
 
     @property
     def embedded_bus(self) -> bool:
@@ -84,6 +89,37 @@ def build_bus(settings: Settings, consumers: Sequence[Consumer]) -> EventBus:
     raise ConfigurationError(
         "CONDUIT_BROKER_URL must start with amqp://, amqps:// or nats:// (or be unset for the "
         f"embedded bus), not {url.split('://')[0]}://"
+    )
+
+
+def file_storage(settings: Settings) -> FileStorage:
+    """The storage ``CONDUIT_STORAGE_URL`` names: ``s3://bucket``, or unset for a local folder."""
+    url = settings.storage_url
+    if not url or url.startswith("file://"):
+        from conduit.adapters.local_storage import LocalStorage
+
+        folder = Path(url.removeprefix("file://")) if url else Path(settings.data_dir) / "media"
+        return LocalStorage(folder, base_url=settings.media_base_url)
+    if url.startswith("s3://"):
+        bucket = url.removeprefix("s3://").strip("/")
+        if not bucket or "/" in bucket:
+            raise ConfigurationError(
+                f"CONDUIT_STORAGE_URL must name one bucket (s3://bucket), not {url!r}"
+            )
+        from conduit.adapters.s3_storage import S3Storage
+
+        secret = settings.s3_secret_access_key
+        return S3Storage(
+            bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=None if secret is None else secret.get_secret_value(),
+            url_ttl_seconds=settings.s3_url_ttl_seconds,
+        )
+    raise ConfigurationError(
+        "CONDUIT_STORAGE_URL must start with s3:// or file:// (or be unset for the folder "
+        f"<data_dir>/media), not {url.split('://')[0]}://"
     )
 
 
@@ -246,6 +282,7 @@ def check_settings(settings: Settings) -> str:
     check_production(settings)
     trusted_networks(settings)
     rate_limit_rules(settings)
+    file_storage(settings)
     return secret
 
 
@@ -271,4 +308,5 @@ def build(settings: Settings | None = None) -> Container:
         live=live_bus(settings),
         identity_providers=identity_providers(settings),
         rate_limiter=rate_limiter(settings),
+        storage=file_storage(settings),
     )

@@ -22,6 +22,7 @@ from conduit.core.identity import IdentityProvider
 from conduit.core.pagination import MAX_LIMIT, MAX_OFFSET, Page
 from conduit.core.principal import Authenticator, Principal
 from conduit.core.security import TokenCodec
+from conduit.core.storage import FileStorage
 from conduit.settings import Settings
 
 _SCHEMES = ("token", "bearer")
@@ -54,6 +55,12 @@ async def get_tokens(connection: HTTPConnection) -> TokenCodec:
 async def get_settings(connection: HTTPConnection) -> Settings:
     settings: Settings = connection.app.state.settings
     return settings
+
+
+async def get_storage(connection: HTTPConnection) -> FileStorage:
+    """Where uploaded images are stored (CONDUIT_STORAGE_URL)."""
+    storage: FileStorage = connection.app.state.storage
+    return storage
 
 
 async def get_identity_providers(connection: HTTPConnection) -> Mapping[str, IdentityProvider]:
@@ -169,6 +176,7 @@ CurrentUser = Annotated[Principal, Depends(required_principal)]
 PresentedToken = Annotated[str, Depends(presented_token)]
 ClientInfo = Annotated[Client, Depends(get_client)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+Storage = Annotated[FileStorage, Depends(get_storage)]
 IdentityProviders = Annotated[Mapping[str, IdentityProvider], Depends(get_identity_providers)]
 PageParams = Annotated[Page, Depends(page_params)]
 
@@ -184,6 +192,7 @@ _ERROR_DESCRIPTIONS = {
     403: "Forbidden. The error key identifies the resource type (article, comment, etc.)",
     404: "Not Found. The error key identifies the resource type (article, profile, comment, etc.)",
     409: "Conflict - resource already exists",
+    413: "Payload Too Large",
     422: "Unexpected error",
     503: "Service Unavailable: a service Conduit depends on did not answer",
 }

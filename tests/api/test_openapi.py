@@ -152,7 +152,7 @@ def parameters(spec: Spec, operation: Spec) -> dict[tuple[str, str], bool]:
 
 
 # Routes Conduit adds to the RealWorld API, by OpenAPI tag.
-EXTENSION_TAGS = {"Notifications", "Sessions", "Admin", "Authentication", "Search"}
+EXTENSION_TAGS = {"Notifications", "Sessions", "Admin", "Authentication", "Search", "Uploads"}
 # Properties Conduit adds to RealWorld objects (the user's roles), left out of comparisons.
 EXTENSION_PROPERTIES = {"roles"}
 # Optional query parameters Conduit adds to RealWorld operations (a cap on the tags sent).

@@ -43,6 +43,7 @@ APP_TABLES = {
     "user_identities",
     "login_states",
     "audit_log",
+    "uploads",
 }
 
 
@@ -188,6 +189,8 @@ INDEXED = [
     ("notifications", ("article_id",), "deleting an article"),
     ("notifications", ("comment_id",), "deleting a comment"),
     ("notifications", ("actor_id",), "deleting a user"),
+    ("uploads", ("owner_id",), "deleting a user"),
+    ("uploads", ("created_at",), "pruning old uploads"),
 ]
 UNIQUE = [
     ("articles", ("slug",)),
@@ -195,6 +198,7 @@ UNIQUE = [
     ("users", ("email",)),
     ("tags", ("name",)),
     ("notifications", ("event_id", "recipient_id")),
+    ("uploads", ("key",)),
 ]
 
 
@@ -231,8 +235,8 @@ async def test_every_timestamp_column_keeps_microseconds(db: Database) -> None:
         precisions = await conn.run_sync(_timestamp_precisions)
     # users: 4; articles, comments: 2 each; follows, favorites: 1; outbox: 2;
     # processed_events: 1; dead_letters: 2; notifications: 2; user_roles: 1; sessions: 3;
-    # refresh_tokens: 2; user_identities: 1; login_states: 1; audit_log: 1.
-    assert len(precisions) == 26
+    # refresh_tokens: 2; user_identities: 1; login_states: 1; audit_log: 1; uploads: 1.
+    assert len(precisions) == 27
     # MariaDB needs DATETIME(6); PostgreSQL's default precision (None) is microseconds.
     allowed = {6} if db.dialect in ("mysql", "mariadb") else {None, 6}
     assert {name: p for name, p in precisions.items() if p not in allowed} == {}

@@ -1645,6 +1645,7 @@ UNDOCUMENTED_ROUTES = {
     ("/graphql", "GET"),  # GraphQL (its own schema: schema.graphql); GraphiQL outside production
     ("/graphql", "POST"),
     ("/graphql", "WEBSOCKET"),  # GraphQL subscriptions (graphql-transport-ws)
+    ("/media/{key}", "GET"),  # uploaded images (links from user.image and upload.url)
 }
 OPENAPI_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

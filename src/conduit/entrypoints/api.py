@@ -37,6 +37,8 @@ from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
+from conduit.uploads.router import UPLOAD_BODY_BYTES, UPLOAD_PATHS, media_router
+from conduit.uploads.router import router as uploads_router
 from conduit.users.admin_router import router as admin_router
 from conduit.users.oidc_router import router as oidc_router
 from conduit.users.router import router as users_router
@@ -60,6 +62,7 @@ OPENAPI_TAGS = [
         "Admin",
         "Authentication",
         "Search",
+        "Uploads",
     )
 ]
 
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await provider.close()
             if parts.rate_limiter is not None:
                 await parts.rate_limiter.close()
+            await parts.storage.close()
             await parts.db.dispose()
 
     app = FastAPI(
@@ -128,6 +132,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.live = live_updates
     app.state.cache = parts.cache
     app.state.identity_providers = parts.identity_providers
+    app.state.storage = parts.storage
 
     for router in (
         users_router,
@@ -140,8 +145,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         tags_router,
         notifications_router,
         admin_router,
+        uploads_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(media_router)
     app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(graphql_router(parts, live_updates.hub))
 
@@ -192,6 +199,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         max_age=600,
     )
     app.add_middleware(ClientAddress, trusted_proxies=trusted_networks(parts.settings))
-    app.add_middleware(RequestContext, max_body_bytes=parts.settings.max_body_bytes)
+    app.add_middleware(
+        RequestContext,
+        max_body_bytes=parts.settings.max_body_bytes,
+        route_limits={API_PREFIX + path: UPLOAD_BODY_BYTES for path in UPLOAD_PATHS},
+    )
     app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 
 import orjson
 import structlog
@@ -31,9 +32,18 @@ def _valid_request_id(value: bytes) -> bool:
 class RequestContext:
     """Gives every request an id (``X-Request-ID`` in and out), logs it, limits its body."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        route_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths whose bodies may be larger (or must be smaller) than max_body_bytes: the
+        # image uploads. Still enforced while the body is read, never trusted from a header.
+        self.route_limits = dict(route_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,7 +54,7 @@ class RequestContext:
         request_id = incoming.decode() if _valid_request_id(incoming) else uuid.uuid4().hex
         started = time.perf_counter()
         status = 500
-        limit = self.max_body_bytes
+        limit = self.route_limits.get(scope["path"], self.max_body_bytes)
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _too_large(send, request_id, limit)

@@ -11,4 +11,5 @@ def load_all_models() -> None:
     import conduit.notifications.models
     import conduit.profiles.models
     import conduit.tags.models
+    import conduit.uploads.models
     import conduit.users.models  # noqa: F401
