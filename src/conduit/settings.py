@@ -208,6 +208,12 @@ class Settings(BaseSettings):
         description="Uploads no user and no article refers to are deleted after this long "
         "(by the worker, or conduit uploads prune).",
     )
+    upload_prune_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the worker (or conduit serve with the embedded bus) prunes "
+        "unreferenced uploads.",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis for the cache and live updates across instances"
     )

@@ -1,5 +1,5 @@
-"""The ``conduit`` command: serve, worker, db upgrade|downgrade|current, events, seed, openapi,
-graphql schema."""
+"""The ``conduit`` command: serve, worker, db upgrade|downgrade|current, events, users,
+uploads, seed, openapi, graphql schema."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from conduit import migrations
 from conduit.bootstrap import ConfigurationError, Container, build
 from conduit.core.events import Event
 from conduit.entrypoints.events_cli import events_app
+from conduit.entrypoints.uploads_cli import uploads_app
 from conduit.entrypoints.users_cli import users_app
 from conduit.settings import Settings
 
@@ -28,6 +29,7 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(users_app, name="users")
+app.add_typer(uploads_app, name="uploads")
 graphql_app = typer.Typer(help="The GraphQL API at /graphql.", no_args_is_help=True)
 app.add_typer(graphql_app, name="graphql")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import signal
 from collections.abc import Sequence
 
@@ -20,6 +21,11 @@ from conduit.bootstrap import Container, relay_for
 from conduit.core.bus import delivery
 from conduit.core.consumers import Consumer
 from conduit.live.publisher import LivePublisher
+from conduit.uploads import service as uploads
+
+# The first prune waits this long after the start (at most), so short-lived processes and
+# restarts in a loop do not prune on every start.
+FIRST_PRUNE_DELAY_SECONDS = 60.0
 
 log = structlog.get_logger("conduit.worker")
 
@@ -48,6 +54,7 @@ async def run_worker(
     await asyncio.sleep(0)  # let every consume task subscribe
     if relay:
         tasks.append(asyncio.create_task(relay_for(container).run(), name="relay"))
+        tasks.append(asyncio.create_task(prune_uploads(container), name="prune-uploads"))
     log.info("worker_started", consumers=[c.name for c in chosen], relay=relay)
     try:
         # A task that ends on its own has failed: let its error surface.
@@ -60,6 +67,23 @@ async def run_worker(
         await asyncio.gather(*tasks, return_exceptions=True)
         await bus.close()
         log.info("worker_stopped")
+
+
+async def prune_uploads(container: Container) -> None:
+    """Delete unreferenced old uploads every ``upload_prune_interval_seconds``, until
+    cancelled; a failed round is logged and tried again at the next."""
+    settings = container.settings
+    interval = settings.upload_prune_interval_seconds
+    older_than = dt.timedelta(hours=settings.upload_retention_hours)
+    await asyncio.sleep(min(interval, FIRST_PRUNE_DELAY_SECONDS))
+    while True:
+        try:
+            pruned = await uploads.prune(container.db, container.storage, older_than=older_than)
+            if pruned:
+                log.info("uploads_pruned", count=pruned)
+        except Exception as exc:
+            log.warning("uploads_prune_failed", error_type=type(exc).__name__, error=str(exc))
+        await asyncio.sleep(interval)
 
 
 async def serve_worker_until_signalled(container: Container) -> None:
@@ -80,4 +104,5 @@ async def serve_worker_until_signalled(container: Container) -> None:
             loop.remove_signal_handler(signum)
         await live.close()
         await container.live.close()
+        await container.storage.close()
         await container.db.dispose()

@@ -1,0 +1,46 @@
+"""``conduit uploads prune``: delete the uploads nothing refers to (the worker does it too)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+uploads_app = typer.Typer(help="Uploaded images: prune the unreferenced.", no_args_is_help=True)
+
+
+@uploads_app.command("prune")
+def prune(
+    older_than_hours: Annotated[
+        float,
+        typer.Option(min=0, help="Only uploads older than this many hours (default: a day)."),
+    ] = 24.0,
+) -> None:
+    """Delete uploads older than --older-than-hours that no user has as avatar and no
+    article body links to, with their stored objects."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from conduit.entrypoints.cli import _container, _database_error, _settings
+    from conduit.uploads import service
+
+    settings = _settings()
+    container = _container(settings)
+
+    async def run() -> int:
+        try:
+            return await service.prune(
+                container.db,
+                container.storage,
+                older_than=dt.timedelta(hours=older_than_hours),
+            )
+        finally:
+            await container.storage.close()
+            await container.db.dispose()
+
+    try:
+        pruned = asyncio.run(run())
+    except (OperationalError, DBAPIError) as exc:
+        raise _database_error(settings.effective_database_url, exc) from None
+    typer.echo(f"Pruned {pruned} upload{'' if pruned == 1 else 's'}.")
