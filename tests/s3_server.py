@@ -60,13 +60,15 @@ class S3Server:
     log_path: Path
 
     def stop(self) -> None:
+        # A graceful stop of weed takes about 15 s (its servers drain in turn); the data is
+        # thrown away, so a short grace and then SIGKILL.
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=10)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def log_tail(self) -> str:
@@ -133,6 +135,7 @@ def start() -> S3Server:
         f"-volume.port={volume}",
         f"-volume.port.grpc={volume_grpc}",
         "-volume.max=8",
+        "-volume.preStopSeconds=0",  # a throw-away server: stop at once
         "-filer",
         f"-filer.port={filer}",
         f"-filer.port.grpc={filer_grpc}",

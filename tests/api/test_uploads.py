@@ -280,3 +280,22 @@ async def test_each_upload_is_recorded(client: httpx.AsyncClient, db: Database) 
         200,
     )
     assert row.created_at.microsecond or row.created_at.microsecond == 0
+
+
+async def test_a_storage_that_cannot_write_answers_503(
+    client: httpx.AsyncClient, settings: Any, db: Database
+) -> None:
+    from sqlalchemy import func, select
+
+    from conduit.uploads.models import uploads
+
+    token = await register(client, "unlucky")
+    (Path(settings.data_dir) / "media").write_text("a file where the folder should be")
+    response = await upload(client, token, images.png())
+    assert response.status_code == 503
+    assert response.json() == {"errors": {"storage": ["is unavailable"]}}
+    response = await client.post("/user/image", files=files(images.png()), headers=auth(token))
+    assert response.status_code == 503
+    assert (await client.get("/user", headers=auth(token))).json()["user"]["image"] is None
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(uploads))).scalar() == 0

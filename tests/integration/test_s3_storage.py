@@ -171,3 +171,28 @@ async def test_missing_media_redirects_to_a_404_of_the_bucket(
         assert (await http.get(response.headers["location"])).status_code == 404
     response = await client.get("http://conduit.test/media/..%2Fx")
     assert response.status_code == 404
+
+
+async def test_an_unreachable_store_answers_503(
+    s3: s3_server.S3Server, database_url: str, db: Database, tmp_path: Path
+) -> None:
+    (port,) = s3_server._free_ports(1)  # nothing listens there
+    settings = s3_settings(s3, database_url=database_url, data_dir=tmp_path, auto_migrate=False)
+    settings = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{port}"})
+    container = Container(
+        settings=settings, db=db, tokens=TokenCodec(secret=TEST_SECRET, ttl_seconds=3600)
+    )
+    app = create_app(container=container)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://conduit.test/api") as c:
+            token = await register(c, "stranded")
+            response = await c.post(
+                "/uploads",
+                files={"image": ("a.png", images.png(), "image/png")},
+                headers=auth(token),
+            )
+    finally:
+        await container.storage.close()
+    assert response.status_code == 503
+    assert response.json() == {"errors": {"storage": ["is unavailable"]}}

@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from conduit.core.errors import Unavailable
 from conduit.core.storage import StoredObject, is_valid_key
 
 _CONTENT_TYPES = {
@@ -55,7 +56,10 @@ class LocalStorage:
             raise
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._write, self._path(key), data)
+        try:
+            await asyncio.to_thread(self._write, self._path(key), data)
+        except OSError as exc:  # disk full, read-only, permissions: 503, not "database"
+            raise Unavailable("storage", "is unavailable") from exc
 
     async def get(self, key: str) -> StoredObject | None:
         if not is_valid_key(key):
@@ -64,6 +68,8 @@ class LocalStorage:
             data = await asyncio.to_thread(self._path(key).read_bytes)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise Unavailable("storage", "is unavailable") from exc
         return StoredObject(data=data, content_type=_content_type(key))
 
     async def delete(self, key: str) -> None:

@@ -12,11 +12,19 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from conduit.core.errors import Unavailable
 from conduit.core.storage import StoredObject, is_valid_key
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    """The store refused or did not answer: 503 for the client, the cause in the log."""
+    error = Unavailable("storage", "is unavailable")
+    error.__cause__ = exc
+    return error
 
 
 class S3Storage:
@@ -63,13 +71,16 @@ class S3Storage:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         s3 = await self._s3()
-        await s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=data,
-            ContentType=content_type,
-            CacheControl="public, max-age=31536000, immutable",
-        )
+        try:
+            await s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl="public, max-age=31536000, immutable",
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
 
     async def get(self, key: str) -> StoredObject | None:
         if not is_valid_key(key):
@@ -80,14 +91,19 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return None
-            raise
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
         async with reply["Body"] as body:
             data = await body.read()
         return StoredObject(data=data, content_type=reply.get("ContentType", ""))
 
     async def delete(self, key: str) -> None:
         s3 = await self._s3()
-        await s3.delete_object(Bucket=self.bucket, Key=key)
+        try:
+            await s3.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
 
     async def url(self, key: str) -> str:
         s3 = await self._s3()
