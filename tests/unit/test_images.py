@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from conduit.uploads import images
@@ -61,3 +63,43 @@ def test_an_animated_gif_keeps_its_first_frame() -> None:
     stored = Image.open(io.BytesIO(processed.data))
     assert getattr(stored, "n_frames", 1) == 1
     assert processed.content_type == "image/gif"
+
+
+def test_a_multi_picture_jpeg_from_a_phone_is_a_jpeg() -> None:
+    first, second = Image.new("RGB", (100, 80), "red"), Image.new("RGB", (100, 80), "blue")
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    processed = images.process(out.getvalue())
+    assert processed.content_type == "image/jpeg"
+    stored = Image.open(io.BytesIO(processed.data))
+    assert (stored.format, getattr(stored, "n_frames", 1)) == ("JPEG", 1)
+    assert stored.getpixel((50, 40))[0] > 200  # the first picture (red)
+
+
+_VALID = [
+    samples.png(60, 40),
+    samples.gif(60, 40),
+    samples.webp(60, 40),
+    samples.jpeg_with_gps(60, 40),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    which=st.integers(0, len(_VALID) - 1),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+    cut=st.integers(0, 10_000),
+)
+def test_damaged_images_are_refused_or_stored_never_a_surprise(
+    which: int, edits: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(_VALID[which])
+    for position, value in edits:
+        data[position % len(data)] = value
+    damaged = bytes(data[: max(1, len(data) - cut % len(data))])
+    try:
+        processed = images.process(damaged)
+    except InvalidImage:
+        return
+    assert processed.content_type in {"image/png", "image/gif", "image/webp", "image/jpeg"}

@@ -3,7 +3,7 @@
 An image is what Pillow decodes as JPEG, PNG, WebP or GIF, whatever its name or declared
 type. Re-encoding drops every metadata block (EXIF with GPS, XMP, text chunks, ICC
 profiles); JPEG orientation is applied to the pixels first so the picture stays upright.
-Animated GIF and WebP keep their first frame.
+Animated GIF and WebP keep their first frame, as does a multi-picture JPEG (MPO).
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import structlog
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from conduit.uploads.exceptions import InvalidImage, TooManyPixels
+
+log = structlog.get_logger("conduit.uploads")
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -83,7 +86,9 @@ def process(data: bytes) -> ProcessedImage:
         raise InvalidImage(f"is too large (at most {MAX_BYTES} bytes)")
     try:
         with Image.open(io.BytesIO(data), formats=list(FORMATS)) as opened:
-            image_format = opened.format or ""
+            # A phone's JPEG with a second picture (MPO: depth map, preview) is a JPEG; its
+            # first picture is kept.
+            image_format = "JPEG" if opened.format == "MPO" else (opened.format or "")
             if image_format not in FORMATS:
                 raise InvalidImage()
             width, height = opened.size
@@ -97,9 +102,14 @@ def process(data: bytes) -> ProcessedImage:
             thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             encoded_thumbnail = _encode(thumbnail, image_format)
             final_width, final_height = pixels.size
+    except InvalidImage:
+        raise
     except Image.DecompressionBombError:
         raise TooManyPixels(MAX_PIXELS) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError):
+        raise InvalidImage() from None
+    except Exception as exc:  # a decoder's surprise on hostile input: still the client's
+        log.info("image_refused", error_type=type(exc).__name__, error=str(exc)[:200])
         raise InvalidImage() from None
     content_type, extension = FORMATS[image_format]
     return ProcessedImage(
