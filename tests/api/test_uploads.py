@@ -238,6 +238,9 @@ async def test_media_headers(client: httpx.AsyncClient) -> None:
     assert response.headers["content-type"] == "image/png"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # A frontend on another origin may show it; nothing in it runs.
+    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
 
 
 @pytest.mark.parametrize(

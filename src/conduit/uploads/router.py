@@ -161,5 +161,11 @@ async def media(key: str, storage: Storage) -> Response:
     return Response(
         stored.data,
         media_type=stored.content_type,
-        headers={"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"},
+        headers={
+            "Cache-Control": IMMUTABLE,
+            "X-Content-Type-Options": "nosniff",
+            # Public images, shown by a frontend on another origin (the API's default is
+            # same-origin, which would keep them out of its <img> tags).
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        },
     )
