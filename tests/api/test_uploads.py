@@ -302,3 +302,47 @@ async def test_a_storage_that_cannot_write_answers_503(
     assert (await client.get("/user", headers=auth(token))).json()["user"]["image"] is None
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(uploads))).scalar() == 0
+
+
+async def test_images_are_processed_off_the_event_loop(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from conduit.uploads import images as image_checks
+
+    threads: list[threading.Thread] = []
+    original = image_checks.process
+
+    def recording(data: bytes) -> Any:
+        threads.append(threading.current_thread())
+        return original(data)
+
+    monkeypatch.setattr(image_checks, "process", recording)
+    token = await register(client, "patient")
+    assert (await upload(client, token, images.png())).status_code == 201
+    response = await client.post("/user/image", files=files(images.png()), headers=auth(token))
+    assert response.status_code == 200
+    assert len(threads) == 2
+    assert all(thread is not threading.main_thread() for thread in threads)
+
+
+UPLOAD_BUDGET = 3  # the account and its roles, the insert
+# The account and its roles twice (the image before; the change), the update, the insert,
+# the old upload and its removal, the event in the outbox.
+AVATAR_BUDGET = 9
+
+
+async def test_statements_per_upload(client: httpx.AsyncClient, db: Database) -> None:
+    from tests.integration.support import count_statements
+
+    token = await register(client, "frugal")
+    await upload(client, token, images.png())  # warm
+    with count_statements(db) as log:
+        assert (await upload(client, token, images.png())).status_code == 201
+    assert log.count <= UPLOAD_BUDGET, log.statements
+    await client.post("/user/image", files=files(images.png()), headers=auth(token))
+    with count_statements(db) as log:
+        response = await client.post("/user/image", files=files(images.png()), headers=auth(token))
+        assert response.status_code == 200
+    assert log.count <= AVATAR_BUDGET, log.statements
