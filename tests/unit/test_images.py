@@ -85,6 +85,7 @@ _VALID = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow on a damaged EXIF block
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     which=st.integers(0, len(_VALID) - 1),
