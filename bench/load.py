@@ -9,10 +9,11 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import asyncpg
-from common import CREATE_LUA, GET_LUA, BenchError, Endpoint, Result, Run, say, shown
+from common import BENCH_DIR, BenchError, Endpoint, Result, Run, progress, say, shown
 
 
 def ensure_wrk() -> str:
@@ -40,7 +41,14 @@ def pinning(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
 
 def wrk_command(
-    run: Run, wrk_prefix: list[str], base: str, endpoint: Endpoint, seconds: float, run_id: str
+    run: Run,
+    wrk_prefix: list[str],
+    base: str,
+    endpoint: Endpoint,
+    seconds: float,
+    run_id: str,
+    *,
+    warmup: bool = False,
 ) -> list[str]:
     args = run.args
     url = base + endpoint.url_path(run.fixtures)
@@ -51,12 +59,31 @@ def wrk_command(
         "-t1",
         f"-c{args.connections}",
         f"-d{max(1, round(seconds))}s",
-        f"--timeout={args.timeout}s",
+        f"--timeout={endpoint.timeout or args.timeout:g}s",
         "--latency",
+        "-s",
+        str(BENCH_DIR / endpoint.script),
     ]
-    if endpoint.method == "POST":
-        return [*command, "-s", str(CREATE_LUA), url, "--", token, run_id, run.fixtures["tag"]]
-    return [*command, "-s", str(GET_LUA), url, "--", token]
+    if endpoint.key == "create":
+        return [*command, url, "--", token, run_id, run.fixtures["tag"]]
+    if endpoint.key == "comment":
+        return [*command, url, "--", token, run_id]
+    if endpoint.key == "favorite":
+        slugs = favorite_file(run, warmup=warmup)
+        return [*command, base + "/api/articles", "--", token, str(slugs)]
+    if endpoint.key == "register":
+        return [*command, url, "--", run_id]
+    return [*command, url, "--", token]
+
+
+def favorite_file(run: Run, *, warmup: bool) -> Path:
+    """The slugs the favorite endpoint toggles: one half for the warm-up, one for the run."""
+    path = run.workdir / ("favorite-warmup.txt" if warmup else "favorite.txt")
+    if not path.exists():
+        half = len(run.favorite_slugs) // 2
+        slugs = run.favorite_slugs[:half] if warmup else run.favorite_slugs[half:]
+        path.write_text("\n".join(slugs) + "\n", encoding="utf-8")
+    return path
 
 
 def run_wrk(command: list[str], seconds: float) -> Result:
@@ -70,6 +97,34 @@ def run_wrk(command: list[str], seconds: float) -> Result:
         f"wrk gave no result (status {completed.returncode}):\n"
         f"{completed.stdout}\n{completed.stderr}"
     )
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's workers, for instance)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                todo.extend(int(child) for child in children.read_text().split())
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its descendants (children that exited are missed)."""
+    return sum(cpu_seconds(each) for each in process_tree(pid))
+
+
+def resident_mib(pid: int) -> float:
+    """Resident memory (VmRSS) of a process and its descendants, in MiB."""
+    total_kib = 0
+    for each in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+    return round(total_kib / 1024, 1)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -106,32 +161,63 @@ def database_state(run: Run) -> tuple[dict[int, float], int]:
         return {}, 0
 
 
+def settle(pid: int, limit: float = 60.0) -> None:
+    """Wait until the server has finished what the warm-up left in flight (slow sign-ups
+    would otherwise still queue ahead of the measured requests): until it uses less than
+    10 % of a core over 0.3 s, at most ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = tree_cpu_seconds(pid)
+        time.sleep(0.3)
+        if tree_cpu_seconds(pid) - before < 0.03:
+            return
+
+
 def measure(
-    run: Run, wrk_prefix: list[str], base: str, endpoint: Endpoint, run_id: str, server_pid: int
+    run: Run,
+    wrk_prefix: list[str],
+    base: str,
+    endpoint: Endpoint,
+    run_id: str,
+    server_pid: int,
+    *,
+    postgres: bool = True,
 ) -> Result:
+    """Warm-up, then the measured wrk run, with the CPU the server (and PostgreSQL) used."""
     args = run.args
     label = endpoint.label(run.fixtures)
+    progress.step(endpoint.short_label(run.fixtures))
     if args.warmup > 0:
-        warmup = wrk_command(run, wrk_prefix, base, endpoint, args.warmup, run_id + "w")
+        warmup = wrk_command(
+            run, wrk_prefix, base, endpoint, args.warmup, run_id + "w", warmup=True
+        )
         run_wrk(warmup, args.warmup)
+        settle(server_pid)
     command = wrk_command(run, wrk_prefix, base, endpoint, args.duration, run_id)
     say(f"  {label}: $ {shown(command)}")
-    db_before, sessions_before = database_state(run)
-    server_before = cpu_seconds(server_pid)
-    result = run_wrk(command, args.duration)
-    server_used = cpu_seconds(server_pid) - server_before
-    db_after, sessions_after = database_state(run)
-    # Backends opened during the run count whole; those closed during it are missed.
-    db_used = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items())
-    result.db_connections_opened = max(0, sessions_after - sessions_before - 1)
+    db_before, sessions_before = database_state(run) if postgres else ({}, 0)
+    server_before = tree_cpu_seconds(server_pid)
+    result = run_wrk(command, args.duration + (endpoint.timeout or 0))
+    server_used = tree_cpu_seconds(server_pid) - server_before
     if result.requests:
         result.server_cpu_ms = round(server_used * 1000 / result.requests, 3)
-        result.db_cpu_ms = round(max(db_used, 0.0) * 1000 / result.requests, 3)
+    db_note = ""
+    if postgres:
+        db_after, sessions_after = database_state(run)
+        # Backends opened during the run count whole; those closed during it are missed.
+        db_used = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items())
+        result.db_connections_opened = max(0, sessions_after - sessions_before - 1)
+        if result.requests:
+            result.db_cpu_ms = round(max(db_used, 0.0) * 1000 / result.requests, 3)
+        db_note = (
+            f", PostgreSQL {result.db_cpu_ms or 0:.2f} ms; "
+            f"PostgreSQL connections opened {result.db_connections_opened}"
+        )
     say(
         f"  {label}: {result.rps:,.0f} req/s, p50 {result.latency_us['p50'] / 1000:.1f} ms, "
         f"p99 {result.latency_us['p99'] / 1000:.1f} ms, non-2xx {result.non_2xx}, "
         f"socket errors {result.socket_errors}, CPU per request: server "
-        f"{result.server_cpu_ms or 0:.2f} ms, PostgreSQL {result.db_cpu_ms or 0:.2f} ms; "
-        f"PostgreSQL connections opened {result.db_connections_opened}"
+        f"{result.server_cpu_ms or 0:.2f} ms{db_note}"
     )
+    progress.advance()
     return result

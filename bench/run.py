@@ -33,6 +33,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,17 +55,29 @@ from common import (
     RESULTS_DIR,
     VENV_BIN,
     BenchError,
+    Endpoint,
     Result,
     Run,
+    out,
+    progress,
     say,
 )
-from load import ensure_wrk, measure, pinning
-from report import git_state, machine, table
+from load import ensure_wrk, measure, pinning, resident_mib
+from report import (
+    chart_svg,
+    git_state,
+    machine,
+    servers_line,
+    sqlite_table,
+    table,
+    workers_table,
+)
 from seeding import (
     check_database_name,
     database_urls,
-    delete_bench_articles,
+    delete_bench_rows,
     prepare_database,
+    prepare_sqlite,
 )
 from servers import (
     check_endpoints,
@@ -80,11 +93,16 @@ from servers import (
 # --------------------------------------------------------------------------- phases
 
 
-def conduit_env(run: Run, secret: str) -> dict[str, str]:
+SQLITE_KEYS = ("list", "article", "profile", "feed", "create")
+WORKERS_KEYS = ("list", "article")
+WORKERS = 2
+
+
+def conduit_env(run: Run, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        CONDUIT_DATABASE_URL=database_urls(run.admin_url, run.args.database)[1],
-        CONDUIT_SECRET_KEY=secret,
+        CONDUIT_DATABASE_URL=database_url,
+        CONDUIT_SECRET_KEY=run.secret,
         CONDUIT_LOG_LEVEL="WARNING",
         # The bench measures the API: thousands of requests a second from one address.
         CONDUIT_RATE_LIMITS_ENABLED="false",
@@ -92,51 +110,126 @@ def conduit_env(run: Run, secret: str) -> dict[str, str]:
     return env
 
 
+def start_conduit(
+    run: Run, name: str, env: dict[str, str], prefix: list[str], *, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``conduit serve`` on a free port, ready; its start-up time goes in the report."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = ["serve", "--host", "127.0.0.1", f"--port={port}"]
+    if workers > 1:
+        serve.append(f"--workers={workers}")
+    process = start_process(run, name, [*prefix, *conduit_command(*serve)], env)
+    ready = wait_ready(run, name, process, base)
+    run.servers.setdefault(name, {})["startup_seconds"] = round(ready, 2)
+    say(f"{name} ready in {ready:.1f} s")
+    return process, base
+
+
+def sign_in(base: str) -> str:
+    status, answer = http(
+        base,
+        "POST",
+        "/api/users/login",
+        body={"user": {"email": READER_EMAIL, "password": PASSWORD}},
+    )
+    if status != 200:
+        raise BenchError(f"login as {READER} answered {status}: {answer}")
+    return str(answer["user"]["token"])
+
+
+def take_samples(run: Run, base: str) -> dict[str, Any]:
+    """Conduit's answers the reference must reproduce, taken before anything is written:
+    ``key`` as the bench calls it, ``key signed in`` for the anonymous reads signed in."""
+    samples: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        if endpoint.reference:
+            path = endpoint.url_path(run.fixtures)
+            token = run.token if endpoint.signed_in else ""
+            samples[endpoint.key] = http(base, "GET", path, token=token)[1]
+            if not endpoint.signed_in:
+                samples[f"{endpoint.key} signed in"] = http(base, "GET", path, token=run.token)[1]
+    return samples
+
+
+def measure_all(
+    run: Run,
+    name: str,
+    process: subprocess.Popen[bytes],
+    base: str,
+    endpoints: list[Endpoint],
+    wrk_prefix: list[str],
+    run_id: str,
+    *,
+    postgres: bool = True,
+) -> dict[str, Result]:
+    """Every endpoint in turn; then the server's resident memory, for the report."""
+    progress.phase(name, len(endpoints))
+    say(
+        f"benchmarking {name}: {len(endpoints)} endpoints, {run.args.warmup:g} s warm-up "
+        f"+ {run.args.duration:g} s each, {run.args.connections} connections"
+    )
+    results: dict[str, Result] = {}
+    for endpoint in endpoints:
+        results[endpoint.key] = measure(
+            run, wrk_prefix, base, endpoint, run_id, process.pid, postgres=postgres
+        )
+        if process.poll() is not None:
+            raise BenchError(f"{name} died during {endpoint.key}:\n{log_tail(run, name)}")
+    rss = resident_mib(process.pid)
+    run.servers.setdefault(name, {})["rss_mib"] = rss
+    say(f"{name}: resident memory {rss:,.0f} MiB at the end of its load (VmRSS, with children)")
+    return results
+
+
+def show_server_log(run: Run, name: str) -> None:
+    logged = [
+        line for line in log_tail(run, name, 200).splitlines() if "Conduit on http" not in line
+    ]
+    if logged:
+        say(f"{name} logged {len(logged)} lines (warnings and errors); the last ones:")
+        out("\n".join(logged[-10:]))
+
+
 def bench_conduit(
     run: Run, env: dict[str, str], server_prefix: list[str], wrk_prefix: list[str], run_id: str
 ) -> tuple[dict[str, Result], dict[str, Any]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [*server_prefix, *conduit_command("serve", "--host", "127.0.0.1", f"--port={port}")]
-    process = start_process(run, "conduit", command, env)
-    results: dict[str, Result] = {}
-    samples: dict[str, Any] = {}
+    process, base = start_conduit(run, "conduit", env, server_prefix)
     try:
-        say(f"conduit ready in {wait_ready(run, 'conduit', process, base):.1f} s")
-        status, answer = http(
-            base,
-            "POST",
-            "/api/users/login",
-            body={"user": {"email": READER_EMAIL, "password": PASSWORD}},
-        )
-        if status != 200:
-            raise BenchError(f"login as {READER} answered {status}: {answer}")
-        run.token = answer["user"]["token"]
-        # Anonymous answers the reference server must reproduce (compared later), taken
-        # before anything is written.
-        for endpoint in ENDPOINTS:
-            if endpoint.reference:
-                samples[endpoint.key] = http(base, "GET", endpoint.url_path(run.fixtures))[1]
+        run.token = sign_in(base)
+        samples = take_samples(run, base)
         endpoints = [e for e in ENDPOINTS if e.key in run.args.only]
         check_endpoints(run, base, endpoints, run_id)
-        say(
-            f"benchmarking conduit: {len(endpoints)} endpoints, {run.args.warmup:g} s warm-up "
-            f"+ {run.args.duration:g} s each, {run.args.connections} connections"
-        )
-        for endpoint in endpoints:
-            results[endpoint.key] = measure(run, wrk_prefix, base, endpoint, run_id, process.pid)
-            if process.poll() is not None:
-                raise BenchError(f"conduit died during {endpoint.key}:\n{log_tail(run, 'conduit')}")
+        results = measure_all(run, "conduit", process, base, endpoints, wrk_prefix, run_id)
     finally:
         stop_process(run, process)
         say("conduit stopped")
-    logged = [
-        line for line in log_tail(run, "conduit", 200).splitlines() if "Conduit on http" not in line
-    ]
-    if logged:
-        say(f"conduit logged {len(logged)} lines (warnings and errors); the last ones:")
-        print("\n".join(logged[-10:]), flush=True)
+    show_server_log(run, "conduit")
     return results, samples
+
+
+def bench_workers(
+    run: Run, env: dict[str, str], wrk_prefix: list[str], run_id: str
+) -> dict[str, Result]:
+    """``conduit serve --workers 2`` given both cores (wrk shares one of them)."""
+    endpoints = [e for e in ENDPOINTS if e.key in WORKERS_KEYS and e.key in run.args.only]
+    if not endpoints:
+        return {}
+    prefix = []
+    if wrk_prefix:
+        prefix = ["taskset", "-c", f"{run.args.server_cpu},{run.args.wrk_cpu}"]
+    name = f"conduit-{WORKERS}-workers"
+    process, base = start_conduit(run, name, env, prefix, workers=WORKERS)
+    try:
+        for endpoint in endpoints:  # every worker answers before wrk starts
+            for _ in range(4):
+                http(base, "GET", endpoint.url_path(run.fixtures))
+        results = measure_all(run, name, process, base, endpoints, wrk_prefix, run_id + "k")
+    finally:
+        stop_process(run, process)
+        say(f"{name} stopped")
+    show_server_log(run, name)
+    return results
 
 
 def first_difference(expected: Any, actual: Any, where: str = "") -> str:
@@ -162,6 +255,30 @@ def first_difference(expected: Any, actual: Any, where: str = "") -> str:
     return ""
 
 
+def compare_with_reference(
+    run: Run, base: str, endpoints: list[Endpoint], samples: dict[str, Any]
+) -> tuple[list[str], int]:
+    """Every reference answer against Conduit's, anonymous and signed in; (differences,
+    documents compared)."""
+    mismatches: list[str] = []
+    compared = 0
+    for endpoint in endpoints:
+        path = endpoint.url_path(run.fixtures)
+        variants = [(endpoint.key, run.token if endpoint.signed_in else "")]
+        if not endpoint.signed_in:
+            variants.append((f"{endpoint.key} signed in", run.token))
+        for key, token in variants:
+            status, answer = http(base, "GET", path, token=token)
+            if status != 200:
+                raise BenchError(f"reference {key} answered {status}: {answer}")
+            compared += 1
+            difference = first_difference(samples.get(key), answer)
+            if difference:
+                mismatches.append(f"{key}: {difference}")
+                say(f"warning: reference {key} differs from conduit: {difference}")
+    return mismatches, compared
+
+
 def bench_reference(
     run: Run, server_prefix: list[str], wrk_prefix: list[str], samples: dict[str, Any]
 ) -> tuple[dict[str, Result], list[str]]:
@@ -169,6 +286,7 @@ def bench_reference(
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env["BENCH_DATABASE_URL"] = run.database_url
+    env["CONDUIT_SECRET_KEY"] = run.secret  # to check the reader's token as Conduit does
     command = [
         *server_prefix,
         str(VENV_BIN / "uvicorn") if (VENV_BIN / "uvicorn").exists() else "uvicorn",
@@ -185,25 +303,57 @@ def bench_reference(
     ]
     process = start_process(run, "reference", command, env)
     results: dict[str, Result] = {}
-    mismatches: list[str] = []
     try:
-        say(f"reference ready in {wait_ready(run, 'reference', process, base):.1f} s")
+        ready = wait_ready(run, "reference", process, base)
+        run.servers.setdefault("reference", {})["startup_seconds"] = round(ready, 2)
+        say(f"reference ready in {ready:.1f} s")
         endpoints = [e for e in ENDPOINTS if e.reference and e.key in run.args.only]
-        for endpoint in endpoints:
-            status, answer = http(base, "GET", endpoint.url_path(run.fixtures))
-            if status != 200:
-                raise BenchError(f"reference {endpoint.key} answered {status}: {answer}")
-            difference = first_difference(samples.get(endpoint.key), answer)
-            if difference:
-                mismatches.append(f"{endpoint.key}: {difference}")
-                say(f"warning: reference {endpoint.key} differs from conduit: {difference}")
-        say(f"benchmarking the reference server: {len(endpoints)} endpoints")
-        for endpoint in endpoints:
-            results[endpoint.key] = measure(run, wrk_prefix, base, endpoint, "ref", process.pid)
+        mismatches, compared = compare_with_reference(run, base, endpoints, samples)
+        if not mismatches:
+            say(f"the reference's {compared} answers (anonymous and signed in) equal Conduit's")
+        results = measure_all(run, "reference", process, base, endpoints, wrk_prefix, "ref")
     finally:
         stop_process(run, process)
         say("reference stopped")
     return results, mismatches
+
+
+def bench_sqlite(
+    run: Run, server_prefix: list[str], wrk_prefix: list[str], run_id: str
+) -> tuple[dict[str, Result], dict[str, Any]]:
+    """Conduit zero-config style on an SQLite file seeded with the same sizes."""
+    endpoints = [e for e in ENDPOINTS if e.key in SQLITE_KEYS and e.key in run.args.only]
+    if not endpoints:
+        return {}, {}
+    path = run.workdir / "bench.db"
+    env = conduit_env(run, f"sqlite+aiosqlite:///{path}")
+    data = prepare_sqlite(run, env, path)
+    postgres_fixtures, postgres_token = run.fixtures, run.token
+    run.fixtures = {"slug": data["slug"], "tag": data["tag"], "author": data["author"]}
+    process, base = start_conduit(run, "conduit-sqlite", env, server_prefix)
+    try:
+        run.token = sign_in(base)
+        check_endpoints(run, base, endpoints, run_id + "s")
+        results = measure_all(
+            run,
+            "conduit-sqlite",
+            process,
+            base,
+            endpoints,
+            wrk_prefix,
+            run_id + "s",
+            postgres=False,
+        )
+    finally:
+        stop_process(run, process)
+        say("conduit-sqlite stopped")
+        run.fixtures, run.token = postgres_fixtures, postgres_token
+    show_server_log(run, "conduit-sqlite")
+    deleted = asyncio.run(delete_bench_rows(str(path), run_id, data["reader_id"], []))
+    say(f"SQLite: deleted the {deleted['articles']} articles POST /api/articles created")
+    data.pop("favorite_slugs", None)
+    data["readers"] = os.environ.get("CONDUIT_SQLITE_READERS", "4 (default)")
+    return results, data
 
 
 # --------------------------------------------------------------------------- main
@@ -242,6 +392,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-reference", action="store_true", help="skip the reference server")
     parser.add_argument(
         "--no-cached", action="store_true", help="skip the cached run (Conduit with Redis)"
+    )
+    parser.add_argument(
+        "--no-sqlite", action="store_true", help="skip the SQLite run (Conduit on an SQLite file)"
+    )
+    parser.add_argument(
+        "--no-workers",
+        action="store_true",
+        help=f"skip the run with conduit serve --workers {WORKERS} on both cores",
     )
     parser.add_argument(
         "--only",
@@ -305,15 +463,32 @@ def main(argv: list[str] | None = None) -> int:
             say("interrupted")
             return 130
         finally:
+            progress.stop()
             for process in list(run.processes):
                 with contextlib.suppress(Exception):
                     stop_process(run, process)
 
 
+def planned(args: argparse.Namespace) -> int:
+    """How many measurements the run will make (the progress bar's total)."""
+    keys = set(args.only)
+    total = len(keys)
+    if not args.no_cached:
+        total += len(keys & set(cached.CACHED_KEYS))
+    if not args.no_workers:
+        total += len(keys & set(WORKERS_KEYS))
+    if not args.no_reference:
+        total += len(keys & {e.key for e in ENDPOINTS if e.reference})
+    if not args.no_sqlite:
+        total += len(keys & set(SQLITE_KEYS))
+    return total
+
+
 def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> int:
     args = run.args
     server_prefix, wrk_prefix = pinning(args)
-    env = conduit_env(run, secrets.token_urlsafe(36))  # 48 characters
+    run.secret = secrets.token_urlsafe(36)  # 48 characters
+    env = conduit_env(run, database_urls(run.admin_url, args.database)[1])
     say(
         f"run {run_id}: database {args.database}, sizes {run.sizes}, "
         f"{'quick' if args.quick else 'full'} mode"
@@ -321,35 +496,76 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     load = os.getloadavg()[0]
     if load > 0.5:
         say(f"warning: load average {load:.2f} before the run: other work skews the figures")
+    progress.start(planned(args))
+    progress.phase("database", 0)
     data = prepare_database(run, env)
-    run.fixtures = {"slug": data["slug"], "tag": data["tag"], "author": data["author"]}
+    run.fixtures = {
+        "slug": data["slug"],
+        "tag": data["tag"],
+        "author": data["author"],
+        "favorite": data["favorite_slugs"][0] if data["favorite_slugs"] else data["slug"],
+    }
+    run.favorite_slugs = data.pop("favorite_slugs")
+    if "favorite" in args.only and len(run.favorite_slugs) // 2 <= 2 * args.connections:
+        say(
+            f"warning: only {len(run.favorite_slugs)} articles the reader has not favorited: "
+            "not enough to toggle favorites safely, skipping the favorite endpoint"
+        )
+        args.only.remove("favorite")
+    run.reader_id = data["reader_id"]
 
     conduit, samples = bench_conduit(run, env, server_prefix, wrk_prefix, run_id)
-    deleted = asyncio.run(delete_bench_articles(run.database_url, run_id))
-    say(f"deleted the {deleted} articles POST /api/articles created")
+    deleted = asyncio.run(
+        delete_bench_rows(run.database_url, run_id, run.reader_id, run.favorite_slugs)
+    )
+    say(
+        f"deleted what the writes created: {deleted['articles']} articles, "
+        f"{deleted['comments']} comments, {deleted['users']} users, "
+        f"{deleted['favorites']} favorites"
+    )
 
     cached_results: dict[str, Result] = {}
     if not args.no_cached:
         cached_results = cached.bench_cached(run, env, server_prefix, wrk_prefix, run_id, samples)
+
+    workers: dict[str, Result] = {}
+    if not args.no_workers:
+        workers = bench_workers(run, env, wrk_prefix, run_id)
 
     reference: dict[str, Result] = {}
     mismatches: list[str] = []
     if not args.no_reference and any(e.reference and e.key in args.only for e in ENDPOINTS):
         reference, mismatches = bench_reference(run, server_prefix, wrk_prefix, samples)
 
+    sqlite: dict[str, Result] = {}
+    sqlite_data: dict[str, Any] = {}
+    if not args.no_sqlite:
+        sqlite, sqlite_data = bench_sqlite(run, server_prefix, wrk_prefix, run_id)
+    progress.stop()
+
     runtime = time.monotonic() - started
-    print()
-    print(table(run, conduit, reference))
-    print()
+    out()
+    out(table(run, conduit, reference))
+    out()
     if cached_results:
-        print(cached.table(run, conduit, cached_results, reference))
-        print()
+        out(cached.table(run, conduit, cached_results, reference))
+        out()
+    if workers:
+        out(workers_table(run, conduit, workers))
+        out()
+    if sqlite:
+        out(sqlite_table(run, conduit, sqlite))
+        out()
+    out(servers_line(run))
+    out()
     failures = [
         f"{server} {key}: {result.non_2xx} non-2xx, {result.socket_errors} socket errors"
         for server, results in (
             ("conduit", conduit),
             ("conduit with Redis", cached_results),
+            (f"conduit --workers {WORKERS}", workers),
             ("reference", reference),
+            ("conduit on SQLite", sqlite),
         )
         for key, result in results.items()
         if result.non_2xx or result.socket_errors
@@ -367,16 +583,24 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
             "connections": args.connections,
             "wrk_threads": 1,
             "timeout_seconds": args.timeout,
+            "timeouts_per_endpoint": {e.key: e.timeout for e in ENDPOINTS if e.timeout},
             "server_cpu": args.server_cpu if server_prefix else None,
             "wrk_cpu": args.wrk_cpu if wrk_prefix else None,
+            "workers_cpus": (
+                f"{args.server_cpu},{args.wrk_cpu}" if wrk_prefix and workers else None
+            ),
             "database": args.database,
             "seed": run.sizes,
         },
         "data": data,
+        "sqlite_data": sqlite_data,
         "endpoints": {e.key: e.label(run.fixtures) for e in ENDPOINTS},
+        "servers": run.servers,
         "conduit": {key: result.as_json() for key, result in conduit.items()},
         "cached": {key: result.as_json() for key, result in cached_results.items()},
+        "workers": {key: result.as_json() for key, result in workers.items()},
         "reference": {key: result.as_json() for key, result in reference.items()},
+        "sqlite": {key: result.as_json() for key, result in sqlite.items()},
         "ratios": {
             key: round(conduit[key].rps / ref.rps, 3)
             for key, ref in reference.items()
@@ -390,10 +614,19 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         "reference_mismatches": mismatches,
         "failures": failures,
     }
-    output = args.output or RESULTS_DIR / f"{started_at:%Y%m%dT%H%M%SZ}.json"
+    stamp = f"{started_at:%Y%m%dT%H%M%SZ}"
+    output = args.output or RESULTS_DIR / f"{stamp}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     say(f"results written to {output}")
+    if conduit:
+        picture = chart_svg(run, conduit, reference, title=f"Conduit and the ceiling, {stamp}")
+        chart = output.with_suffix(".svg")
+        chart.write_text(picture, encoding="utf-8")
+        latest = RESULTS_DIR / "latest.svg"
+        latest.parent.mkdir(parents=True, exist_ok=True)
+        latest.write_text(picture, encoding="utf-8")
+        say(f"chart written to {chart} and {latest}")
     say(f"total runtime {runtime:.0f} s")
     if failures:
         say("FAILED: " + "; ".join(failures))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
+import sqlite3
 import subprocess
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -44,22 +47,93 @@ async def database_exists(admin_url: str, name: str) -> bool:
         await conn.close()
 
 
-async def prepare_data(url: str, target_follows: int) -> dict[str, Any]:
-    """Make the reader follow ``target_follows`` authors, pick the fixtures, VACUUM ANALYZE."""
-    conn = await asyncpg.connect(url)
-    try:
-        reader_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", READER)
+class Db:
+    """The few calls the bench makes, on PostgreSQL (asyncpg) or an SQLite file (sqlite3).
+
+    Statements are written once with ``$n`` parameters and run on both; ``now`` is the
+    current UTC time as each database stores it.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target  # a postgresql:// URL or the path of an SQLite file
+        self.sqlite = not target.startswith("postgresql")
+        self._pg: asyncpg.Connection | None = None
+        self._lite: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> Db:
+        if self.sqlite:
+            self._lite = sqlite3.connect(self.target, isolation_level=None, timeout=30)
+            self._lite.execute("PRAGMA foreign_keys = ON")  # deletes cascade, as Conduit's do
+        else:
+            self._pg = await asyncpg.connect(self.target)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._lite is not None:
+            self._lite.close()
+        if self._pg is not None:
+            await self._pg.close()
+
+    @property
+    def now(self) -> Any:
+        utc = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return utc.isoformat(sep=" ") if self.sqlite else utc
+
+    def _lite_run(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        assert self._lite is not None
+        return self._lite.execute(re.sub(r"\$(\d+)", r"?\1", sql), args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        if self._pg is not None:
+            return [dict(row) for row in await self._pg.fetch(sql, *args)]
+        cursor = self._lite_run(sql, args)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; the number of rows it changed."""
+        if self._pg is not None:
+            status = await self._pg.execute(sql, *args)
+            return int(status.split()[-1]) if status.split()[-1].isdigit() else 0
+        return self._lite_run(sql, args).rowcount
+
+    async def analyze(self, *tables: str) -> None:
+        if self.sqlite:
+            await self.execute("ANALYZE")
+        elif tables:
+            for table in tables:
+                await self.execute(f"VACUUM ANALYZE {table}")
+        else:
+            await self.execute("VACUUM ANALYZE")
+
+
+FAVORITE_SLUGS = 1200  # the favorite endpoint toggles 600 articles in the warm-up, 600 after
+
+
+async def prepare_data(target: str, target_follows: int) -> dict[str, Any]:
+    """Make the reader follow ``target_follows`` authors, pick the fixtures, VACUUM ANALYZE.
+
+    ``target`` is the asyncpg URL of the PostgreSQL database or the path of the SQLite file.
+    """
+    async with Db(target) as db:
+        reader_id = await db.fetchval("SELECT id FROM users WHERE username = $1", READER)
         if reader_id is None:
             raise BenchError(f"{READER} is missing: was the database seeded?")
-        before = await conn.fetchval(
-            "SELECT count(*) FROM follows WHERE follower_id = $1", reader_id
-        )
+        before = await db.fetchval("SELECT count(*) FROM follows WHERE follower_id = $1", reader_id)
         if before < target_follows:
             # The most prolific authors the reader does not follow yet: a full feed.
-            await conn.execute(
+            await db.execute(
                 """
                 INSERT INTO follows (follower_id, followee_id, created_at)
-                SELECT $1, author_id, now() AT TIME ZONE 'utc'
+                SELECT $1, author_id, $3
                 FROM articles
                 WHERE author_id <> $1
                   AND author_id NOT IN (SELECT followee_id FROM follows WHERE follower_id = $1)
@@ -70,11 +144,12 @@ async def prepare_data(url: str, target_follows: int) -> dict[str, Any]:
                 """,
                 reader_id,
                 target_follows - before,
+                db.now,
             )
-        following = await conn.fetchval(
+        following = await db.fetchval(
             "SELECT count(*) FROM follows WHERE follower_id = $1", reader_id
         )
-        feed_size = await conn.fetchval(
+        feed_size = await db.fetchval(
             """
             SELECT count(*) FROM articles
             WHERE author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1)
@@ -82,7 +157,7 @@ async def prepare_data(url: str, target_follows: int) -> dict[str, Any]:
             reader_id,
         )
         # A typical article: among the newest, with tags and a few comments.
-        row = await conn.fetchrow(
+        row = await db.fetchrow(
             """
             SELECT a.slug, u.username,
                    (SELECT count(*) FROM comments c WHERE c.article_id = a.id) AS comments
@@ -94,7 +169,7 @@ async def prepare_data(url: str, target_follows: int) -> dict[str, Any]:
             """
         )
         if row is None:
-            row = await conn.fetchrow(
+            row = await db.fetchrow(
                 """
                 SELECT a.slug, u.username,
                        (SELECT count(*) FROM comments c WHERE c.article_id = a.id) AS comments
@@ -104,7 +179,7 @@ async def prepare_data(url: str, target_follows: int) -> dict[str, Any]:
             )
         if row is None:
             raise BenchError("the database has no article: was it seeded?")
-        tag = await conn.fetchval(
+        tag = await db.fetchval(
             """
             SELECT t.name FROM tags t JOIN article_tags a ON a.tag_id = t.id
             GROUP BY t.id, t.name ORDER BY count(*) DESC, t.name LIMIT 1
@@ -112,13 +187,25 @@ async def prepare_data(url: str, target_follows: int) -> dict[str, Any]:
         )
         if tag is None:
             raise BenchError("the database has no tag in use: seed with --tags > 0")
+        # Oldest first: far from the first page, so the lists barely notice the toggling.
+        favorite_slugs = [
+            r["slug"]
+            for r in await db.fetch(
+                """
+                SELECT slug FROM articles
+                WHERE id NOT IN (SELECT article_id FROM favorites WHERE user_id = $1)
+                ORDER BY id LIMIT $2
+                """,
+                reader_id,
+                FAVORITE_SLUGS,
+            )
+        ]
         tables = ("users", "articles", "tags", "article_tags", "favorites", "follows", "comments")
-        counts = {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in tables}
-        await conn.execute("VACUUM ANALYZE")
-    finally:
-        await conn.close()
+        counts = {table: await db.fetchval(f"SELECT count(*) FROM {table}") for table in tables}
+        await db.analyze()
     return {
         "reader": READER,
+        "reader_id": reader_id,
         "reader_follows": following,
         "reader_follows_added": following - before,
         "feed_articles": feed_size,
@@ -126,21 +213,64 @@ async def prepare_data(url: str, target_follows: int) -> dict[str, Any]:
         "slug_comments": row["comments"],
         "author": row["username"],
         "tag": tag,
+        "favorite_slugs": favorite_slugs,
         "rows": counts,
     }
 
 
-async def delete_bench_articles(url: str, run_id: str) -> int:
-    """Delete the articles POST /api/articles created in this run (titles 'Bench <run id> …')."""
-    conn = await asyncpg.connect(url)
-    try:
-        status = await conn.execute("DELETE FROM articles WHERE title LIKE $1", f"Bench {run_id}%")
-        await conn.execute("VACUUM ANALYZE articles")
-        await conn.execute("VACUUM ANALYZE article_tags")
-        await conn.execute("VACUUM ANALYZE tags")
-    finally:
-        await conn.close()
-    return int(status.split()[-1])
+async def delete_bench_rows(
+    target: str, run_id: str, reader_id: int, favorite_slugs: list[str]
+) -> dict[str, int]:
+    """Undo the writes of this run: the articles, comments and users it created (their
+    titles, bodies and names carry the run id), the reader's favorites it added."""
+    async with Db(target) as db:
+        deleted = {
+            "articles": await db.execute(
+                "DELETE FROM articles WHERE title LIKE $1", f"Bench {run_id}%"
+            ),
+            "comments": await db.execute(
+                "DELETE FROM comments WHERE body LIKE $1", f"Bench {run_id}%"
+            ),
+            "users": await db.execute(
+                "DELETE FROM users WHERE username LIKE $1", f"bench-{run_id}%"
+            ),
+            "favorites": 0,
+        }
+        for slug in favorite_slugs:
+            deleted["favorites"] += await db.execute(
+                "DELETE FROM favorites WHERE user_id = $1 "
+                "AND article_id = (SELECT id FROM articles WHERE slug = $2)",
+                reader_id,
+                slug,
+            )
+        await db.analyze("articles", "article_tags", "tags", "comments", "users", "favorites")
+    return deleted
+
+
+def run_commands(commands: list[list[str]], env: dict[str, str]) -> None:
+    for command in commands:
+        say("$ " + shown(command))
+        started = time.monotonic()
+        completed = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        if completed.returncode != 0:
+            raise BenchError(f"{shown(command)} failed:\n{completed.stderr}")
+        output = completed.stdout.strip().splitlines()
+        say(f"  done in {time.monotonic() - started:.1f} s: {output[-1] if output else ''}")
+
+
+def seed_command(run: Run) -> list[str]:
+    return conduit_command("seed", *(f"--{name}={value}" for name, value in run.sizes.items()))
+
+
+def describe(data: dict[str, Any]) -> None:
+    say(
+        f"{READER} follows {data['reader_follows']} authors "
+        f"({data['reader_follows_added']} added; {data['feed_articles']} articles in the feed); "
+        f"slug {data['slug']} ({data['slug_comments']} comments), tag {data['tag']!r}, "
+        f"author {data['author']}"
+    )
 
 
 def prepare_database(run: Run, env: dict[str, str]) -> dict[str, Any]:
@@ -153,24 +283,17 @@ def prepare_database(run: Run, env: dict[str, str]) -> dict[str, Any]:
         asyncio.run(recreate_database(run.admin_url, args.database))
     commands = [conduit_command("db", "upgrade")]
     if not reuse:
-        commands.append(
-            conduit_command("seed", *(f"--{name}={value}" for name, value in run.sizes.items()))
-        )
-    for command in commands:
-        say("$ " + shown(command))
-        started = time.monotonic()
-        completed = subprocess.run(
-            command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
-        )
-        if completed.returncode != 0:
-            raise BenchError(f"{shown(command)} failed:\n{completed.stderr}")
-        output = completed.stdout.strip().splitlines()
-        say(f"  done in {time.monotonic() - started:.1f} s: {output[-1] if output else ''}")
+        commands.append(seed_command(run))
+    run_commands(commands, env)
     data = asyncio.run(prepare_data(run.database_url, FOLLOWED_AUTHORS))
-    say(
-        f"{READER} follows {data['reader_follows']} authors "
-        f"({data['reader_follows_added']} added; {data['feed_articles']} articles in the feed); "
-        f"slug {data['slug']} ({data['slug_comments']} comments), tag {data['tag']!r}, "
-        f"author {data['author']}"
-    )
+    describe(data)
+    return data
+
+
+def prepare_sqlite(run: Run, env: dict[str, str], path: Path) -> dict[str, Any]:
+    """A new SQLite file, migrated and seeded with the same sizes, and its fixtures."""
+    say(f"creating the SQLite database {path}")
+    run_commands([conduit_command("db", "upgrade"), seed_command(run)], env)
+    data = asyncio.run(prepare_data(str(path), FOLLOWED_AUTHORS))
+    describe(data)
     return data
