@@ -7,10 +7,15 @@
    seeds it (``conduit seed``), makes user1 follow about 40 authors, then VACUUM ANALYZE;
 3. starts ``conduit serve`` (one worker) pinned to core 0 and signs in as user1;
 4. runs wrk pinned to core 1 (64 connections, a warm-up, then --duration seconds) on each
-   endpoint, POST /api/articles last, and deletes the articles that POST created;
-5. stops Conduit, starts bench/reference_server.py (the hand-written ceiling) the same way
-   and measures its three endpoints (skip with --no-reference);
-6. prints a table and writes bench/results/<timestamp>.json.
+   endpoint, the writes last (create, comment, favorite, register), and deletes what the
+   writes created;
+5. measures Conduit with Redis (cached.py; --no-cached skips it) and ``conduit serve
+   --workers 2`` on both cores (--no-workers);
+6. starts bench/reference_server.py (the hand-written ceiling) the same way, checks that its
+   answers equal Conduit's, anonymous and signed in, and measures every read endpoint
+   (--no-reference skips it);
+7. seeds an SQLite file the same way and measures Conduit on it (--no-sqlite);
+8. prints the tables and writes bench/results/<timestamp>.json and .svg (and latest.svg).
 
 Every process it starts is stopped on the way out, on errors and Ctrl-C too. The exit status
 is non-zero when a server does not start or when any endpoint has socket errors or non-2xx
@@ -119,6 +124,7 @@ def start_conduit(
     serve = ["serve", "--host", "127.0.0.1", f"--port={port}"]
     if workers > 1:
         serve.append(f"--workers={workers}")
+    progress.phase(name, 0)
     process = start_process(run, name, [*prefix, *conduit_command(*serve)], env)
     ready = wait_ready(run, name, process, base)
     run.servers.setdefault(name, {})["startup_seconds"] = round(ready, 2)
@@ -301,6 +307,7 @@ def bench_reference(
         "--no-access-log",
         "--log-level=warning",
     ]
+    progress.phase("reference", 0)
     process = start_process(run, "reference", command, env)
     results: dict[str, Result] = {}
     try:
@@ -326,6 +333,7 @@ def bench_sqlite(
     if not endpoints:
         return {}, {}
     path = run.workdir / "bench.db"
+    progress.phase("SQLite database", 0)
     env = conduit_env(run, f"sqlite+aiosqlite:///{path}")
     data = prepare_sqlite(run, env, path)
     postgres_fixtures, postgres_token = run.fixtures, run.token
