@@ -14,8 +14,8 @@ import json
 import shutil
 from typing import Any
 
-from common import ENDPOINTS, BenchError, Result, Run, say
-from load import measure
+from common import ENDPOINTS, BenchError, Result, Run, progress, say
+from load import measure, resident_mib
 from servers import conduit_command, free_port, http, start_process, stop_process, wait_ready
 
 CACHED_KEYS = ("list", "article", "tags")
@@ -45,6 +45,7 @@ def bench_cached(
         command = redis_command(redis_port)
     except RuntimeError as exc:
         raise BenchError(str(exc)) from None
+    progress.phase("conduit with Redis", 0)
     redis = start_process(run, "redis", command, env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -54,6 +55,7 @@ def bench_cached(
     results: dict[str, Result] = {}
     try:
         ready = wait_ready(run, "conduit-cached", process, base)
+        run.servers.setdefault("conduit-cached", {})["startup_seconds"] = round(ready, 2)
         say(f"conduit with Redis (port {redis_port}) ready in {ready:.1f} s")
         for endpoint in endpoints:
             path = endpoint.url_path(run.fixtures)
@@ -65,12 +67,16 @@ def bench_cached(
                 if expected is not None and json.dumps(answer) != json.dumps(expected):
                     say(f"warning: cached {endpoint.key} differs from the uncached answer")
         say(f"benchmarking conduit with Redis: {len(endpoints)} endpoints")
+        progress.phase("conduit with Redis", len(endpoints))
         for endpoint in endpoints:
             results[endpoint.key] = measure(
                 run, wrk_prefix, base, endpoint, run_id + "c", process.pid
             )
             if process.poll() is not None:
                 raise BenchError(f"conduit (cached) died during {endpoint.key}")
+        rss = resident_mib(process.pid)
+        run.servers["conduit-cached"]["rss_mib"] = rss
+        say(f"conduit with Redis: resident memory {rss:,.0f} MiB at the end of its load")
     finally:
         stop_process(run, process)
         stop_process(run, redis)
