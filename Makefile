@@ -19,8 +19,11 @@ help: ## List every target
 $(UV):
 	@$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet --disable-pip-version-check uv
 
+# Bytecode is compiled once here, so that a start never compiles (where PYTHONDONTWRITEBYTECODE
+# is set, every start would otherwise compile every module again: seconds on each start).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@.venv/bin/python -m compileall -q src >/dev/null
 	@touch $@
 
 .PHONY: install

@@ -6,15 +6,17 @@ with ``CONDUIT_REDIS_URL`` pointing at it, and the anonymous list, article and t
 measured the same way (the warm-up fills the cache, so the measured run is served from
 Redis). Its answers are first checked against the uncached ones, byte for byte.
 
-run.py passes itself in as ``driver`` (it runs as a script, so it cannot be imported back).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from types import ModuleType
 from typing import Any
+
+from common import ENDPOINTS, BenchError, Result, Run, progress, say
+from load import measure, resident_mib
+from servers import conduit_command, free_port, http, start_process, stop_process, wait_ready
 
 CACHED_KEYS = ("list", "article", "tags")
 
@@ -27,62 +29,66 @@ def redis_command(port: int) -> list[str]:
 
 
 def bench_cached(
-    driver: ModuleType,
-    run: Any,
+    run: Run,
     env: dict[str, str],
     server_prefix: list[str],
     wrk_prefix: list[str],
     run_id: str,
     samples: dict[str, Any],
-) -> dict[str, Any]:
+) -> dict[str, Result]:
     """Conduit with Redis on the cached endpoints; ``{key: Result}``."""
-    endpoints = [e for e in driver.ENDPOINTS if e.key in CACHED_KEYS and e.key in run.args.only]
+    endpoints = [e for e in ENDPOINTS if e.key in CACHED_KEYS and e.key in run.args.only]
     if not endpoints:
         return {}
-    redis_port = driver.free_port()
+    redis_port = free_port()
     try:
         command = redis_command(redis_port)
     except RuntimeError as exc:
-        raise driver.BenchError(str(exc)) from None
-    redis = driver.start_process(run, "redis", command, env)
-    port = driver.free_port()
+        raise BenchError(str(exc)) from None
+    progress.phase("conduit with Redis", 0)
+    redis = start_process(run, "redis", command, env)
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     cached_env = {**env, "CONDUIT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
-    serve = driver.conduit_command("serve", "--host", "127.0.0.1", f"--port={port}")
-    process = driver.start_process(run, "conduit-cached", [*server_prefix, *serve], cached_env)
-    results: dict[str, Any] = {}
+    serve = conduit_command("serve", "--host", "127.0.0.1", f"--port={port}")
+    process = start_process(run, "conduit-cached", [*server_prefix, *serve], cached_env)
+    results: dict[str, Result] = {}
     try:
-        ready = driver.wait_ready(run, "conduit-cached", process, base)
-        driver.say(f"conduit with Redis (port {redis_port}) ready in {ready:.1f} s")
+        ready = wait_ready(run, "conduit-cached", process, base)
+        run.servers.setdefault("conduit-cached", {})["startup_seconds"] = round(ready, 2)
+        say(f"conduit with Redis (port {redis_port}) ready in {ready:.1f} s")
         for endpoint in endpoints:
             path = endpoint.url_path(run.fixtures)
-            answers = [driver.http(base, "GET", path) for _ in range(2)]  # a miss, then a hit
+            answers = [http(base, "GET", path) for _ in range(2)]  # a miss, then a hit
             for status, answer in answers:
                 if status != 200:
-                    raise driver.BenchError(f"cached {endpoint.key} answered {status}: {answer}")
+                    raise BenchError(f"cached {endpoint.key} answered {status}: {answer}")
                 expected = samples.get(endpoint.key)
                 if expected is not None and json.dumps(answer) != json.dumps(expected):
-                    driver.say(f"warning: cached {endpoint.key} differs from the uncached answer")
-        driver.say(f"benchmarking conduit with Redis: {len(endpoints)} endpoints")
+                    say(f"warning: cached {endpoint.key} differs from the uncached answer")
+        say(f"benchmarking conduit with Redis: {len(endpoints)} endpoints")
+        progress.phase("conduit with Redis", len(endpoints))
         for endpoint in endpoints:
-            results[endpoint.key] = driver.measure(
+            results[endpoint.key] = measure(
                 run, wrk_prefix, base, endpoint, run_id + "c", process.pid
             )
             if process.poll() is not None:
-                raise driver.BenchError(f"conduit (cached) died during {endpoint.key}")
+                raise BenchError(f"conduit (cached) died during {endpoint.key}")
+        rss = resident_mib(process.pid)
+        run.servers["conduit-cached"]["rss_mib"] = rss
+        say(f"conduit with Redis: resident memory {rss:,.0f} MiB at the end of its load")
     finally:
-        driver.stop_process(run, process)
-        driver.stop_process(run, redis)
-        driver.say("conduit with Redis stopped")
+        stop_process(run, process)
+        stop_process(run, redis)
+        say("conduit with Redis stopped")
     return results
 
 
 def table(
-    driver: ModuleType,
-    run: Any,
-    uncached: dict[str, Any],
-    cached: dict[str, Any],
-    reference: dict[str, Any],
+    run: Run,
+    uncached: dict[str, Result],
+    cached: dict[str, Result],
+    reference: dict[str, Result],
 ) -> str:
     """Uncached, cached and reference side by side, for the cached endpoints."""
     header = [
@@ -98,7 +104,7 @@ def table(
         "cached errors",
     ]
     rows = [header]
-    for endpoint in driver.ENDPOINTS:
+    for endpoint in ENDPOINTS:
         result = cached.get(endpoint.key)
         if result is None:
             continue

@@ -149,6 +149,10 @@ def test_seed_fills_the_embedded_database_with_the_requested_counts(workdir: Pat
     with sqlite3.connect(database) as conn:
         names = sorted(row[0] for row in conn.execute("SELECT username FROM users"))
     assert names == ["user1", "user2", "user3", "user4"]
+    # The progress bar goes to stderr, a line per table with its rows written.
+    progress = {line.split()[0]: line.split() for line in result.stderr.splitlines() if line}
+    for name, n in counts.items():
+        assert f"{n}/{n}" in progress[name], result.stderr
 
 
 def test_seed_refuses_counts_out_of_range(workdir: Path) -> None:

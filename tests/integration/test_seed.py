@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import Table, func, select
 
 from conduit.articles.models import articles, favorites
 from conduit.comments.models import comments
 from conduit.core.db import Database
+from conduit.entrypoints import seed as seed_module
 from conduit.entrypoints.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
@@ -52,6 +54,33 @@ async def test_seed_writes_the_planned_rows(db: Database) -> None:
     assert await count_rows(db, follows, follows.c.follower_id == follows.c.followee_id) == 0
     slugs = await fetch_all(db, select(func.count(func.distinct(articles.c.slug))))
     assert slugs[0][0] == PLAN.articles
+
+
+class RecordedProgress:
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+        self.written: dict[str, list[int]] = {}
+
+    def table(self, name: str, total: int) -> None:
+        self.totals[name] = total
+        self.written[name] = []
+
+    def advance(self, name: str, rows: int) -> None:
+        assert name in self.totals, f"{name} advanced before its total was told"
+        self.written[name].append(rows)
+
+
+async def test_progress_hears_each_table_total_then_every_batch(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seed_module, "BATCH", 7)  # several batches per table
+    progress = RecordedProgress()
+    reported = await seed_database(db, PLAN, progress)
+
+    assert progress.totals == {name: reported[name] for name in TABLES}
+    assert {name: sum(batches) for name, batches in progress.written.items()} == progress.totals
+    assert max(max(batches, default=0) for batches in progress.written.values()) == 7
+    assert len(progress.written["comments"]) == -(-PLAN.comments // 7)
 
 
 async def test_a_seeded_user_can_log_in_with_the_seed_password(

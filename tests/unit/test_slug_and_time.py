@@ -62,6 +62,12 @@ def test_iso_truncates_to_milliseconds(microsecond: int, millis: str) -> None:
     assert iso(moment) == f"2026-12-31T23:59:59.{millis}Z"
 
 
+def test_iso_writes_an_aware_moment_in_utc() -> None:
+    paris = dt.timezone(dt.timedelta(hours=1))
+    moment = dt.datetime(2026, 1, 1, 0, 30, 0, 250_000, tzinfo=paris)
+    assert iso(moment) == "2025-12-31T23:30:00.250Z"
+
+
 def test_iso_parses_back() -> None:
     moment = dt.datetime(2026, 6, 7, 8, 9, 10, 123_000)
     parsed = dt.datetime.fromisoformat(iso(moment).replace("Z", "+00:00"))

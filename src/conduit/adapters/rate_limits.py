@@ -19,17 +19,18 @@ import asyncio
 import math
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from conduit.core.rate_limits import Quota
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
 
 log = structlog.get_logger("conduit.rate_limits")
 
@@ -108,6 +109,11 @@ def redis_rate_limiter(
     url: str, rules: Mapping[str, RateLimitItem], *, timeout_seconds: float
 ) -> LimitsRateLimiter:
     """Counts on Redis, so every instance (and worker process) shares one budget per caller."""
+    # Imported here: redis-py takes a tenth of a second to import, and only this mode needs it.
+    from redis.asyncio import ConnectionPool
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     pool = ConnectionPool.from_url(
         url,
         socket_timeout=timeout_seconds,

@@ -80,6 +80,16 @@ async def get(conn: AsyncConnection, comment_id: int, viewer_id: int | None) -> 
     return None if row is None else _comment(row)
 
 
+async def get_many(
+    conn: AsyncConnection, comment_ids: list[int], viewer_id: int | None
+) -> dict[int, Comment]:
+    """The comments of ``comment_ids`` that still exist, by id, in one statement."""
+    if not comment_ids:
+        return {}
+    query = _select(viewer_id).where(comments.c.id.in_(comment_ids))
+    return {row.id: _comment(row) for row in await conn.execute(query)}
+
+
 async def add(conn: AsyncConnection, *, article_id: int, author_id: int, body: str) -> int:
     now = utcnow()
     result = await conn.execute(

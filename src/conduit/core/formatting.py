@@ -6,8 +6,14 @@ import datetime as dt
 
 
 def iso(moment: dt.datetime) -> str:
-    """ISO 8601 UTC with milliseconds, as the RealWorld clients expect: 2026-01-02T03:04:05.678Z."""
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with milliseconds, as the RealWorld clients expect: 2026-01-02T03:04:05.678Z.
+
+    ``moment`` is naive UTC (as Conduit stores it) or aware (converted to UTC). Written by
+    ``datetime.isoformat`` (C code: a third of an f-string's time, twice per listed article).
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_iso(text: str) -> dt.datetime:

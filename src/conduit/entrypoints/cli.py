@@ -234,6 +234,7 @@ def seed(
     """Fill the database with realistic demo data (users user1..userN)."""
     from conduit.bootstrap import build
     from conduit.entrypoints.seed import SeedPlan, seed_database
+    from conduit.entrypoints.seed_progress import seed_progress
 
     settings = _settings()
     url = settings.effective_database_url
@@ -258,7 +259,8 @@ def seed(
 
     async def run() -> dict[str, int]:
         try:
-            return await seed_database(container.db, plan)
+            with seed_progress() as progress:
+                return await seed_database(container.db, plan, progress)
         finally:
             await container.db.dispose()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,6 +40,22 @@ TOPICS = (
 BATCH = 2000
 
 
+class SeedProgress(Protocol):
+    """Told how many rows each table gets and how many are written (``conduit seed``'s bar)."""
+
+    def table(self, name: str, total: int) -> None: ...
+
+    def advance(self, name: str, rows: int) -> None: ...
+
+
+class _Quiet:
+    def table(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, name: str, rows: int) -> None:
+        pass
+
+
 @dataclass(frozen=True, slots=True)
 class SeedPlan:
     users: int = 50
@@ -66,9 +82,14 @@ def _markdown(rng: random.Random) -> str:
     return "\n".join(parts)
 
 
-async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+async def _insert(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], progress: SeedProgress
+) -> None:
+    progress.table(table.name, len(rows))
     for start in range(0, len(rows), BATCH):
-        await conn.execute(table.insert(), rows[start : start + BATCH])
+        batch = rows[start : start + BATCH]
+        await conn.execute(table.insert(), batch)
+        progress.advance(table.name, len(batch))
 
 
 def _pairs(
@@ -110,8 +131,14 @@ async def _index_tags(conn: AsyncConnection, links: list[dict[str, Any]]) -> Non
         await conn.execute(statement, values[start : start + BATCH])
 
 
-async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
-    """Add the planned rows to whatever the database already holds; returns the counts."""
+async def seed_database(
+    db: Database, plan: SeedPlan, progress: SeedProgress | None = None
+) -> dict[str, int]:
+    """Add the planned rows to whatever the database already holds; returns the counts.
+
+    ``progress`` hears each table's row count before its rows are written, then each batch.
+    """
+    progress = progress or _Quiet()
     rng = random.Random(plan.random_seed)  # noqa: S311 - reproducible demo data, not secrets
     password_hash = hash_password(plan.password)  # one hash: argon2 is slow on purpose
     now = utcnow()
@@ -135,7 +162,7 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
             }
             for n in range(1, plan.users + 1)
         ]
-        await _insert(conn, users, user_rows)
+        await _insert(conn, users, user_rows, progress)
         user_ids = list(
             (await conn.execute(select(users.c.id).order_by(users.c.id.desc()).limit(plan.users)))
             .scalars()
@@ -145,7 +172,7 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
         existing_tags = set((await conn.execute(select(tags.c.name))).scalars())
         names = [t for t in (TOPICS * (plan.tags // len(TOPICS) + 1))[: plan.tags]]
         names = [n if i < len(TOPICS) else f"{n}{i}" for i, n in enumerate(names)]
-        await _insert(conn, tags, [{"name": n} for n in names if n not in existing_tags])
+        await _insert(conn, tags, [{"name": n} for n in names if n not in existing_tags], progress)
         tag_ids = (
             list((await conn.execute(select(tags.c.id).where(tags.c.name.in_(names)))).scalars())
             if names
@@ -168,7 +195,7 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
                     "updated_at": created,
                 }
             )
-        await _insert(conn, articles, article_rows)
+        await _insert(conn, articles, article_rows, progress)
         article_ids = (
             list(
                 (
@@ -185,20 +212,20 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
         for article_id in article_ids:
             for tag_id in rng.sample(tag_ids, k=min(len(tag_ids), rng.randint(0, 4))):
                 links.append({"article_id": article_id, "tag_id": tag_id})
-        await _insert(conn, article_tags, links)
+        await _insert(conn, article_tags, links, progress)
         await _index_tags(conn, links)
 
         fav_rows = [
             {"user_id": u, "article_id": a, "created_at": now}
             for u, a in _pairs(rng, plan.favorites if article_ids else 0, user_ids, article_ids)
         ]
-        await _insert(conn, favorites, fav_rows)
+        await _insert(conn, favorites, fav_rows, progress)
 
         follow_rows = [
             {"follower_id": a, "followee_id": b, "created_at": now}
             for a, b in _pairs(rng, plan.follows, user_ids, user_ids, same=False)
         ]
-        await _insert(conn, follows, follow_rows)
+        await _insert(conn, follows, follow_rows, progress)
 
         comment_rows = []
         for n in range(plan.comments if article_ids else 0):
@@ -212,7 +239,7 @@ async def seed_database(db: Database, plan: SeedPlan) -> dict[str, int]:
                     "updated_at": created,
                 }
             )
-        await _insert(conn, comments, comment_rows)
+        await _insert(conn, comments, comment_rows, progress)
         await uow.commit()
     return {
         "users": len(user_rows),

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conduit.articles.events import ArticleDeleted, ArticleUpdated
 from conduit.comments import repository as comments_repository
 from conduit.comments.events import CommentCreated, CommentDeleted
+from conduit.comments.models import Comment
 from conduit.comments.schemas import comment_json
 from conduit.core.events import Event
 
@@ -51,11 +52,9 @@ def encode(bus_message: dict[str, Any]) -> bytes:
     return orjson.dumps(bus_message)
 
 
-async def _comment_created(conn: AsyncConnection | None, event: Event) -> dict[str, Any] | None:
-    assert conn is not None
+def _comment_created(event: Event, created: dict[int, Comment]) -> dict[str, Any] | None:
     data = CommentCreated.model_validate(event.data)
-    # As an anonymous reader sees it; the receiving instance sets author.following per reader.
-    comment = await comments_repository.get(conn, data.comment_id, None)
+    comment = created.get(data.comment_id)
     if comment is None:  # deleted again before we got here
         return None
     return {
@@ -88,11 +87,24 @@ def _article_deleted(event: Event) -> dict[str, Any]:
 
 
 async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) -> list[bytes]:
-    """The bus messages of committed events (``conn`` is needed by :data:`NEEDS_DATABASE`)."""
+    """The bus messages of committed events (``conn`` is needed by :data:`NEEDS_DATABASE`).
+
+    However many comments the events created, they are read in one statement.
+    """
+    created: dict[int, Comment] = {}
+    new_comments = [
+        CommentCreated.model_validate(e.data).comment_id
+        for e in events
+        if e.type == CommentCreated.type
+    ]
+    if new_comments:
+        assert conn is not None
+        # As an anonymous reader sees them; each receiving instance sets author.following.
+        created = await comments_repository.get_many(conn, new_comments, None)
     built: list[dict[str, Any] | None] = []
     for event in events:
         if event.type == CommentCreated.type:
-            built.append(await _comment_created(conn, event))
+            built.append(_comment_created(event, created))
         elif event.type == CommentDeleted.type:
             built.append(_comment_deleted(event))
         elif event.type == ArticleUpdated.type:

@@ -15,6 +15,8 @@ miss anything (notifications, search ...).
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Sequence
 
 import structlog
@@ -28,12 +30,21 @@ from conduit.live.messages import LIVE_EVENT_TYPES, NEEDS_DATABASE, bus_messages
 _log = structlog.get_logger("conduit.live")
 
 
+# Events published per round: everything queued since the last round, up to this many, so
+# that under a write load one read of the database serves many commits.
+BATCH = 500
+# A full backlog is logged at most this often (seconds), with the number of events dropped.
+WARNING_INTERVAL = 10.0
+
+
 class LivePublisher:
     def __init__(self, db: Database, bus: LiveBus, *, backlog: int = 1000) -> None:
         self._db = db
         self._bus = bus
         self._queue: asyncio.Queue[list[Event]] = asyncio.Queue(maxsize=backlog)
         self._task: asyncio.Task[None] | None = None
+        self._dropped = 0
+        self._warned_at = -math.inf
 
     async def committed(self, events: Sequence[Event]) -> None:
         """The commit listener: queue the events live clients care about; never blocks."""
@@ -43,7 +54,12 @@ class LivePublisher:
         try:
             self._queue.put_nowait(wanted)
         except asyncio.QueueFull:
-            _log.warning("live_backlog_full", dropped=len(wanted))
+            self._dropped += len(wanted)
+            now = time.monotonic()
+            if now - self._warned_at >= WARNING_INTERVAL:
+                self._warned_at = now
+                _log.warning("live_backlog_full", dropped=self._dropped)
+                self._dropped = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="live-publisher")
@@ -51,6 +67,8 @@ class LivePublisher:
     async def _run(self) -> None:
         while True:
             events = await self._queue.get()
+            while len(events) < BATCH and not self._queue.empty():
+                events += self._queue.get_nowait()
             try:
                 await self._publish(events)
             except asyncio.CancelledError:
@@ -70,3 +88,6 @@ class LivePublisher:
     async def close(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        if self._dropped:  # dropped since the last warning: said once more on the way out
+            _log.warning("live_backlog_full", dropped=self._dropped)
+            self._dropped = 0

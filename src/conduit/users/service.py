@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -20,8 +21,20 @@ from conduit.users.events import UserRegistered, UserUpdated
 from conduit.users.exceptions import AlreadyTaken, InvalidCredentials, UnknownAccount
 from conduit.users.models import Account
 
-# Verified against when the email is unknown, so both failures take the same time.
-_DUMMY_HASH = hash_password("conduit-timing-equalizer")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both failures take the same time.
+
+    Made on first use, not at import: argon2 is slow on purpose and start-up pays for it.
+    """
+    return hash_password("conduit-timing-equalizer")
+
+
+def _verify(password: str, hashed: str | None) -> bool:
+    return verify_password(password, _dummy_hash() if hashed is None else hashed)
+
+
 # Events name what changed as the API does, and never carry a secret.
 _PUBLIC_NAMES = {"password_hash": "password"}
 
@@ -79,8 +92,8 @@ async def verify_credentials(db: Database, *, email: str, password: str) -> Acco
     """The account these credentials open, or None (same time for an unknown email)."""
     async with db.reader() as uow:
         account = await repository.get_by_email(uow.conn, email)
-    hashed = account.password_hash if account else _DUMMY_HASH
-    valid = await asyncio.to_thread(verify_password, password, hashed)
+    hashed = account.password_hash if account else None
+    valid = await asyncio.to_thread(_verify, password, hashed)
     return account if account is not None and valid else None
 
 
