@@ -16,6 +16,7 @@ from typing import Any
 
 from common import ENDPOINTS, BenchError, Result, Run, progress, say
 from load import measure, resident_mib
+from report import markdown
 from servers import conduit_command, free_port, http, start_process, stop_process, wait_ready
 
 CACHED_KEYS = ("list", "article", "tags")
@@ -123,14 +124,7 @@ def table(
                 str(result.non_2xx + result.socket_errors),
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)]
-        lines.append("| " + " | ".join(cells) + " |")
-        if n == 0:
-            rules = ["-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)]
-            lines.append("|" + "|".join(rules) + "|")
+    lines = markdown(rows)
     lines.append(
         "Cached: the same server with CONDUIT_REDIS_URL (a private redis-server); the warm-up "
         "fills the cache, so the measured requests are Redis hits."

@@ -124,37 +124,53 @@ def _ratio(top: Result | None, bottom: Result | None) -> str:
     return f"{top.rps / bottom.rps:.2f}" if top and bottom and bottom.rps else ""
 
 
-def workers_table(run: Run, one: dict[str, Result], two: dict[str, Result]) -> str:
-    """``--workers 2`` on both cores beside the one worker of the main run."""
+def _beside(
+    run: Run,
+    base: dict[str, Result],
+    variant: dict[str, Result],
+    *,
+    base_name: str,
+    variant_name: str,
+) -> list[list[str]]:
+    """Rows of a variant of Conduit beside a base run: rps, ratio, CPU, latency, errors."""
     rows = [
         [
             "endpoint",
-            "1 worker req/s",
-            "2 workers req/s ³",
-            "2 / 1",
-            "1 worker CPU ms/req",
-            "2 workers CPU ms/req",
-            "2 workers p99 ms",
-            "2 workers errors",
+            f"{base_name} req/s",
+            f"{variant_name} req/s",
+            f"{variant_name} / {base_name}",
+            f"{base_name} CPU ms/req",
+            f"{variant_name} CPU ms/req",
+            f"{variant_name} p50 ms",
+            f"{variant_name} p99 ms",
+            f"{variant_name} errors",
         ]
     ]
     for endpoint in ENDPOINTS:
-        result = two.get(endpoint.key)
+        result = variant.get(endpoint.key)
         if result is None:
             continue
-        single = one.get(endpoint.key)
+        other = base.get(endpoint.key)
         rows.append(
             [
                 endpoint.short_label(run.fixtures),
-                _rps(single),
+                _rps(other),
                 _rps(result),
-                _ratio(result, single),
-                _cpu(single.server_cpu_ms) if single else "",
+                _ratio(result, other),
+                _cpu(other.server_cpu_ms) if other else "",
                 _cpu(result.server_cpu_ms),
+                _ms(result.latency_us["p50"]),
                 _ms(result.latency_us["p99"]),
                 str(result.non_2xx + result.socket_errors),
             ]
         )
+    return rows
+
+
+def workers_table(run: Run, one: dict[str, Result], two: dict[str, Result]) -> str:
+    """``--workers 2`` on both cores beside the one worker of the main run."""
+    rows = _beside(run, one, two, base_name="1 worker", variant_name="2 workers")
+    rows[0][2] += " ³"
     cores = f"{run.args.server_cpu},{run.args.wrk_cpu}"
     return "\n".join(
         [
@@ -169,35 +185,7 @@ def workers_table(run: Run, one: dict[str, Result], two: dict[str, Result]) -> s
 
 def sqlite_table(run: Run, postgres: dict[str, Result], sqlite: dict[str, Result]) -> str:
     """Conduit on an SQLite file beside Conduit on PostgreSQL, same seed sizes."""
-    rows = [
-        [
-            "endpoint",
-            "PostgreSQL req/s",
-            "SQLite req/s",
-            "SQLite / PostgreSQL",
-            "SQLite p50 ms",
-            "SQLite p99 ms",
-            "SQLite CPU ms/req",
-            "SQLite errors",
-        ]
-    ]
-    for endpoint in ENDPOINTS:
-        result = sqlite.get(endpoint.key)
-        if result is None:
-            continue
-        pg = postgres.get(endpoint.key)
-        rows.append(
-            [
-                endpoint.short_label(run.fixtures),
-                _rps(pg),
-                _rps(result),
-                _ratio(result, pg),
-                _ms(result.latency_us["p50"]),
-                _ms(result.latency_us["p99"]),
-                _cpu(result.server_cpu_ms),
-                str(result.non_2xx + result.socket_errors),
-            ]
-        )
+    rows = _beside(run, postgres, sqlite, base_name="PostgreSQL", variant_name="SQLite")
     readers = os.environ.get("CONDUIT_SQLITE_READERS", "4, the default")
     return "\n".join(
         [
