@@ -52,15 +52,14 @@ def encode(bus_message: dict[str, Any]) -> bytes:
     return orjson.dumps(bus_message)
 
 
-def _comment_created(event: Event, created: dict[int, Comment]) -> dict[str, Any] | None:
-    data = CommentCreated.model_validate(event.data)
+def _comment_created(data: CommentCreated, created: dict[int, Comment]) -> dict[str, Any] | None:
     comment = created.get(data.comment_id)
     if comment is None:  # deleted again before we got here
         return None
     return {
         "article": data.slug,
         "authorId": data.author_id,
-        "message": {"type": event.type, "article": data.slug, "comment": comment_json(comment)},
+        "message": {"type": data.type, "article": data.slug, "comment": comment_json(comment)},
     }
 
 
@@ -91,20 +90,21 @@ async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) ->
 
     However many comments the events created, they are read in one statement.
     """
+    new_comments = {
+        event.id: CommentCreated.model_validate(event.data)
+        for event in events
+        if event.type == CommentCreated.type
+    }
     created: dict[int, Comment] = {}
-    new_comments = [
-        CommentCreated.model_validate(e.data).comment_id
-        for e in events
-        if e.type == CommentCreated.type
-    ]
     if new_comments:
         assert conn is not None
         # As an anonymous reader sees them; each receiving instance sets author.following.
-        created = await comments_repository.get_many(conn, new_comments, None)
+        ids = [data.comment_id for data in new_comments.values()]
+        created = await comments_repository.get_many(conn, ids, None)
     built: list[dict[str, Any] | None] = []
     for event in events:
         if event.type == CommentCreated.type:
-            built.append(_comment_created(event, created))
+            built.append(_comment_created(new_comments[event.id], created))
         elif event.type == CommentDeleted.type:
             built.append(_comment_deleted(event))
         elif event.type == ArticleUpdated.type:

@@ -49,3 +49,8 @@ class Upload:
     width: int
     height: int
     created_at: dt.datetime
+
+    @property
+    def stem(self) -> str:
+        """The random part of the key, shared by the image and its thumbnail."""
+        return self.key.split(".", 1)[0]

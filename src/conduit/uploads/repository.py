@@ -13,31 +13,9 @@ from conduit.core.db import utcnow
 from conduit.uploads.models import Upload, uploads
 from conduit.users.models import users
 
-_COLUMNS = (
-    uploads.c.id,
-    uploads.c.key,
-    uploads.c.thumbnail_key,
-    uploads.c.owner_id,
-    uploads.c.content_type,
-    uploads.c.size,
-    uploads.c.width,
-    uploads.c.height,
-    uploads.c.created_at,
-)
-
 
 def _upload(row: Any) -> Upload:
-    return Upload(
-        id=row.id,
-        key=row.key,
-        thumbnail_key=row.thumbnail_key,
-        owner_id=row.owner_id,
-        content_type=row.content_type,
-        size=row.size,
-        width=row.width,
-        height=row.height,
-        created_at=row.created_at,
-    )
+    return Upload(**row._mapping)
 
 
 async def add(
@@ -69,7 +47,7 @@ async def add(
 
 
 async def owned(conn: AsyncConnection, *, key: str, owner_id: int) -> Upload | None:
-    query = select(*_COLUMNS).where(uploads.c.key == key, uploads.c.owner_id == owner_id)
+    query = select(uploads).where(uploads.c.key == key, uploads.c.owner_id == owner_id)
     row = (await conn.execute(query)).first()
     return None if row is None else _upload(row)
 
@@ -84,7 +62,7 @@ async def created_before(
 ) -> list[Upload]:
     """Uploads made before ``moment`` with an id above ``after_id``, by id (at most ``limit``)."""
     query = (
-        select(*_COLUMNS)
+        select(uploads)
         .where(uploads.c.created_at < moment, uploads.c.id > after_id)
         .order_by(uploads.c.id)
         .limit(limit)

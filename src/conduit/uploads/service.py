@@ -165,9 +165,8 @@ async def prune(db: Database, storage: FileStorage, *, older_than: dt.timedelta)
             if not batch:
                 return pruned
             after_id = batch[-1].id
-            stems = [upload.key.split(".", 1)[0] for upload in batch]
-            kept = await repository.referenced(uow.conn, stems)
-            doomed = [u for u in batch if u.key.split(".", 1)[0] not in kept]
+            kept = await repository.referenced(uow.conn, [upload.stem for upload in batch])
+            doomed = [upload for upload in batch if upload.stem not in kept]
             await repository.remove(uow.conn, [upload.id for upload in doomed])
             await uow.commit()
         for upload in doomed:
