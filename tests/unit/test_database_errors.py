@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from conduit.core.db import is_connection_lost, is_database_unavailable
+from conduit.core.db import is_connection_lost, is_database_unavailable, is_deadlock
 from conduit.entrypoints.http_errors import install_error_handlers
 
 _ASYNCPG_DBAPI = AsyncAdapt_asyncpg_dbapi(asyncpg)
@@ -75,6 +75,15 @@ BUSY_OR_REFUSING: dict[str, BaseException] = {
         asyncmy.errors.OperationalError, 2003, OperationalError
     ),
     "sqlite-locked": OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")),
+    **(
+        DEADLOCKS := {
+            "pg-deadlock": asyncpg_error(asyncpg.exceptions.DeadlockDetectedError("deadlock")),
+            "pg-serialization": asyncpg_error(asyncpg.exceptions.SerializationError("conflict")),
+            "mariadb-deadlock": asyncmy_error(
+                asyncmy.errors.OperationalError, 1213, OperationalError
+            ),
+        }
+    ),
 }
 BUGS: dict[str, BaseException] = {
     "pg-unique": asyncpg_error(asyncpg.exceptions.UniqueViolationError("dup"), IntegrityError),
@@ -107,6 +116,13 @@ def test_a_refusing_server_is_unavailable_but_no_connection_is_lost(error: BaseE
 def test_other_errors_are_neither(error: BaseException) -> None:
     assert not is_database_unavailable(error)
     assert not is_connection_lost(error)
+
+
+@pytest.mark.parametrize(
+    "error", [*DEADLOCKS.values(), *BUGS.values(), *LOST.values()], ids=[*DEADLOCKS, *BUGS, *LOST]
+)
+def test_only_a_deadlock_victim_is_worth_running_again(error: BaseException) -> None:
+    assert is_deadlock(error) == (error in DEADLOCKS.values())
 
 
 def app_raising(error: BaseException) -> FastAPI:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import DateTime, MetaData, Table, event, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
@@ -36,7 +36,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from conduit.core.events import Event, EventData
 
 CommitListener = Callable[[Sequence[Event]], Awaitable[None]]
-_log = logging.getLogger("conduit.db")
+T = TypeVar("T")
+_log = structlog.get_logger("conduit.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -394,13 +395,14 @@ def is_connection_lost(exc: BaseException) -> bool:
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when a request failed because the database cannot serve now, not because of it.
 
-    A lost connection, a server that refuses or cannot take connections, and what the DB-API
-    calls operational errors (on SQLite: "database is locked"); not an interface error as
-    such, which asyncpg also raises for a bad query argument (a bug: 500). A client
-    should retry later; pool exhaustion (sqlalchemy's TimeoutError) is told apart by the
-    caller.
+    A lost connection, a server that refuses or cannot take connections, a transaction the
+    server undid to break a deadlock (asyncpg raises that as a plain DBAPIError), and what
+    the DB-API calls operational errors (on SQLite: "database is locked"); not an interface
+    error as such, which asyncpg also raises for a bad query argument (a bug: 500). A
+    client should retry later; pool exhaustion (sqlalchemy's TimeoutError) is told apart
+    by the caller.
     """
-    if is_connection_lost(exc):
+    if is_connection_lost(exc) or is_deadlock(exc):
         return True
     for error in _driver_errors(exc):
         if isinstance(error, sa_exc.OperationalError):
@@ -410,6 +412,42 @@ def is_database_unavailable(exc: BaseException) -> bool:
         if _mysql_errno(error) in _MYSQL_UNAVAILABLE:
             return True
     return False
+
+
+# A transaction the database aborted so that a concurrent one could go on; its message says
+# "try restarting transaction". PostgreSQL: 40P01 deadlock_detected, 40001
+# serialization_failure; MariaDB/MySQL: 1213 ER_LOCK_DEADLOCK.
+_PG_TRY_AGAIN = frozenset({"40P01", "40001"})
+_MYSQL_DEADLOCK = 1213
+DEADLOCK_ATTEMPTS = 3
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """True when the database rolled the transaction back to break a deadlock."""
+    return any(
+        _sqlstate(error) in _PG_TRY_AGAIN or _mysql_errno(error) == _MYSQL_DEADLOCK
+        for error in _driver_errors(exc)
+    )
+
+
+async def retry_deadlocks(
+    transaction: Callable[[], Awaitable[T]], *, attempts: int = DEADLOCK_ATTEMPTS
+) -> T:
+    """Run ``transaction`` (one unit of work, start to commit) again if a deadlock undid it.
+
+    The victim's work was rolled back whole, so running it again is safe, and at once: the
+    second run waits for the transaction that won, then sees what it committed (after a
+    lost unique race, the constraint: the loser answers 409 instead of 503). After
+    ``attempts`` defeats the error goes up: a database too contended to serve now (503).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await transaction()
+        except sa_exc.DBAPIError as exc:
+            if attempt == attempts or not is_deadlock(exc):
+                raise
+            _log.info("deadlock_retried", attempt=attempt, error=str(exc.orig))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:

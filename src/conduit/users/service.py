@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core import policy
-from conduit.core.db import Database, UnitOfWork, is_unique_violation
+from conduit.core.db import Database, UnitOfWork, is_unique_violation, retry_deadlocks
 from conduit.core.errors import ConduitError
 from conduit.core.principal import Principal
 from conduit.core.security import hash_password, needs_rehash, verify_password
@@ -64,24 +64,32 @@ async def register(
 ) -> Account:
     """Create the account; ``within`` runs in the same transaction, before the commit."""
     password_hash = await asyncio.to_thread(hash_password, password)
-    async with db.uow() as uow:
-        taken = await repository.taken_fields(uow.conn, username=username, email=email)
-        if taken:
-            raise _conflict(taken)
-        try:
-            user_id = await repository.add(
-                uow.conn, username=username, email=email, password_hash=password_hash
-            )
-            uow.emit(UserRegistered(user_id=user_id, username=username), actor_id=user_id)
-            account = Account(user_id, username, email, None, None, password_hash)
-            if within is not None:
-                await within(uow.conn, account)
-            await uow.commit()
-        except IntegrityError as exc:
-            if not is_unique_violation(exc):
-                raise
-        else:
+
+    async def insert() -> Account | None:
+        async with db.uow() as uow:
+            taken = await repository.taken_fields(uow.conn, username=username, email=email)
+            if taken:
+                raise _conflict(taken)
+            try:
+                user_id = await repository.add(
+                    uow.conn, username=username, email=email, password_hash=password_hash
+                )
+                uow.emit(UserRegistered(user_id=user_id, username=username), actor_id=user_id)
+                account = Account(user_id, username, email, None, None, password_hash)
+                if within is not None:
+                    await within(uow.conn, account)
+                await uow.commit()
+            except IntegrityError as exc:
+                if not is_unique_violation(exc):
+                    raise
+                return None
             return account
+
+    # InnoDB may pick a registration that waits on a concurrent one's key as a deadlock
+    # victim; run again, it meets the constraint like any lost race.
+    account = await retry_deadlocks(insert)
+    if account is not None:
+        return account
     # Lost a race with a concurrent registration: the constraint spoke; say which field.
     async with db.uow() as uow:
         taken = await repository.taken_fields(uow.conn, username=username, email=email)
