@@ -6,8 +6,9 @@ from sqlalchemy import Executable, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from conduit.articles import repository as articles_repository
-from conduit.articles.models import articles, favorites
+from conduit.articles.models import ArticleFilter, articles, favorites
 from conduit.core.db import Database, insert_ignore, is_unique_violation, utcnow
+from conduit.core.pagination import Page
 from conduit.tags import repository as tags_repository
 from conduit.tags.models import tags
 from conduit.users import repository as users_repository
@@ -109,7 +110,7 @@ async def test_tag_ids_come_back_in_the_order_given_and_existing_tags_are_reused
     assert again[2] == first[0]
     assert again[1] not in first
     async with db.engine.connect() as conn:
-        by_name = dict((await conn.execute(select(tags.c.name, tags.c.id))).tuples().all())
+        by_name = {name: id_ for name, id_ in await conn.execute(select(tags.c.name, tags.c.id))}
     assert by_name == {"zeta": first[0], "alpha": first[1], "new": again[1]}
 
 
@@ -139,21 +140,32 @@ async def test_taken_fields_names_each_clash_once_and_ignores_the_user_themselve
         assert await users_repository.taken_fields(conn, username=None, email=None) == []
 
 
-async def test_tag_names_of_many_articles_in_one_go(db: Database) -> None:
+async def test_articles_come_with_their_tags_in_code_point_order(db: Database) -> None:
+    """The page's and the article's own statement aggregate the tags in the database
+    (an array on PostgreSQL, a JSON array on SQLite and MariaDB); names that need escaping
+    in JSON come back as they were written."""
+    tricky = ['say "hi"', "back\\slash", "Zebra", "apple", "été", "日本", "a,b", "[]", "null"]
+    given = {"s0": ["b", "a", "c"], "s1": [], "s2": tricky}
     author = await make_user(db, "author")
     async with db.uow() as uow:
-        conn = uow.conn
-        ids = [
-            await articles_repository.add(
-                conn, slug=f"s{n}", title="t", description="d", body="b", author_id=author
+        for slug, names in given.items():
+            article_id = await articles_repository.add(
+                uow.conn, slug=slug, title="t", description="d", body="b", author_id=author
             )
-            for n in range(3)
-        ]
-        await tags_repository.set_for_article(conn, ids[0], ["b", "a", "c"])
-        await tags_repository.set_for_article(conn, ids[2], ["a"])
-        names = await articles_repository.tag_names(conn, [*ids, 99_999])
+            await tags_repository.set_for_article(uow.conn, article_id, names)
         await uow.commit()
-    assert names == {ids[0]: ["a", "b", "c"], ids[1]: [], ids[2]: ["a"], 99_999: []}
+    expected = {slug: sorted(names) for slug, names in given.items()}
+
+    async with db.reader() as uow:
+        page, total = await articles_repository.list_page(
+            uow.conn, ArticleFilter(), Page(limit=10), viewer_id=None
+        )
+        one_by_one = {
+            slug: await articles_repository.get(uow.conn, slug, viewer_id=author) for slug in given
+        }
+    assert total == 3
+    assert {article.slug: article.tag_list for article in page} == expected
+    assert {slug: a.tag_list if a else None for slug, a in one_by_one.items()} == expected
 
 
 async def test_favorites_count_is_per_article(db: Database) -> None:

@@ -1,8 +1,8 @@
 """Queries on articles and favorites.
 
-A page of articles is one statement: the author, the favorites count and the reader's
-``favorited`` / ``following`` flags are computed by the database. With the total and the
-tags of the page that makes at most three statements, whatever the page size.
+A page of articles is one statement: the author, the tags, the favorites count and the
+reader's ``favorited`` / ``following`` flags are computed by the database. With the total
+that makes at most two statements, whatever the page size; an article is one.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from conduit.core.pagination import Page
 from conduit.profiles.models import follows
 from conduit.profiles.repository import following_flag, profile_from_row
 from conduit.tags.models import article_tags, tags
+from conduit.tags.repository import names_of
 from conduit.users.models import users
 
 _FAVORITES_COUNT = (
@@ -61,7 +62,7 @@ def _favorited_flag(signed_in: bool) -> ColumnElement[bool]:
     )
 
 
-def _columns(signed_in: bool, *, with_body: bool) -> list[Any]:
+def _columns(dialect: str, signed_in: bool, *, with_body: bool) -> list[Any]:
     columns: list[Any] = [
         articles.c.id,
         articles.c.slug,
@@ -75,20 +76,21 @@ def _columns(signed_in: bool, *, with_body: bool) -> list[Any]:
         _FAVORITES_COUNT,
         _favorited_flag(signed_in),
         following_flag(_VIEWER if signed_in else None, articles.c.author_id),
+        names_of(articles.c.id, dialect),
     ]
     if with_body:
         columns.append(articles.c.body)
     return columns
 
 
-def _article(row: Any, tag_list: list[str], *, with_body: bool) -> Article:
+def _article(row: Any, *, with_body: bool) -> Article:
     return Article(
         id=row.id,
         slug=row.slug,
         title=row.title,
         description=row.description,
         body=row.body if with_body else None,
-        tag_list=tag_list,
+        tag_list=row.tag_list,
         created_at=row.created_at,
         updated_at=row.updated_at,
         favorited=bool(row.favorited),
@@ -129,9 +131,9 @@ def _conditions(
 
 
 @functools.cache
-def _page_statement(signed_in: bool, *shape: bool) -> Select[Any]:
+def _page_statement(dialect: str, signed_in: bool, *shape: bool) -> Select[Any]:
     return (
-        select(*_columns(signed_in, with_body=False))
+        select(*_columns(dialect, signed_in, with_body=False))
         .select_from(_FROM)
         .where(*_conditions(*shape))
         .order_by(articles.c.id.desc())
@@ -146,30 +148,12 @@ def _count_statement(*shape: bool) -> Select[Any]:
 
 
 @functools.cache
-def _get_statement(signed_in: bool) -> Select[Any]:
+def _get_statement(dialect: str, signed_in: bool) -> Select[Any]:
     return (
-        select(*_columns(signed_in, with_body=True))
+        select(*_columns(dialect, signed_in, with_body=True))
         .select_from(_FROM)
         .where(articles.c.slug == bindparam("slug"))
     )
-
-
-_TAG_NAMES = (
-    select(article_tags.c.article_id, tags.c.name)
-    .join(tags, tags.c.id == article_tags.c.tag_id)
-    .where(article_tags.c.article_id.in_(bindparam("ids", expanding=True)))
-    .order_by(article_tags.c.article_id, tags.c.name)
-)
-
-
-async def tag_names(conn: AsyncConnection, article_ids: list[int]) -> dict[int, list[str]]:
-    """Tag names of many articles in one statement, each list in alphabetical order."""
-    if not article_ids:
-        return {}
-    names: dict[int, list[str]] = {article_id: [] for article_id in article_ids}
-    for row in await conn.execute(_TAG_NAMES, {"ids": article_ids}):
-        names[row.article_id].append(row.name)
-    return names
 
 
 async def list_page(
@@ -189,7 +173,10 @@ async def list_page(
         "favorited_by": where.favorited_by,
         "feed_of": where.feed_of,
     }
-    statements = (_page_statement(viewer_id is not None, *shape), _count_statement(*shape))
+    statements = (
+        _page_statement(conn.dialect.name, viewer_id is not None, *shape),
+        _count_statement(*shape),
+    )
     return await _page(conn, statements, params, page)
 
 
@@ -199,7 +186,7 @@ async def _page(
     params: dict[str, Any],
     page: Page,
 ) -> tuple[list[Article], int]:
-    """Rows of one page (statement 1), the total (2, not on the last page), the tags (3)."""
+    """Rows of one page with their tags (statement 1), the total (2, not on the last page)."""
     page_statement, count_statement = statements
     page_params = {**params, "limit": page.limit, "offset": page.offset}
     rows = (await conn.execute(page_statement, page_params)).all()
@@ -207,8 +194,7 @@ async def _page(
         total = page.offset + len(rows)  # the last page: the total is known without counting
     else:
         total = int((await conn.execute(count_statement, params)).scalar_one())
-    names = await tag_names(conn, [row.id for row in rows])
-    return [_article(row, names[row.id], with_body=False) for row in rows], total
+    return [_article(row, with_body=False) for row in rows], total
 
 
 @functools.cache
@@ -222,7 +208,7 @@ def _search_statements(
     if search.join is not None:
         source, counted = _FROM.join(*search.join), articles.join(*search.join)
     page = (
-        select(*_columns(signed_in, with_body=False))
+        select(*_columns(dialect, signed_in, with_body=False))
         .select_from(source)
         .where(*search.conditions)
         .order_by(search.most_relevant_first, articles.c.id.desc())
@@ -246,12 +232,10 @@ async def search_page(
 
 
 async def get(conn: AsyncConnection, slug: str, viewer_id: int | None) -> Article | None:
-    statement = _get_statement(viewer_id is not None)
+    """The article with its author, tags and the reader's flags, in one statement."""
+    statement = _get_statement(conn.dialect.name, viewer_id is not None)
     row = (await conn.execute(statement, {"slug": slug, "viewer_id": viewer_id})).first()
-    if row is None:
-        return None
-    names = await tag_names(conn, [row.id])
-    return _article(row, names[row.id], with_body=True)
+    return None if row is None else _article(row, with_body=True)
 
 
 async def bodies(conn: AsyncConnection, article_ids: list[int]) -> dict[int, str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import BindParameter, Integer, Select, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.articles.models import articles
 from conduit.comments.models import Comment, comments
 from conduit.core.db import utcnow
 from conduit.profiles.repository import following_flag, profile_from_row
@@ -23,8 +25,8 @@ def _comment(row: Any) -> Comment:
     )
 
 
-def _select(viewer_id: int | None) -> Any:
-    return select(
+def _columns(viewer_id: int | BindParameter[int] | None) -> list[Any]:
+    return [
         comments.c.id,
         comments.c.body,
         comments.c.created_at,
@@ -33,15 +35,44 @@ def _select(viewer_id: int | None) -> Any:
         users.c.bio,
         users.c.image,
         following_flag(viewer_id, comments.c.author_id),
-    ).select_from(comments.join(users, users.c.id == comments.c.author_id))
+    ]
+
+
+def _select(viewer_id: int | None) -> Any:
+    return select(*_columns(viewer_id)).select_from(
+        comments.join(users, users.c.id == comments.c.author_id)
+    )
+
+
+# Built once per shape, with bound parameters: a request only binds values.
+_VIEWER = bindparam("viewer_id", type_=Integer)
+
+
+@functools.cache
+def _of_article(signed_in: bool) -> Select[Any]:
+    """The article ``slug`` left-joined to its comments: no row, no article; a row with no
+    comment id, an article without comments."""
+    source = articles.outerjoin(comments, comments.c.article_id == articles.c.id).outerjoin(
+        users, users.c.id == comments.c.author_id
+    )
+    return (
+        select(*_columns(_VIEWER if signed_in else None))
+        .select_from(source)
+        .where(articles.c.slug == bindparam("slug"))
+        .order_by(comments.c.id)
+    )
 
 
 async def for_article(
-    conn: AsyncConnection, article_id: int, viewer_id: int | None
-) -> list[Comment]:
-    """Every comment of an article with its author, oldest first, in one statement."""
-    query = _select(viewer_id).where(comments.c.article_id == article_id).order_by(comments.c.id)
-    return [_comment(row) for row in await conn.execute(query)]
+    conn: AsyncConnection, slug: str, viewer_id: int | None
+) -> list[Comment] | None:
+    """Every comment of the article ``slug`` with its author, oldest first, in one
+    statement; None when there is no such article."""
+    statement = _of_article(viewer_id is not None)
+    rows = (await conn.execute(statement, {"slug": slug, "viewer_id": viewer_id})).all()
+    if not rows:
+        return None
+    return [_comment(row) for row in rows if row.id is not None]
 
 
 async def latest_for_articles(

@@ -30,8 +30,10 @@ async def _article(conn: AsyncConnection, slug: str) -> tuple[int, int]:
 
 async def list_for_article(db: Database, *, slug: str, viewer_id: int | None) -> list[Comment]:
     async with db.reader() as uow:
-        article_id, _ = await _article(uow.conn, slug)
-        return await repository.for_article(uow.conn, article_id, viewer_id)
+        found = await repository.for_article(uow.conn, slug, viewer_id)
+    if found is None:
+        raise ArticleNotFound()
+    return found
 
 
 async def latest_for_articles(

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, and_, delete, exists, false, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core.db import insert_ignore, utcnow
@@ -31,18 +43,24 @@ def profile_from_row(row: Any) -> Profile:
     return Profile(row.username, row.bio, row.image, bool(row.following))
 
 
-async def get(
-    conn: AsyncConnection, username: str, viewer_id: int | None
-) -> tuple[int, Profile] | None:
-    """The user id and profile of ``username`` in one statement, or None."""
-    query = select(
+@functools.cache
+def _get_statement(signed_in: bool) -> Select[Any]:
+    """Built once per shape, with bound parameters: a request only binds values."""
+    return select(
         users.c.id,
         users.c.username,
         users.c.bio,
         users.c.image,
-        following_flag(viewer_id, users.c.id),
-    ).where(users.c.username == username)
-    row = (await conn.execute(query)).first()
+        following_flag(bindparam("viewer_id", type_=Integer) if signed_in else None, users.c.id),
+    ).where(users.c.username == bindparam("username"))
+
+
+async def get(
+    conn: AsyncConnection, username: str, viewer_id: int | None
+) -> tuple[int, Profile] | None:
+    """The user id and profile of ``username`` in one statement, or None."""
+    params = {"username": username, "viewer_id": viewer_id}
+    row = (await conn.execute(_get_statement(viewer_id is not None), params)).first()
     if row is None:
         return None
     return row.id, profile_from_row(row)

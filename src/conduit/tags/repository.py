@@ -3,12 +3,72 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    String,
+    Text,
+    TypeDecorator,
+    cast,
+    delete,
+    func,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core.db import insert_ignore
 from conduit.tags.models import article_tags, tags
+
+
+class _Names(TypeDecorator[list[str]]):
+    """Tag names as a list, from what each database aggregates them into.
+
+    PostgreSQL gives an array (a list already); SQLite and MariaDB a JSON array, or NULL
+    for none on MariaDB. SQLite cannot order inside its aggregate: its names are sorted
+    here, which is its BINARY collation's order (UTF-8 byte order is code point order).
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, *, sort: bool = False) -> None:
+        super().__init__()
+        self.sort = sort
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, str):
+            return list(value)
+        names: list[str] = orjson.loads(value)
+        return sorted(names) if self.sort else names
+
+
+def names_of(article_id: ColumnElement[int], dialect: str) -> ColumnElement[list[str]]:
+    """A column with the tag names of the article ``article_id`` refers to, alphabetical.
+
+    A correlated subquery: a page or an article comes with its tags in its own statement.
+    """
+    names = (
+        select(tags.c.name)
+        .join(article_tags, article_tags.c.tag_id == tags.c.id)
+        .where(article_tags.c.article_id == article_id)
+    )
+    if dialect == "postgresql":
+        # text[], not varchar[]: asyncpg decodes it without asking the server about the type.
+        as_text = names.with_only_columns(cast(tags.c.name, Text)).order_by(tags.c.name)
+        column: Any = func.array(as_text.scalar_subquery())
+    elif dialect == "sqlite":
+        column = names.with_only_columns(func.json_group_array(tags.c.name)).scalar_subquery()
+    else:  # MariaDB / MySQL
+        aggregate = func.json_arrayagg(tags.c.name).aggregate_order_by(tags.c.name)
+        column = names.with_only_columns(aggregate).scalar_subquery()
+    return type_coerce(column, _Names(sort=dialect == "sqlite")).label("tag_list")
+
 
 _USES = (
     select(article_tags.c.tag_id, func.count().label("uses"))
