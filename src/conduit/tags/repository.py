@@ -9,9 +9,11 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Dialect,
+    Integer,
     String,
     Text,
     TypeDecorator,
+    bindparam,
     cast,
     delete,
     func,
@@ -80,12 +82,13 @@ _POPULAR = (
     select(tags.c.name)
     .join(_USES, _USES.c.tag_id == tags.c.id)
     .order_by(_USES.c.uses.desc(), tags.c.name)
+    .limit(bindparam("limit", type_=Integer))
 )
 
 
 async def popular(conn: AsyncConnection, *, limit: int) -> list[str]:
     """The ``limit`` tags in use most, most used first (ties by name)."""
-    return list((await conn.execute(_POPULAR.limit(limit))).scalars())
+    return list((await conn.execute(_POPULAR, {"limit": limit})).scalars())
 
 
 async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:
