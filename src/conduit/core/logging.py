@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
+import orjson
 import structlog
 
 
@@ -17,12 +19,22 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: structlog.types.Processor
+    factory: Any
+    binary = getattr(sys.stderr, "buffer", None)
+    if as_json and binary is not None:
+        # One line per request in production: orjson renders it to bytes, written as they are.
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        factory = structlog.BytesLoggerFactory(file=binary)
+    elif as_json:  # a text-only stderr (a test runner's)
+        renderer = structlog.processors.JSONRenderer()
+        factory = structlog.PrintLoggerFactory(file=sys.stderr)
+    else:
+        renderer = structlog.dev.ConsoleRenderer()
+        factory = structlog.PrintLoggerFactory(file=sys.stderr)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )

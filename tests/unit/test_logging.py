@@ -1,0 +1,56 @@
+"""Production logs are one JSON object per line on stderr, whatever the values logged."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import structlog
+
+from conduit.core.logging import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def keep_logging_configuration() -> Iterator[None]:
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def _lines(monkeypatch: pytest.MonkeyPatch, stderr: io.TextIOBase) -> list[dict[str, object]]:
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging(level="INFO", json=True)
+    log = structlog.get_logger("conduit.test")
+    log.info("request", path="/api/tags", status=200, where=Path("/srv/media"))
+    log.debug("not shown")
+    log.warning("db_unavailable", error=ValueError("gone"))
+    stderr.flush()
+    text = (
+        stderr.buffer.getvalue().decode()  # type: ignore[attr-defined]
+        if hasattr(stderr, "buffer")
+        else stderr.getvalue()  # type: ignore[attr-defined]
+    )
+    return [orjson.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["bytes-stderr", "text-only-stderr"])
+def test_json_logs_are_one_object_per_line_with_every_field(
+    monkeypatch: pytest.MonkeyPatch, binary: bool
+) -> None:
+    stderr: io.TextIOBase = io.TextIOWrapper(io.BytesIO()) if binary else io.StringIO()
+    request, failure = _lines(monkeypatch, stderr)
+    assert {key: request[key] for key in ("event", "level", "path", "status")} == {
+        "event": "request",
+        "level": "info",
+        "path": "/api/tags",
+        "status": 200,
+    }
+    assert "/srv/media" in str(request["where"])  # not JSON by nature: its repr
+    assert str(request["timestamp"]).endswith("Z")
+    assert failure["event"] == "db_unavailable"
+    assert failure["level"] == "warning"
+    assert "gone" in str(failure["error"])
