@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import stat
+import threading
+import time
 from pathlib import Path
 
 import bcrypt
@@ -13,11 +16,13 @@ from argon2 import PasswordHasher
 
 from conduit.core.errors import Unauthenticated
 from conduit.core.security import (
+    PASSWORD_THREADS,
     TokenCodec,
     hash_password,
     is_weak_secret,
     load_or_create_secret,
     needs_rehash,
+    password_work,
     verify_password,
 )
 
@@ -209,3 +214,32 @@ def test_stored_secret_is_read_without_surrounding_whitespace(tmp_path: Path) ->
     path = tmp_path / "secret_key"
     path.write_text(f"  {SECRET}\n", encoding="utf-8")
     assert load_or_create_secret(path) == SECRET
+
+
+async def test_password_work_runs_at_most_one_per_core_however_many_wait() -> None:
+    """A burst of sign-ups queues for the password threads: argon2's 64 MiB are held by one
+    hash per core at a time, not by every thread the default executor would start."""
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def probe(n: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return n
+
+    burst = 4 * PASSWORD_THREADS + 4
+    done = await asyncio.gather(*(password_work(probe, n) for n in range(burst)))
+    assert done == list(range(burst))
+    assert most == PASSWORD_THREADS
+
+
+async def test_password_work_hashes_and_verifies_off_the_loop() -> None:
+    hashed = await password_work(hash_password, "correct horse")
+    assert await password_work(verify_password, "correct horse", hashed)
+    assert not await password_work(verify_password, "wrong horse", hashed)

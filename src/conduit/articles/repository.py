@@ -32,8 +32,8 @@ from conduit.articles.search_index import finds_nothing, search_params, search_s
 from conduit.articles.search_query import SearchQuery
 from conduit.core.db import insert_ignore, utcnow
 from conduit.core.pagination import Page
-from conduit.profiles.models import follows
-from conduit.profiles.repository import following_flag, profile_from_row
+from conduit.profiles.models import Profile, follows
+from conduit.profiles.repository import following_flag
 from conduit.tags.models import article_tags, tags
 from conduit.tags.repository import names_of
 from conduit.users.models import users
@@ -63,6 +63,7 @@ def _favorited_flag(signed_in: bool) -> ColumnElement[bool]:
 
 
 def _columns(dialect: str, signed_in: bool, *, with_body: bool) -> list[Any]:
+    """What a listed or read article is made of, in the order _article unpacks them."""
     columns: list[Any] = [
         articles.c.id,
         articles.c.slug,
@@ -84,18 +85,36 @@ def _columns(dialect: str, signed_in: bool, *, with_body: bool) -> list[Any]:
 
 
 def _article(row: Any, *, with_body: bool) -> Article:
+    # Unpacked by position, in the order of _columns (a row's attributes by name cost a
+    # lookup each: 13 per article, 20 articles a page).
+    (
+        article_id,
+        slug,
+        title,
+        description,
+        created_at,
+        updated_at,
+        username,
+        bio,
+        image,
+        favorites_count,
+        favorited,
+        following,
+        tag_list,
+        *body,
+    ) = row
     return Article(
-        id=row.id,
-        slug=row.slug,
-        title=row.title,
-        description=row.description,
-        body=row.body if with_body else None,
-        tag_list=row.tag_list,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        favorited=bool(row.favorited),
-        favorites_count=row.favorites_count,
-        author=profile_from_row(row),
+        id=article_id,
+        slug=slug,
+        title=title,
+        description=description,
+        body=body[0] if with_body else None,
+        tag_list=tag_list,
+        created_at=created_at,
+        updated_at=updated_at,
+        favorited=bool(favorited),
+        favorites_count=favorites_count,
+        author=Profile(username, bio, image, bool(following)),
     )
 
 

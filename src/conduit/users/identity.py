@@ -16,7 +16,6 @@ Provider failures or a refused login leave nothing behind but the consumed state
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import secrets
@@ -33,7 +32,7 @@ from conduit.core.db import Database, is_unique_violation, utcnow
 from conduit.core.errors import NotFound
 from conduit.core.identity import Claims, IdentityProvider, InvalidLogin
 from conduit.core.policy import Banned
-from conduit.core.security import hash_password
+from conduit.core.security import hash_password, password_work
 from conduit.core.validation import EMAIL_PATTERN, USERNAME_PATTERN
 from conduit.users import repository, sessions
 from conduit.users.events import UserIdentityLinked, UserRegistered
@@ -205,7 +204,7 @@ async def _complete(
     email = _email_of(claims)
     # A new user gets the hash of a password nobody knows: they sign in with the provider
     # (and may set a password later with PUT /user). Hashed up front, outside the transaction.
-    unusable_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(32))
+    unusable_hash = await password_work(hash_password, secrets.token_urlsafe(32))
     for attempt in range(_ATTEMPTS):
         try:
             return await _sign_in(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -15,7 +14,7 @@ from conduit.core import policy
 from conduit.core.db import Database, UnitOfWork, is_unique_violation, retry_deadlocks
 from conduit.core.errors import ConduitError
 from conduit.core.principal import Principal
-from conduit.core.security import hash_password, needs_rehash, verify_password
+from conduit.core.security import hash_password, needs_rehash, password_work, verify_password
 from conduit.users import repository
 from conduit.users.events import UserRegistered, UserUpdated
 from conduit.users.exceptions import AlreadyTaken, InvalidCredentials, UnknownAccount
@@ -63,7 +62,7 @@ async def register(
     within: WithinRegistration | None = None,
 ) -> Account:
     """Create the account; ``within`` runs in the same transaction, before the commit."""
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await password_work(hash_password, password)
 
     async def insert() -> Account | None:
         async with db.uow() as uow:
@@ -101,7 +100,7 @@ async def verify_credentials(db: Database, *, email: str, password: str) -> Acco
     async with db.reader() as uow:
         account = await repository.get_by_email(uow.conn, email)
     hashed = account.password_hash if account else None
-    valid = await asyncio.to_thread(_verify, password, hashed)
+    valid = await password_work(_verify, password, hashed)
     return account if account is not None and valid else None
 
 
@@ -110,7 +109,7 @@ async def login(db: Database, *, email: str, password: str) -> Account:
     if account is None:
         raise InvalidCredentials()
     if needs_rehash(account.password_hash):
-        new_hash = await asyncio.to_thread(hash_password, password)
+        new_hash = await password_work(hash_password, password)
         async with db.uow() as uow:
             await repository.change(uow.conn, account.id, {"password_hash": new_hash})
             await uow.commit()
@@ -139,7 +138,7 @@ async def update(
     values = dict(changes)
     password = values.pop("password", None)
     if password is not None:
-        values["password_hash"] = await asyncio.to_thread(hash_password, password)
+        values["password_hash"] = await password_work(hash_password, password)
     try:
         async with db.uow() as uow:
             account = await require_account(uow.conn, user_id)

@@ -23,7 +23,7 @@ from conduit.core.errors import Unauthenticated
 from conduit.core.formatting import iso
 from conduit.core.policy import Banned
 from conduit.core.principal import Principal
-from conduit.core.security import hash_password, needs_rehash
+from conduit.core.security import hash_password, needs_rehash, password_work
 from conduit.users import repository, service, sessions
 from conduit.users.events import SessionRevoked, UserSignedOutEverywhere
 from conduit.users.exceptions import InvalidCredentials
@@ -94,7 +94,7 @@ async def login(
         raise Banned()
     new_hash = None
     if needs_rehash(account.password_hash):
-        new_hash = await asyncio.to_thread(hash_password, password)
+        new_hash = await password_work(hash_password, password)
     async with db.uow() as uow:
         if new_hash is not None:
             await repository.change(uow.conn, account.id, {"password_hash": new_hash})
