@@ -281,6 +281,13 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(
         default=2000, ge=10, description="Most tokens (names, brackets...) in one GraphQL document."
     )
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        default="asyncio",
+        description="The event loop `conduit serve` runs on. Under a full load asyncio's own "
+        "loop answers nearly every request within 2-3 times the median (bench/README.md: "
+        "p99 / p50 2-3 on reads) at the same throughput; uvloop left some requests waiting "
+        "5-9 times the median.",
+    )
     log_level: str = "INFO"
     log_json: bool | None = Field(
         default=None, description="JSON logs. Default: JSON unless stderr is a terminal."

@@ -207,6 +207,21 @@ def test_serve_migrates_the_embedded_database_then_starts_uvicorn(
     assert options["factory"] is True
     assert (options["host"], options["port"], options["workers"]) == ("0.0.0.0", 8123, 3)
     assert options["reload"] is False
+    assert options["loop"] == "asyncio"  # fair under load: see Settings.event_loop
+
+
+def test_serve_runs_on_the_event_loop_chosen_in_the_settings(
+    workdir: Path, uvicorn_calls: list[tuple[str, dict[str, Any]]]
+) -> None:
+    env = {**sqlite_env(workdir / "loop.db"), "CONDUIT_EVENT_LOOP": "uvloop"}
+    assert run("serve", env=env).exit_code == 0
+    [(_, options)] = uvicorn_calls
+    assert options["loop"] == "uvloop"
+
+    result = run("serve", env={**env, "CONDUIT_EVENT_LOOP": "trio"})
+    assert result.exit_code == 2
+    assert "event_loop" in result.stderr or "EVENT_LOOP" in result.stderr
+    assert len(uvicorn_calls) == 1
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
-    """Serve the API (uvicorn with uvloop and httptools)."""
+    """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop)."""
     import uvicorn
 
     settings = _settings()
@@ -86,7 +86,7 @@ def serve(
         port=port,
         workers=workers,
         reload=reload,
-        loop="uvloop",
+        loop=settings.event_loop,
         http="httptools",
         access_log=False,
         # The client address is Conduit's to settle (CONDUIT_TRUSTED_PROXIES, see
