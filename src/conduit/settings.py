@@ -281,13 +281,20 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(
         default=2000, ge=10, description="Most tokens (names, brackets...) in one GraphQL document."
     )
-    event_loop: Literal["asyncio", "uvloop"] = Field(
-        default="asyncio",
-        description="The event loop `conduit serve` runs on. Under a full load asyncio's own "
-        "loop answers nearly every request within 2-3 times the median (bench/README.md: "
-        "p99 / p50 2-3 on reads) at the same throughput; uvloop left some requests waiting "
-        "5-9 times the median.",
+    event_loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        default="auto",
+        description="The event loop `conduit serve` runs on; auto: asyncio's own with one "
+        "worker, uvloop with several. Under a full load asyncio's loop answers nearly every "
+        "request within 2-3 times the median (uvloop: 4-9 times) at the same throughput, "
+        "but with several workers one of them accepted every connection (bench/README.md).",
     )
+
+    def loop_for(self, workers: int) -> Literal["asyncio", "uvloop"]:
+        """The event loop of a server with ``workers`` processes."""
+        if self.event_loop != "auto":
+            return self.event_loop
+        return "asyncio" if workers == 1 else "uvloop"
+
     log_level: str = "INFO"
     log_json: bool | None = Field(
         default=None, description="JSON logs. Default: JSON unless stderr is a terminal."

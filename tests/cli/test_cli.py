@@ -207,21 +207,25 @@ def test_serve_migrates_the_embedded_database_then_starts_uvicorn(
     assert options["factory"] is True
     assert (options["host"], options["port"], options["workers"]) == ("0.0.0.0", 8123, 3)
     assert options["reload"] is False
-    assert options["loop"] == "asyncio"  # fair under load: see Settings.event_loop
+    assert options["loop"] == "uvloop"  # several workers: see Settings.event_loop
 
 
-def test_serve_runs_on_the_event_loop_chosen_in_the_settings(
+def test_serve_runs_one_worker_on_asyncio_and_several_on_uvloop_unless_told(
     workdir: Path, uvicorn_calls: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    env = {**sqlite_env(workdir / "loop.db"), "CONDUIT_EVENT_LOOP": "uvloop"}
+    env = sqlite_env(workdir / "loop.db")
     assert run("serve", env=env).exit_code == 0
-    [(_, options)] = uvicorn_calls
-    assert options["loop"] == "uvloop"
+    assert run("serve", "--workers", "2", env=env).exit_code == 0
+    assert run("serve", env={**env, "CONDUIT_EVENT_LOOP": "uvloop"}).exit_code == 0
+    chosen = {**env, "CONDUIT_EVENT_LOOP": "asyncio"}
+    assert run("serve", "--workers", "2", env=chosen).exit_code == 0
+    loops = [options["loop"] for _, options in uvicorn_calls]
+    assert loops == ["asyncio", "uvloop", "uvloop", "asyncio"]
 
     result = run("serve", env={**env, "CONDUIT_EVENT_LOOP": "trio"})
     assert result.exit_code == 2
     assert "event_loop" in result.stderr or "EVENT_LOOP" in result.stderr
-    assert len(uvicorn_calls) == 1
+    assert len(uvicorn_calls) == 4
 
 
 @pytest.mark.parametrize(

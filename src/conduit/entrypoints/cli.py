@@ -86,7 +86,7 @@ def serve(
         port=port,
         workers=workers,
         reload=reload,
-        loop=settings.event_loop,
+        loop=settings.loop_for(workers),
         http="httptools",
         access_log=False,
         # The client address is Conduit's to settle (CONDUIT_TRUSTED_PROXIES, see
