@@ -42,12 +42,17 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``server_databases`` exist for PostgreSQL and MariaDB only (not skipped)."""
+    """Tests marked ``server_databases`` exist for PostgreSQL and MariaDB only, tests marked
+    ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere)."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_sqlite = callspec is not None and callspec.params.get("database_url") == "sqlite"
-        if on_sqlite and item.get_closest_marker("server_databases"):
+        backend = callspec.params.get("database_url") if callspec is not None else None
+        on_sqlite = backend == "sqlite"
+        elsewhere = backend is not None and backend != "postgresql"
+        if (on_sqlite and item.get_closest_marker("server_databases")) or (
+            elsewhere and item.get_closest_marker("postgresql_only")
+        ):
             dropped.append(item)
         else:
             kept.append(item)

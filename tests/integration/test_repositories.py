@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Executable, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -191,3 +192,27 @@ async def test_favorites_count_is_per_article(db: Database) -> None:
     assert (one.favorites_count, one.favorited) == (3, True)
     assert (two.favorites_count, two.favorited) == (1, False)
     assert await count_rows(db, favorites) == 4
+
+
+@pytest.mark.postgresql_only
+async def test_tags_come_in_code_point_order_whatever_the_column_s_collation(
+    db: Database,
+) -> None:
+    """A PostgreSQL cluster made with a language's collation sorts "apple" before "Zebra";
+    the tags are ordered by code point there too, as on SQLite and MariaDB."""
+    author = await make_user(db, "author")
+    async with db.uow() as uow:  # DDL is transactional on PostgreSQL: rolled back below
+        await uow.conn.exec_driver_sql(
+            'ALTER TABLE tags ALTER COLUMN name TYPE varchar(64) COLLATE "en-x-icu"'
+        )
+        article_id = await articles_repository.add(
+            uow.conn, slug="s", title="t", description="d", body="b", author_id=author
+        )
+        await tags_repository.set_for_article(uow.conn, article_id, ["apple", "Zebra", "été"])
+        language_order = (
+            await uow.conn.exec_driver_sql("SELECT name FROM tags ORDER BY name")
+        ).scalars()
+        article = await articles_repository.get(uow.conn, "s", viewer_id=None)
+    assert list(language_order) == ["apple", "été", "Zebra"]  # the collation is in force
+    assert article is not None
+    assert article.tag_list == ["Zebra", "apple", "été"]

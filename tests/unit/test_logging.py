@@ -28,6 +28,7 @@ def _lines(monkeypatch: pytest.MonkeyPatch, stderr: io.TextIOBase) -> list[dict[
     log.info("request", path="/api/tags", status=200, where=Path("/srv/media"))
     log.debug("not shown")
     log.warning("db_unavailable", error=ValueError("gone"))
+    log.info("odd_values", by_id={1: "a"}, huge=2**70)  # orjson alone refuses both
     stderr.flush()
     text = (
         stderr.buffer.getvalue().decode()  # type: ignore[attr-defined]
@@ -42,7 +43,7 @@ def test_json_logs_are_one_object_per_line_with_every_field(
     monkeypatch: pytest.MonkeyPatch, binary: bool
 ) -> None:
     stderr: io.TextIOBase = io.TextIOWrapper(io.BytesIO()) if binary else io.StringIO()
-    request, failure = _lines(monkeypatch, stderr)
+    request, failure, odd = _lines(monkeypatch, stderr)
     assert {key: request[key] for key in ("event", "level", "path", "status")} == {
         "event": "request",
         "level": "info",
@@ -54,3 +55,4 @@ def test_json_logs_are_one_object_per_line_with_every_field(
     assert failure["event"] == "db_unavailable"
     assert failure["level"] == "warning"
     assert "gone" in str(failure["error"])
+    assert (odd["by_id"], odd["huge"]) == ({"1": "a"}, 2**70)

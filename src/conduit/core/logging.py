@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
 
 import orjson
 import structlog
+
+
+def _json_line(event: Any, **options: Any) -> bytes:
+    """orjson's bytes; what it cannot write (an int over 64 bits) goes through json."""
+    try:
+        return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS, **options)
+    except TypeError:
+        return json.dumps(event, **options).encode()
 
 
 def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
@@ -24,7 +33,7 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     binary = getattr(sys.stderr, "buffer", None)
     if as_json and binary is not None:
         # One line per request in production: orjson renders it to bytes, written as they are.
-        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        renderer = structlog.processors.JSONRenderer(serializer=_json_line)
         factory = structlog.BytesLoggerFactory(file=binary)
     elif as_json:  # a text-only stderr (a test runner's)
         renderer = structlog.processors.JSONRenderer()

@@ -26,10 +26,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # An argon2 hash takes 64 MiB and a core for tens of milliseconds. Password work runs on
-# threads of its own, one per core: a burst of sign-ups queues here rather than holding
-# 64 MiB per thread of the loop's default executor (6 on 2 cores), which it would also
-# keep from the other work sent there (SQLite reads, image decoding).
-PASSWORD_THREADS = os.cpu_count() or 1
+# threads of its own, one per core this process may run on: a burst of sign-ups queues
+# here rather than holding 64 MiB per thread of the loop's default executor (6 on 2
+# cores), which it would also keep from the other work sent there (SQLite reads, images).
+PASSWORD_THREADS = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)
 _password_threads = ThreadPoolExecutor(PASSWORD_THREADS, thread_name_prefix="conduit-password")
 
 

@@ -30,14 +30,16 @@ class _Names(TypeDecorator[list[str]]):
     """Tag names as a list, from what each database aggregates them into.
 
     PostgreSQL gives an array (a list already); SQLite and MariaDB a JSON array, or NULL
-    for none on MariaDB. SQLite cannot order inside its aggregate: its names are sorted
-    here, which is its BINARY collation's order (UTF-8 byte order is code point order).
+    for none on MariaDB. Every database orders by code point: PostgreSQL with the "C"
+    collation whatever the database's own, MariaDB by the tables' utf8mb4_bin; SQLite
+    cannot order inside its aggregate, so its names are sorted here (its BINARY collation's
+    order: UTF-8 byte order is code point order).
     """
 
     impl = String
     cache_ok = True
 
-    def __init__(self, *, sort: bool = False) -> None:
+    def __init__(self, sort: bool = False) -> None:  # positional: part of the cache key
         super().__init__()
         self.sort = sort
 
@@ -62,11 +64,12 @@ def names_of(article_id: ColumnElement[int], dialect: str) -> ColumnElement[list
     )
     if dialect == "postgresql":
         # text[], not varchar[]: asyncpg decodes it without asking the server about the type.
-        as_text = names.with_only_columns(cast(tags.c.name, Text)).order_by(tags.c.name)
+        by_code_point = tags.c.name.collate("C")
+        as_text = names.with_only_columns(cast(tags.c.name, Text)).order_by(by_code_point)
         column: Any = func.array(as_text.scalar_subquery())
     elif dialect == "sqlite":
         column = names.with_only_columns(func.json_group_array(tags.c.name)).scalar_subquery()
-    else:  # MariaDB / MySQL
+    else:  # MariaDB (MySQL takes no ORDER BY in JSON_ARRAYAGG)
         aggregate = func.json_arrayagg(tags.c.name).aggregate_order_by(tags.c.name)
         column = names.with_only_columns(aggregate).scalar_subquery()
     return type_coerce(column, _Names(sort=dialect == "sqlite")).label("tag_list")
