@@ -33,7 +33,7 @@ from conduit.articles.search_query import SearchQuery
 from conduit.core.db import insert_ignore, utcnow
 from conduit.core.pagination import Page
 from conduit.profiles.models import Profile, follows
-from conduit.profiles.repository import following_flag
+from conduit.profiles.repository import VIEWER, following_flag
 from conduit.tags.models import article_tags, tags
 from conduit.tags.repository import names_of
 from conduit.users.models import users
@@ -48,8 +48,8 @@ _FROM = articles.join(users, users.c.id == articles.c.author_id)
 
 
 # Statements are built once per shape (which filters, signed in or not) with bound
-# parameters, so a request only binds values: no query building, no cache-key work.
-_VIEWER = bindparam("viewer_id", type_=Integer)
+# parameters (the reader's id is VIEWER), so a request only binds values: no query
+# building, no cache-key work.
 
 
 def _favorited_flag(signed_in: bool) -> ColumnElement[bool]:
@@ -57,7 +57,7 @@ def _favorited_flag(signed_in: bool) -> ColumnElement[bool]:
         return false().label("favorited")
     return (
         exists()
-        .where(and_(favorites.c.article_id == articles.c.id, favorites.c.user_id == _VIEWER))
+        .where(and_(favorites.c.article_id == articles.c.id, favorites.c.user_id == VIEWER))
         .label("favorited")
     )
 
@@ -76,7 +76,7 @@ def _columns(dialect: str, signed_in: bool, *, with_body: bool) -> list[Any]:
         users.c.image,
         _FAVORITES_COUNT,
         _favorited_flag(signed_in),
-        following_flag(_VIEWER if signed_in else None, articles.c.author_id),
+        following_flag(VIEWER if signed_in else None, articles.c.author_id),
         names_of(articles.c.id, dialect),
     ]
     if with_body:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, Select, bindparam, delete, func, insert, select
+from sqlalchemy import BindParameter, Select, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles.models import articles
 from conduit.comments.models import Comment, comments
 from conduit.core.db import utcnow
 from conduit.profiles.models import Profile
-from conduit.profiles.repository import following_flag
+from conduit.profiles.repository import VIEWER, following_flag
 from conduit.users.models import users
 
 
@@ -48,19 +48,15 @@ def _select(viewer_id: int | None) -> Any:
     )
 
 
-# Built once per shape, with bound parameters: a request only binds values.
-_VIEWER = bindparam("viewer_id", type_=Integer)
-
-
 @functools.cache
 def _of_article(signed_in: bool) -> Select[Any]:
-    """The article ``slug`` left-joined to its comments: no row, no article; a row with no
-    comment id, an article without comments."""
+    """The article ``slug`` left-joined to its comments (built once per shape, with bound
+    parameters): no row, no article; a row with no comment id, an article without any."""
     source = articles.outerjoin(comments, comments.c.article_id == articles.c.id).outerjoin(
         users, users.c.id == comments.c.author_id
     )
     return (
-        select(*_columns(_VIEWER if signed_in else None))
+        select(*_columns(VIEWER if signed_in else None))
         .select_from(source)
         .where(articles.c.slug == bindparam("slug"))
         .order_by(comments.c.id)

@@ -440,14 +440,14 @@ async def retry_deadlocks(
     lost unique race, the constraint: the loser answers 409 instead of 503). After
     ``attempts`` defeats the error goes up: a database too contended to serve now (503).
     """
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, attempts):
         try:
             return await transaction()
         except sa_exc.DBAPIError as exc:
-            if attempt == attempts or not is_deadlock(exc):
+            if not is_deadlock(exc):
                 raise
             _log.info("deadlock_retried", attempt=attempt, error=str(exc.orig))
-    raise AssertionError("unreachable")  # pragma: no cover
+    return await transaction()  # the last attempt: its error goes up as it is
 
 
 async def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:

@@ -24,6 +24,9 @@ from conduit.core.db import insert_ignore, utcnow
 from conduit.profiles.models import Profile, follows
 from conduit.users.models import users
 
+# The reader's id in statements built once per shape (signed in): every read binds it so.
+VIEWER = bindparam("viewer_id", type_=Integer)
+
 
 def following_flag(
     viewer_id: int | BindParameter[int] | None, author_id: Any
@@ -51,7 +54,7 @@ def _get_statement(signed_in: bool) -> Select[Any]:
         users.c.username,
         users.c.bio,
         users.c.image,
-        following_flag(bindparam("viewer_id", type_=Integer) if signed_in else None, users.c.id),
+        following_flag(VIEWER if signed_in else None, users.c.id),
     ).where(users.c.username == bindparam("username"))
 
 
