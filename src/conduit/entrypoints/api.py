@@ -44,7 +44,7 @@ from conduit.users.admin_router import router as admin_router
 from conduit.users.oidc_router import router as oidc_router
 from conduit.users.router import router as users_router
 from conduit.users.router import sessions_router
-from conduit.web import JSONReply
+from conduit.web import JSONReply, add_routes
 
 API_PREFIX = "/api"
 log = structlog.get_logger("conduit")
@@ -155,8 +155,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         admin_router,
         uploads_router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
-    app.include_router(media_router)
+        add_routes(app, router, prefix=API_PREFIX)
+    add_routes(app, media_router)
     app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(graphql_router(parts, live_updates.hub))
 
