@@ -1,8 +1,9 @@
 """Queries on articles and favorites.
 
-A page of articles is one statement: the author, the tags, the favorites count and the
-reader's ``favorited`` / ``following`` flags are computed by the database. With the total
-that makes at most two statements, whatever the page size; an article is one.
+A page of articles is one statement: the author, the tags, the favorites count, the
+reader's ``favorited`` / ``following`` flags and the number of matches in all are computed
+by the database, whatever the page size (only a page past the last one counts on its own);
+an article is one.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _favorited_flag(signed_in: bool) -> ColumnElement[bool]:
 
 
 def _columns(dialect: str, signed_in: bool, *, with_body: bool) -> list[Any]:
-    """What a listed or read article is made of, in the order _article unpacks them."""
+    """What a listed or read article is made of, in the order _article unpacks them (a page
+    adds the total after them)."""
     columns: list[Any] = [
         articles.c.id,
         articles.c.slug,
@@ -101,14 +103,14 @@ def _article(row: Any, *, with_body: bool) -> Article:
         favorited,
         following,
         tag_list,
-        *body,
+        *rest,  # the body (an article), or the total (a page)
     ) = row
     return Article(
         id=article_id,
         slug=slug,
         title=title,
         description=description,
-        body=body[0] if with_body else None,
+        body=rest[0] if with_body else None,
         tag_list=tag_list,
         created_at=created_at,
         updated_at=updated_at,
@@ -149,10 +151,17 @@ def _conditions(
     return tuple(conditions)
 
 
+def _with_total(columns: list[Any], count: Select[Any]) -> list[Any]:
+    """A page's columns and, last, the number of matches in all: an uncorrelated subquery,
+    which the database runs once per statement, not once per row."""
+    return [*columns, count.scalar_subquery().label("total")]
+
+
 @functools.cache
 def _page_statement(dialect: str, signed_in: bool, *shape: bool) -> Select[Any]:
+    columns = _columns(dialect, signed_in, with_body=False)
     return (
-        select(*_columns(dialect, signed_in, with_body=False))
+        select(*_with_total(columns, _count_statement(*shape)))
         .select_from(_FROM)
         .where(*_conditions(*shape))
         .order_by(articles.c.id.desc())
@@ -205,12 +214,15 @@ async def _page(
     params: dict[str, Any],
     page: Page,
 ) -> tuple[list[Article], int]:
-    """Rows of one page with their tags (statement 1), the total (2, not on the last page)."""
+    """Rows of one page with the total in each (one statement); past the last page, where
+    no row carries it, the count on its own (a second one)."""
     page_statement, count_statement = statements
     page_params = {**params, "limit": page.limit, "offset": page.offset}
     rows = (await conn.execute(page_statement, page_params)).all()
-    if (rows and len(rows) < page.limit) or (not rows and page.offset == 0):
-        total = page.offset + len(rows)  # the last page: the total is known without counting
+    if rows:
+        total = int(rows[0][-1])
+    elif page.offset == 0:
+        total = 0
     else:
         total = int((await conn.execute(count_statement, params)).scalar_one())
     return [_article(row, with_body=False) for row in rows], total
@@ -226,15 +238,15 @@ def _search_statements(
     counted: FromClause = articles
     if search.join is not None:
         source, counted = _FROM.join(*search.join), articles.join(*search.join)
+    count = select(func.count()).select_from(counted).where(*search.conditions)
     page = (
-        select(*_columns(dialect, signed_in, with_body=False))
+        select(*_with_total(_columns(dialect, signed_in, with_body=False), count))
         .select_from(source)
         .where(*search.conditions)
         .order_by(search.most_relevant_first, articles.c.id.desc())
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
-    count = select(func.count()).select_from(counted).where(*search.conditions)
     return page, count
 
 
