@@ -20,7 +20,7 @@ Routes (Conduit's read endpoints, default page: the 20 newest)::
     GET /api/articles/{slug}           one article
     GET /api/articles/{slug}/comments  its comments, oldest first
     GET /api/profiles/{username}       a profile
-    GET /api/tags                      the 100 most used tags (then by name), by their counts
+    GET /api/tags                      the 100 most used tags (then by name)
     GET /health/ready
 
 bench/run.py starts it like this, pinned to the server core::
@@ -130,11 +130,12 @@ FROM users u WHERE u.username = $2
 
 TAGS_SQL = f"""
 SELECT json_build_object(
-    'tags', coalesce(json_agg(name ORDER BY article_count DESC, name), '[]'::json))::text
+    'tags', coalesce(json_agg(name ORDER BY uses DESC, name), '[]'::json))::text
 FROM (
-    SELECT name, article_count FROM tags
-    WHERE article_count > 0
-    ORDER BY article_count DESC, name
+    SELECT t.name, used.uses
+    FROM (SELECT tag_id, count(*) AS uses FROM article_tags GROUP BY tag_id) AS used
+    JOIN tags t ON t.id = used.tag_id
+    ORDER BY used.uses DESC, t.name
     LIMIT {TAGS_LIMIT}
 ) AS popular
 """

@@ -22,7 +22,6 @@ from conduit.articles import service as articles
 from conduit.articles.search_index import UNMODELLED_TABLES, is_unmodelled
 from conduit.core.db import Base, Database, Timestamp, create_engine, utcnow
 from conduit.core.pagination import Page
-from conduit.tags import repository as tags_repository
 from conduit.users import service as users
 from tests.conftest import MARIADB_ADMIN, PG_ADMIN
 
@@ -297,27 +296,5 @@ async def test_upgrading_indexes_existing_articles_and_their_tags(fresh_url: str
             found, total = await articles.search(db, query=words, page=Page(), viewer_id=None)
             assert ([a.slug for a in found], total) == (["kept"], 1), words
             assert found[0].tag_list == ["history", "maritime"]
-    finally:
-        await db.dispose()
-
-
-async def test_upgrading_counts_the_articles_of_existing_tags(fresh_url: str) -> None:
-    """Migration 0008 fills each tag's count from the links already there."""
-    await asyncio.to_thread(migrations.upgrade, fresh_url, "0005")
-    await _insert_before_search(fresh_url)
-    engine = create_engine(fresh_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO tags (id, name) VALUES (3, 'unused')"))
-    finally:
-        await engine.dispose()
-    await asyncio.to_thread(migrations.upgrade, fresh_url, "head")
-
-    db = Database(create_engine(fresh_url))
-    try:
-        async with db.reader() as uow:
-            assert await tags_repository.popular(uow.conn, limit=10) == ["history", "maritime"]
-            rows = await uow.conn.execute(text("SELECT name, article_count FROM tags"))
-            assert dict(rows.all()) == {"maritime": 1, "history": 1, "unused": 0}
     finally:
         await db.dispose()

@@ -16,7 +16,6 @@ from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
-from conduit.tags import repository as tags_repository
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
 from tests.database_log import measure
@@ -66,7 +65,6 @@ async def seeded(db: Database, tokens: TokenCodec) -> Seeded:
         await conn.execute(
             article_tags.insert(), [{"article_id": a, "tag_id": tag_id} for a in chosen]
         )
-        await tags_repository.recount(conn)  # links written here, not by the use cases
         await conn.execute(
             favorites.insert(), [{"user_id": reader, "article_id": a} for a in chosen]
         )

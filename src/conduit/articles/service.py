@@ -121,7 +121,7 @@ async def create(
                     author_id=author_id,
                     search_tags=search_tags(tag_list),
                 )
-                await tags_repository.set_for_article(uow.conn, article_id, tag_list, new=True)
+                await tags_repository.set_for_article(uow.conn, article_id, tag_list)
                 article = await _read_back(uow.conn, slug, author_id)
                 uow.emit(
                     ArticleCreated(
@@ -196,7 +196,6 @@ async def delete(
         article_id, author_id = await _article_and_author(uow.conn, slug)
         if not policy.may_delete(actor, owner_id=author_id):
             raise NotArticleAuthor()
-        await tags_repository.unlink_article(uow.conn, article_id)
         await repository.remove(uow.conn, article_id)
         uow.emit(
             ArticleDeleted(article_id=article_id, slug=slug, author_id=author_id),

@@ -21,7 +21,6 @@ from conduit.comments.models import comments
 from conduit.core.db import Database, utcnow
 from conduit.core.security import hash_password
 from conduit.profiles.models import follows
-from conduit.tags import repository as tags_repository
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
 
@@ -215,7 +214,6 @@ async def seed_database(
                 links.append({"article_id": article_id, "tag_id": tag_id})
         await _insert(conn, article_tags, links, progress)
         await _index_tags(conn, links)
-        await tags_repository.recount(conn)
 
         fav_rows = [
             {"user_id": u, "article_id": a, "created_at": now}

@@ -16,10 +16,6 @@ class TagRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    # How many articles carry the tag, kept in the transaction that links or unlinks it
-    # (tags/repository.py): GET /tags reads the most used tags off an index instead of
-    # counting every link of the site on each request.
-    article_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ArticleTagRow(Base):
@@ -38,6 +34,4 @@ class ArticleTagRow(Base):
 
 
 tags = cast(Table, TagRow.__table__)
-# The popular tags in the order GET /tags lists them: most used first, ties by name.
-Index("ix_tags_article_count_name", tags.c.article_count.desc(), tags.c.name)
 article_tags = cast(Table, ArticleTagRow.__table__)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,13 +19,10 @@ from sqlalchemy import (
     func,
     select,
     type_coerce,
-    update,
 )
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.core.db import insert_ignore
 from conduit.tags.models import article_tags, tags
 
 
@@ -79,11 +75,16 @@ def names_of(article_id: ColumnElement[int], dialect: str) -> ColumnElement[list
     return type_coerce(column, _Names(sort=dialect == "sqlite")).label("tag_list")
 
 
-# Off the (article_count DESC, name) index: the first ``limit`` entries, nothing counted.
+_USES = (
+    select(article_tags.c.tag_id, func.count().label("uses"))
+    .group_by(article_tags.c.tag_id)
+    .subquery("uses")
+)
+# Counting per tag_id first lets the database read only the (tag_id, article_id) index.
 _POPULAR = (
     select(tags.c.name)
-    .where(tags.c.article_count > 0)
-    .order_by(tags.c.article_count.desc(), tags.c.name)
+    .join(_USES, _USES.c.tag_id == tags.c.id)
+    .order_by(_USES.c.uses.desc(), tags.c.name)
     .limit(bindparam("limit", type_=Integer))
 )
 
@@ -93,98 +94,27 @@ async def popular(conn: AsyncConnection, *, limit: int) -> list[str]:
     return list((await conn.execute(_POPULAR, {"limit": limit})).scalars())
 
 
-async def set_for_article(
-    conn: AsyncConnection, article_id: int, names: Sequence[str], *, new: bool = False
-) -> None:
-    """Make ``names`` the article's tags (replacing any it had; ``new``: it has none yet).
+async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:
+    """Ids of ``names``, creating the tags that do not exist yet, in the order given.
 
-    Tags that do not exist yet are created, and every tag's count moves with its links.
+    New tags are inserted in sorted order, so that writers introducing the same tags at the
+    same time lock them in the same order instead of deadlocking.
     """
-    wanted = list(dict.fromkeys(names))  # a tag links once
-    current = {} if new else await _linked(conn, article_id)
-    added = [name for name in wanted if name not in current]
-    removed = [name for name in current if name not in set(wanted)]
-    await _count(conn, added=added, removed=removed)
-    if removed:
-        gone = [current[name] for name in removed]
-        await conn.execute(
-            delete(article_tags).where(
-                article_tags.c.article_id == article_id, article_tags.c.tag_id.in_(gone)
-            )
-        )
-    if added:
-        rows = await conn.execute(select(tags.c.id).where(tags.c.name.in_(added)))
+    if not names:
+        return []
+    for name in sorted(set(names)):
+        await insert_ignore(conn, tags, {"name": name})
+    rows = await conn.execute(select(tags.c.name, tags.c.id).where(tags.c.name.in_(names)))
+    by_name = {row.name: row.id for row in rows}
+    return [by_name[name] for name in names]
+
+
+async def set_for_article(conn: AsyncConnection, article_id: int, names: Sequence[str]) -> None:
+    """Make ``names`` the article's tags (replacing any it had)."""
+    await conn.execute(delete(article_tags).where(article_tags.c.article_id == article_id))
+    tag_ids = await ids_for(conn, list(dict.fromkeys(names)))  # a tag links once
+    if tag_ids:
         await conn.execute(
             article_tags.insert(),
-            [{"article_id": article_id, "tag_id": tag_id} for tag_id in rows.scalars()],
+            [{"article_id": article_id, "tag_id": tag_id} for tag_id in tag_ids],
         )
-
-
-async def unlink_article(conn: AsyncConnection, article_id: int) -> None:
-    """Take the article's tags off it (before it is deleted), keeping the tags' counts."""
-    await _count(conn, added=[], removed=list(await _linked(conn, article_id)))
-    await conn.execute(delete(article_tags).where(article_tags.c.article_id == article_id))
-
-
-async def _linked(conn: AsyncConnection, article_id: int) -> dict[str, int]:
-    """The article's tags: name to id."""
-    rows = await conn.execute(
-        select(tags.c.name, tags.c.id)
-        .join(article_tags, article_tags.c.tag_id == tags.c.id)
-        .where(article_tags.c.article_id == article_id)
-    )
-    return {name: tag_id for name, tag_id in rows}
-
-
-async def _count(conn: AsyncConnection, *, added: Sequence[str], removed: Sequence[str]) -> None:
-    """One more article for each ``added`` tag (created at 1 if new), one fewer for each
-    ``removed`` one.
-
-    One statement per tag, in name order: every writer takes the tags' row locks in the same
-    order, so writers sharing tags queue instead of deadlocking. Each statement takes the
-    exclusive lock at once (an upsert, not ``INSERT IGNORE`` then ``UPDATE``: InnoDB's
-    shared lock on a duplicate key, or on the tag a new link refers to, held by two writers
-    that both then need the exclusive one, is a deadlock).
-    """
-    adding = set(added)
-    for name in sorted(adding.union(removed)):
-        if name in adding:
-            await conn.execute(_count_up(conn.dialect.name), {"tag_name": name})
-        else:
-            await conn.execute(_COUNT_DOWN, {"tag_name": name})
-
-
-_COUNT_DOWN = (
-    update(tags)
-    .where(tags.c.name == bindparam("tag_name"))
-    .values(article_count=tags.c.article_count - 1)
-)
-
-
-@functools.cache
-def _count_up(dialect: str) -> Any:
-    """``INSERT`` the tag with a count of 1, or add 1 to the count of the existing one."""
-    values = {"name": bindparam("tag_name"), "article_count": 1}
-    if dialect == "postgresql":
-        pg = pg_insert(tags).values(values)
-        return pg.on_conflict_do_update(
-            index_elements=[tags.c.name], set_={"article_count": tags.c.article_count + 1}
-        )
-    if dialect == "sqlite":
-        lite = sqlite_insert(tags).values(values)
-        return lite.on_conflict_do_update(
-            index_elements=[tags.c.name], set_={"article_count": tags.c.article_count + 1}
-        )
-    maria = mysql_insert(tags).values(values)
-    return maria.on_duplicate_key_update(article_count=tags.c.article_count + 1)
-
-
-async def recount(conn: AsyncConnection) -> None:
-    """Every tag's count from its links (after links were written in bulk: the seed)."""
-    uses = (
-        select(func.count())
-        .select_from(article_tags)
-        .where(article_tags.c.tag_id == tags.c.id)
-        .scalar_subquery()
-    )
-    await conn.execute(update(tags).values(article_count=uses))
