@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Response, WebSocket
 
 from conduit.articles.router import router as articles_router
 from conduit.web import JSONReply, PrefixedRoute, add_routes
@@ -40,6 +40,10 @@ def _feature_router() -> APIRouter:
     async def delete_thing(name: str) -> Response:
         return Response(status_code=204)
 
+    @router.post("/things/{name}/notes", max_body_size=16)
+    async def add_note(name: str, note: Annotated[dict[str, str], Body()]) -> JSONReply:
+        return JSONReply({"thing": name, "note": note})
+
     @router.get("/things/{name}/parts/{part:path}", include_in_schema=False)
     async def get_part(name: str, part: str) -> JSONReply:
         return JSONReply({"thing": name, "part": part})
@@ -63,26 +67,32 @@ def test_the_openapi_document_is_the_one_include_router_gives() -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "body"),
     [
-        ("GET", "/api/things/lamp"),
-        ("POST", "/api/things"),
-        ("DELETE", "/api/things/lamp"),
-        ("GET", "/api/things/lamp/parts/bulb/socket"),
-        ("PUT", "/api/things/lamp"),  # 405, with the methods that exist
-        ("GET", "/api/thing/lamp"),  # 404
-        ("GET", "/api/things/"),  # an empty path parameter: 404
+        ("GET", "/api/things/lamp", None),
+        ("POST", "/api/things", None),
+        ("DELETE", "/api/things/lamp", None),
+        ("GET", "/api/things/lamp/parts/bulb/socket", None),
+        ("POST", "/api/things/lamp/notes", {"a": "b"}),  # within the route's body limit
+        ("POST", "/api/things/lamp/notes", {"a": "b" * 40}),  # over it: 413
+        ("PUT", "/api/things/lamp", None),  # 405, with the methods that exist
+        ("GET", "/api/thing/lamp", None),  # 404
+        ("GET", "/api/things/", None),  # an empty path parameter: 404
     ],
 )
-async def test_every_request_gets_the_answer_include_router_gives(method: str, path: str) -> None:
+async def test_every_request_gets_the_answer_include_router_gives(
+    method: str, path: str, body: dict[str, str] | None
+) -> None:
     answers: list[tuple[int, Any, str | None]] = []
     for app in _apps():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.request(method, path)
+            response = await client.request(method, path, json=body)
         answers.append((response.status_code, response.text, response.headers.get("allow")))
     assert answers[1] == answers[0]
     assert answers[0][0] != 500
+    if body and len(body["a"]) > 1:
+        assert answers[0][0] == 413  # the route's own body limit came along
 
 
 async def test_behind_a_path_prefix_the_routes_still_match() -> None:
@@ -93,3 +103,18 @@ async def test_behind_a_path_prefix_the_routes_still_match() -> None:
         response = await client.get("/conduit/api/things/lamp")
     assert response.status_code == 200
     assert response.json() == {"thing": "lamp", "owner": "me"}
+
+
+def test_what_it_cannot_carry_over_is_refused_not_dropped() -> None:
+    """Websockets and start-up handlers belong to include_router: refused, not lost."""
+    sockets = APIRouter()
+
+    @sockets.websocket("/live")
+    async def live(websocket: WebSocket) -> None:
+        await websocket.close()
+
+    with pytest.raises(TypeError, match="only plain API routes"):
+        add_routes(FastAPI(), sockets)
+    starting = APIRouter(on_startup=[lambda: None])
+    with pytest.raises(TypeError, match="start-up or shutdown"):
+        add_routes(FastAPI(), starting)
