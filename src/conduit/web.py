@@ -5,18 +5,15 @@ Sits between the features and core: it may import FastAPI and core, never a feat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Query, Security
+from fastapi import Depends, Query, Security
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
-from starlette.routing import Match
-from starlette.types import Scope
 
 from conduit.core.audit import Client
 from conduit.core.db import Database
@@ -207,72 +204,3 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": GenericErrorModel, "description": _ERROR_DESCRIPTIONS[status]}
         for status in statuses
     }
-
-
-class PrefixedRoute(APIRoute):
-    """An API route that rules itself out by the fixed start of its path, pattern unrun.
-
-    The app tries its routes in order until one matches; most can tell from the path's
-    first characters (``/api/tags`` is not ``/api/profiles/``) that they are not the one.
-    """
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        self.fixed_start = path.split("{", 1)[0]
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if (
-            scope["type"] == "http"
-            and not scope.get("root_path")  # behind a path prefix: the pattern decides
-            and not scope["path"].startswith(self.fixed_start)
-        ):
-            return Match.NONE, {}
-        return super().matches(scope)
-
-
-def add_routes(app: FastAPI, router: APIRouter, *, prefix: str = "") -> None:
-    """Put ``router``'s routes into ``app``'s own list, under ``prefix``, as they are.
-
-    ``app.include_router`` (FastAPI 0.165) keeps the router by reference instead: every
-    request then walks the routes of each included router before its own, with FastAPI's
-    bookkeeping around each one, and walks the matching router twice. With a dozen feature
-    routers that was 0.1 ms of CPU on ``/health/live`` (0.23 ms in all) and a tenth of a
-    small read (bench/README.md). The OpenAPI document is the same either way (a test
-    compares).
-    """
-    if router.on_startup or router.on_shutdown:
-        raise TypeError("a router with start-up or shutdown handlers needs include_router")
-    for route in router.routes:
-        if type(route) is not APIRoute:  # websockets, mounts, custom route classes
-            raise TypeError(f"{route!r}: only plain API routes can be added this way")
-        app.router.add_api_route(
-            prefix + route.path,
-            route.endpoint,
-            response_model=route.response_model,
-            status_code=route.status_code,
-            tags=list(route.tags),
-            dependencies=list(route.dependencies),
-            summary=route.summary,
-            description=route.description,
-            response_description=route.response_description,
-            responses=dict(route.responses),
-            deprecated=route.deprecated,
-            methods=route.methods,
-            operation_id=route.operation_id,
-            response_model_include=route.response_model_include,
-            response_model_exclude=route.response_model_exclude,
-            response_model_by_alias=route.response_model_by_alias,
-            response_model_exclude_unset=route.response_model_exclude_unset,
-            response_model_exclude_defaults=route.response_model_exclude_defaults,
-            response_model_exclude_none=route.response_model_exclude_none,
-            include_in_schema=route.include_in_schema,
-            response_class=route.response_class,
-            name=route.name,
-            callbacks=route.callbacks,
-            openapi_extra=route.openapi_extra,
-            generate_unique_id_function=route.generate_unique_id_function,
-            strict_content_type=route.strict_content_type,
-            max_body_size=route.max_body_size,
-            form_limits=route.form_limits or None,
-            route_class_override=PrefixedRoute,
-        )

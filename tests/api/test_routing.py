@@ -9,7 +9,8 @@ import pytest
 from fastapi import APIRouter, Body, Depends, FastAPI, Response, WebSocket
 
 from conduit.articles.router import router as articles_router
-from conduit.web import JSONReply, PrefixedRoute, add_routes
+from conduit.entrypoints.routing import AppRoute, add_routes
+from conduit.web import JSONReply
 
 
 def _me() -> str:
@@ -65,7 +66,7 @@ def test_the_openapi_document_is_the_one_include_router_gives() -> None:
     assert added.openapi() == included.openapi()
     api_routes = [r for r in added.router.routes if getattr(r, "path", "").startswith("/api/")]
     assert len(api_routes) == 5 + len(articles_router.routes)
-    assert all(isinstance(route, PrefixedRoute) for route in api_routes)
+    assert all(isinstance(route, AppRoute) for route in api_routes)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +121,28 @@ def test_what_it_cannot_carry_over_is_refused_not_dropped() -> None:
     starting = APIRouter(on_startup=[lambda: None])
     with pytest.raises(TypeError, match="start-up or shutdown"):
         add_routes(FastAPI(), starting)
+
+
+def test_only_routes_with_simple_parameters_get_a_plan() -> None:
+    """A sync dependency, a body or a returned dict for FastAPI to serialize: its handler."""
+    router = _feature_router()
+
+    @router.get("/things/{name}/size")
+    async def size(name: str, unit: str | None = None) -> dict[str, str | None]:
+        return {"thing": name, "unit": unit}
+
+    _, added = _apps()
+    add_routes(added, router, prefix="/v2")
+    plans = {
+        (sorted(route.methods)[0], route.path): route.plan is not None
+        for route in added.router.routes
+        if isinstance(route, AppRoute) and route.path.startswith("/v2/")
+    }
+    assert plans == {
+        ("GET", "/v2/things/{name}"): False,  # its dependency's dependency is sync
+        ("POST", "/v2/things"): True,
+        ("DELETE", "/v2/things/{name}"): True,
+        ("POST", "/v2/things/{name}/notes"): False,  # a body
+        ("GET", "/v2/things/{name}/parts/{part:path}"): True,
+        ("GET", "/v2/things/{name}/size"): False,  # FastAPI serializes what it returns
+    }

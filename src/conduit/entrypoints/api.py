@@ -32,6 +32,7 @@ from conduit.entrypoints.live import router as live_router
 from conduit.entrypoints.middleware import RequestContext
 from conduit.entrypoints.rate_limits import RateLimit
 from conduit.entrypoints.read_cache import ReadCache
+from conduit.entrypoints.routing import add_routes
 from conduit.entrypoints.worker import run_worker
 from conduit.graphql.router import GRAPHQL_PATH, graphql_router
 from conduit.notifications.router import router as notifications_router
@@ -44,7 +45,7 @@ from conduit.users.admin_router import router as admin_router
 from conduit.users.oidc_router import router as oidc_router
 from conduit.users.router import router as users_router
 from conduit.users.router import sessions_router
-from conduit.web import JSONReply, add_routes
+from conduit.web import JSONReply
 
 API_PREFIX = "/api"
 log = structlog.get_logger("conduit")
