@@ -120,10 +120,7 @@ def test_every_read_and_bodyless_write_of_the_api_runs_from_a_plan(
     app = _build(settings, db, tokens)
     routes = [route for route in app.routes if isinstance(route, AppRoute)]
     unplanned = {
-        (method, route.path)
-        for route in routes
-        if route.plan is None
-        for method in route.methods
+        (method, route.path) for route in routes if route.plan is None for method in route.methods
     }
     assert not {(method, path) for method, path in unplanned if method == "GET"}
     # Routes with a JSON body keep FastAPI's handler (its body parsing and limits).
