@@ -28,10 +28,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from conduit.core.events import Event, EventData
 
@@ -175,6 +176,20 @@ def _invalidate_lost_connections(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
+def _check_out(engine: Engine, autocommit: bool) -> Connection:
+    """A pooled connection in a transaction, or in autocommit mode (run in a greenlet)."""
+    conn = engine.connect()
+    try:
+        if autocommit:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn.begin()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class UnitOfWork:
     """One transaction on one pooled connection; rolled back unless committed.
 
@@ -196,15 +211,11 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         database = self._database
         engine = database.read_engine if self._reads_only else database.engine
-        self.conn = await engine.connect()
-        try:
-            if self._read_only:
-                await self.conn.execution_options(isolation_level="AUTOCOMMIT")
-            else:
-                await self.conn.begin()
-        except BaseException:
-            await self.conn.close()
-            raise
+        # The checkout and the start of the transaction (or autocommit) in one pass through
+        # SQLAlchemy's async bridge instead of two: each pass runs in a new greenlet, and
+        # CPython maps a fresh frame stack for every one (bench/README.md, fourth round).
+        checked_out = await greenlet_spawn(_check_out, engine.sync_engine, self._read_only)
+        self.conn = AsyncConnection(engine, checked_out)
         return self
 
     async def __aexit__(
