@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conduit import migrations
 from conduit.bootstrap import Container
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.logging import configure_logging
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app

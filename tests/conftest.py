@@ -20,8 +20,10 @@ from sqlalchemy import text
 
 from conduit import migrations
 from conduit.bootstrap import Container
-from conduit.core.db import Base, Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec
+from conduit.core.tables import Base
 from conduit.entrypoints.api import create_app
 from conduit.migrations.models import load_all_models
 from conduit.settings import Settings

@@ -17,7 +17,8 @@ from conduit.adapters.memory_live import MemoryLiveBus
 from conduit.core.bus import EventBus
 from conduit.core.cache import NoCache, ResponseCache
 from conduit.core.consumers import Consumer
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.identity import IdentityProvider
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging

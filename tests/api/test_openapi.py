@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from conduit.bootstrap import Container
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import API_PREFIX, create_app
 from conduit.settings import Settings

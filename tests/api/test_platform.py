@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from conduit.bootstrap import Container
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings

@@ -32,9 +32,11 @@ from conduit import migrations
 from conduit.articles import service as articles
 from conduit.bootstrap import Container
 from conduit.comments import service as comments
-from conduit.core.db import Database, create_engine, utcnow
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.principal import Principal
 from conduit.core.security import TokenCodec
+from conduit.core.tables import utcnow
 from conduit.entrypoints.api import create_app
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.profiles import service as profiles

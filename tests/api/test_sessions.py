@@ -24,8 +24,9 @@ from conduit.core.audit import (
     SIGNED_OUT_EVERYWHERE,
     audit_log,
 )
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
 from conduit.core.security import TokenCodec
+from conduit.core.tables import utcnow
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
 from conduit.users.models import refresh_tokens, sessions, users

@@ -17,7 +17,8 @@ from typer.testing import CliRunner, Result
 from conduit import migrations
 from conduit.bootstrap import Container
 from conduit.core import audit
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec, hash_password
 from conduit.entrypoints.api import create_app
 from conduit.entrypoints.cli import app

@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import insert, update
 
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.formatting import iso
 from conduit.core.principal import AccessRulesKeeper, Authenticator
 from conduit.core.security import TokenCodec
+from conduit.core.tables import utcnow
 from conduit.users import access, sessions
 from conduit.users.events import (
     SessionRevoked,

@@ -20,12 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from conduit.bootstrap import Container
-from conduit.core.db import (
-    Database,
-    create_engine,
-    is_connection_lost,
-    is_database_unavailable,
-)
+from conduit.core.db import Database
+from conduit.core.db_errors import is_connection_lost, is_database_unavailable
+from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from conduit.core.db import Database, is_database_unavailable, is_deadlock, retry_deadlocks
+from conduit.core.db import Database
+from conduit.core.db_errors import is_database_unavailable, is_deadlock, retry_deadlocks
 from conduit.core.outbox import outbox
 from conduit.users.events import UserUpdated
 from conduit.users.models import users

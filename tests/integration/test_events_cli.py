@@ -16,7 +16,8 @@ from typer.testing import CliRunner, Result
 from conduit.adapters.memory_bus import MemoryBus
 from conduit.bootstrap import Container
 from conduit.core.bus import delivery
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.outbox import dead_letters, outbox, processed_events
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec

@@ -20,8 +20,10 @@ from sqlalchemy.engine import Connection, make_url
 from conduit import migrations
 from conduit.articles import service as articles
 from conduit.articles.search_index import UNMODELLED_TABLES, is_unmodelled
-from conduit.core.db import Base, Database, Timestamp, create_engine, utcnow
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.pagination import Page
+from conduit.core.tables import Base, Timestamp, utcnow
 from conduit.users import service as users
 from tests.conftest import MARIADB_ADMIN, PG_ADMIN
 

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from conduit.core.db import create_engine
+from conduit.core.engines import create_engine
 from conduit.settings import Settings
 
 

@@ -18,8 +18,9 @@ from conduit.articles import service as articles
 from conduit.bootstrap import Container
 from conduit.core.bus import Outcome, delivery
 from conduit.core.consumers import Consumer
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
 from conduit.core.dead_letters import list_dead_letters, replay
+from conduit.core.engines import create_engine
 from conduit.core.events import Event
 from conduit.core.outbox import outbox
 from conduit.core.principal import Principal

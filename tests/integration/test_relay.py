@@ -11,12 +11,14 @@ from sqlalchemy import select, update
 
 from conduit.adapters.memory_bus import MemoryBus
 from conduit.core.bus import Replayed, delivery, message_id
-from conduit.core.db import Database, create_engine, utcnow
+from conduit.core.db import Database
 from conduit.core.dead_letters import list_dead_letters, replay
+from conduit.core.engines import create_engine
 from conduit.core.errors import Conflict, NotFound
 from conduit.core.events import Event
 from conduit.core.outbox import dead_letters, outbox, processed_events
 from conduit.core.relay import Relay
+from conduit.core.tables import utcnow
 from conduit.users.events import UserRegistered
 from tests.integration.messaging import (
     Recorder,

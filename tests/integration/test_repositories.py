@@ -8,8 +8,10 @@ from sqlalchemy.exc import IntegrityError
 
 from conduit.articles import repository as articles_repository
 from conduit.articles.models import ArticleFilter, articles, favorites
-from conduit.core.db import Database, insert_ignore, is_unique_violation, utcnow
+from conduit.core.db import Database
+from conduit.core.db_errors import insert_ignore, is_unique_violation
 from conduit.core.pagination import Page
+from conduit.core.tables import utcnow
 from conduit.tags import repository as tags_repository
 from conduit.tags.models import tags
 from conduit.users import repository as users_repository

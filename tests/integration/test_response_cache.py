@@ -20,7 +20,8 @@ from argon2 import PasswordHasher
 from conduit.adapters.redis_cache import TIMEOUTS_TO_OPEN, RedisResponseCache
 from conduit.bootstrap import Container, response_cache
 from conduit.core import security
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import pytest
 
 from conduit.core.audit import UNKNOWN_CLIENT
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.events import Event
 from conduit.core.principal import AccessRules, Authenticator, Principal
 from conduit.core.security import TokenCodec
+from conduit.core.tables import utcnow
 from conduit.users import access, session_service
 from conduit.users.session_service import SignedIn
 

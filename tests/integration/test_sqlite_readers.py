@@ -19,7 +19,8 @@ from sqlalchemy import select, text
 
 from conduit import migrations
 from conduit.bootstrap import Container
-from conduit.core.db import Database, create_engine
+from conduit.core.db import Database
+from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.profiles import service as profiles_service

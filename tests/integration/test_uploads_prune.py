@@ -17,7 +17,8 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from conduit.adapters.local_storage import LocalStorage
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
+from conduit.core.tables import utcnow
 from conduit.entrypoints.cli import app
 from conduit.settings import Settings
 from conduit.uploads import service

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import IntegrityError
 
-from conduit.core.db import is_unique_violation
+from conduit.core.db_errors import is_unique_violation
 
 _ASYNCPG_DBAPI = AsyncAdapt_asyncpg_dbapi(asyncpg)
 # Messages that say "unique"/"duplicate" whatever the code: only the code may decide.

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
+from conduit.core.tables import TABLE_ARGS, Base, Timestamp, utcnow
 from conduit.profiles.models import Profile
 
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")

@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conduit.articles.models import Article, ArticleFilter, articles, favorites
 from conduit.articles.search_index import finds_nothing, search_params, search_sql
 from conduit.articles.search_query import SearchQuery
-from conduit.core.db import insert_ignore, utcnow
+from conduit.core.db_errors import insert_ignore
 from conduit.core.pagination import Page
+from conduit.core.tables import utcnow
 from conduit.profiles.models import Profile, follows
 from conduit.profiles.repository import VIEWER, following_flag
 from conduit.tags.models import article_tags, tags

@@ -24,7 +24,8 @@ from conduit.articles.search_index import search_tags
 from conduit.articles.search_query import parse
 from conduit.core import audit, policy
 from conduit.core.audit import UNKNOWN_CLIENT, Client
-from conduit.core.db import Database, is_unique_violation
+from conduit.core.db import Database
+from conduit.core.db_errors import is_unique_violation
 from conduit.core.errors import Invalid
 from conduit.core.pagination import Page
 from conduit.core.principal import Principal

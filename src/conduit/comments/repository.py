@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles.models import articles
 from conduit.comments.models import Comment, comments
-from conduit.core.db import utcnow
+from conduit.core.tables import utcnow
 from conduit.profiles.models import Profile
 from conduit.profiles.repository import VIEWER, following_flag
 from conduit.users.models import users

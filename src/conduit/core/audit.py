@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conduit.core import policy
-from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
 from conduit.core.pagination import Page
 from conduit.core.principal import Principal
+from conduit.core.tables import TABLE_ARGS, Base, Timestamp, utcnow
 
 # The kinds of record, as stored in ``type`` and filtered by ``?type=``.
 LOGIN_SUCCEEDED = "login.succeeded"

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert
 
-from conduit.core.db import Database, UnitOfWork, insert_ignore, utcnow
+from conduit.core.db import Database, UnitOfWork
+from conduit.core.db_errors import insert_ignore
 from conduit.core.events import Event
 from conduit.core.outbox import dead_letters, processed_events
+from conduit.core.tables import utcnow
 
 Handle = Callable[[UnitOfWork, Event], Awaitable[None]]
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from uuid6 import uuid7
 
-from conduit.core.db import Database, insert_ignore, utcnow
+from conduit.core.db import Database
+from conduit.core.db_errors import insert_ignore
 from conduit.core.errors import Conflict, NotFound
 from conduit.core.events import Event
 from conduit.core.outbox import dead_letters, outbox, processed_events
+from conduit.core.tables import utcnow
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
 from conduit.core.events import Event
+from conduit.core.tables import TABLE_ARGS, Base, Timestamp, utcnow
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 SequenceNumber = BigInteger().with_variant(Integer(), "sqlite")

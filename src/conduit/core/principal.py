@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.events import Event
 from conduit.core.security import TokenCodec
+from conduit.core.tables import utcnow
 
 _log = structlog.get_logger("conduit.access")
 

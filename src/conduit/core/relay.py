@@ -40,9 +40,10 @@ import structlog
 from sqlalchemy import delete, select, update
 
 from conduit.core.bus import EventBus, Replayed, backoff_seconds
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
 from conduit.core.events import Event
 from conduit.core.outbox import outbox, processed_events
+from conduit.core.tables import utcnow
 
 _log = structlog.get_logger("conduit.relay")
 

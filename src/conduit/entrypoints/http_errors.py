@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
-from conduit.core.db import is_database_unavailable
+from conduit.core.db_errors import is_database_unavailable
 from conduit.core.errors import ConduitError
 from conduit.core.validation import validation_errors
 from conduit.web import JSONReply

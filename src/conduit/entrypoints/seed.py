@@ -18,8 +18,9 @@ from conduit.articles.models import articles, favorites
 from conduit.articles.search_index import search_tags
 from conduit.articles.service import slug_for
 from conduit.comments.models import comments
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
 from conduit.core.security import hash_password
+from conduit.core.tables import utcnow
 from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users

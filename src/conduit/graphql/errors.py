@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 
-from conduit.core.db import is_database_unavailable
+from conduit.core.db_errors import is_database_unavailable
 from conduit.core.errors import ConduitError
 from conduit.core.validation import validation_errors
 

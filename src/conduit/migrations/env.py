@@ -9,7 +9,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from conduit.articles.search_index import is_unmodelled
-from conduit.core.db import Base, create_engine
+from conduit.core.engines import create_engine
+from conduit.core.tables import Base
 from conduit.migrations.models import load_all_models
 
 load_all_models()

@@ -9,7 +9,7 @@ from typing import Literal, cast
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conduit.core.db import TABLE_ARGS, Base, Timestamp
+from conduit.core.tables import TABLE_ARGS, Base, Timestamp
 from conduit.profiles.models import Profile
 
 # 64-bit ids: one article fans out to every follower of its author. SQLite only

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles.models import articles
 from conduit.comments.models import comments
-from conduit.core.db import Timestamp
 from conduit.core.pagination import Page
+from conduit.core.tables import Timestamp
 from conduit.notifications.models import (
     ArticleRef,
     CommentRef,

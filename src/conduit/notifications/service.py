@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from conduit.core import policy
-from conduit.core.db import Database, utcnow
+from conduit.core.db import Database
 from conduit.core.pagination import Page
 from conduit.core.principal import Principal
+from conduit.core.tables import utcnow
 from conduit.notifications import repository
 from conduit.notifications.models import MAX_ID, Notification, NotificationPage
 

@@ -20,7 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conduit.core.db import insert_ignore, utcnow
+from conduit.core.db_errors import insert_ignore
+from conduit.core.tables import utcnow
 from conduit.profiles.models import Profile, follows
 from conduit.users.models import users
 

@@ -7,7 +7,7 @@ from typing import cast
 from sqlalchemy import ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conduit.core.db import TABLE_ARGS, Base
+from conduit.core.tables import TABLE_ARGS, Base
 
 
 class TagRow(Base):

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conduit.core.db import insert_ignore
+from conduit.core.db_errors import insert_ignore
 from conduit.tags.models import article_tags, tags
 
 

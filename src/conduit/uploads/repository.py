@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles.models import articles
-from conduit.core.db import utcnow
+from conduit.core.tables import utcnow
 from conduit.uploads.models import Upload, uploads
 from conduit.users.models import users
 

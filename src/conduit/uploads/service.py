@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import structlog
 
 from conduit.core import policy
-from conduit.core.db import Database, UnitOfWork, utcnow
+from conduit.core.db import Database, UnitOfWork
 from conduit.core.principal import Principal
 from conduit.core.storage import FileStorage, is_valid_key
+from conduit.core.tables import utcnow
 from conduit.uploads import images, repository
 from conduit.uploads.images import ProcessedImage
 from conduit.uploads.models import Upload

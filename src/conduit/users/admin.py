@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core import audit, policy
 from conduit.core.audit import UNKNOWN_CLIENT, AuditEntry, Client
-from conduit.core.db import Database, UnitOfWork, insert_ignore, utcnow
+from conduit.core.db import Database, UnitOfWork
+from conduit.core.db_errors import insert_ignore
 from conduit.core.errors import Invalid
 from conduit.core.pagination import Page
 from conduit.core.principal import ADMIN, MODERATOR, ROLES, USER, Principal
+from conduit.core.tables import utcnow
 from conduit.users import repository
 from conduit.users.access import BAN
 from conduit.users.events import SessionRevoked, UserBanned, UserRolesChanged, UserUnbanned

@@ -28,11 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core import audit
 from conduit.core.audit import Client
-from conduit.core.db import Database, is_unique_violation, utcnow
+from conduit.core.db import Database
+from conduit.core.db_errors import is_unique_violation
 from conduit.core.errors import NotFound
 from conduit.core.identity import Claims, IdentityProvider, InvalidLogin
 from conduit.core.policy import Banned
 from conduit.core.security import hash_password, password_work
+from conduit.core.tables import utcnow
 from conduit.core.validation import EMAIL_PATTERN, USERNAME_PATTERN
 from conduit.users import repository, sessions
 from conduit.users.events import UserIdentityLinked, UserRegistered

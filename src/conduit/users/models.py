@@ -9,8 +9,8 @@ from typing import cast
 from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conduit.core.db import TABLE_ARGS, Base, Timestamp, utcnow
 from conduit.core.principal import USER
+from conduit.core.tables import TABLE_ARGS, Base, Timestamp, utcnow
 
 
 class UserRow(Base):

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conduit.core.db import utcnow
 from conduit.core.principal import USER
+from conduit.core.tables import utcnow
 from conduit.users.models import Account, user_roles, users
 
 _ACCOUNT_COLUMNS = (

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core import policy
-from conduit.core.db import Database, UnitOfWork, is_unique_violation, retry_deadlocks
+from conduit.core.db import Database, UnitOfWork
+from conduit.core.db_errors import is_unique_violation, retry_deadlocks
 from conduit.core.errors import ConduitError
 from conduit.core.principal import Principal
 from conduit.core.security import hash_password, needs_rehash, password_work, verify_password

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core import audit
 from conduit.core.audit import UNKNOWN_CLIENT, Client
-from conduit.core.db import Database, UnitOfWork, utcnow
+from conduit.core.db import Database, UnitOfWork
 from conduit.core.errors import Unauthenticated
 from conduit.core.formatting import iso
 from conduit.core.policy import Banned
 from conduit.core.principal import Principal
 from conduit.core.security import hash_password, needs_rehash, password_work
+from conduit.core.tables import utcnow
 from conduit.users import repository, service, sessions
 from conduit.users.events import SessionRevoked, UserSignedOutEverywhere
 from conduit.users.exceptions import InvalidCredentials

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from uuid6 import uuid7
 
-from conduit.core.db import utcnow
+from conduit.core.tables import utcnow
 from conduit.users.models import refresh_tokens, sessions
 
 

@@ -1,0 +1,118 @@
+"""Engines per database: SQLite's single writer and read-only pool, server pools that drop
+every lost connection, MariaDB in READ COMMITTED with ``utf8mb4``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from conduit.core.db_errors import is_connection_lost
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def is_sqlite_file(engine: AsyncEngine) -> bool:
+    """True for an engine on an SQLite file (not an in-memory database)."""
+    database = engine.url.database or ""
+    return engine.dialect.name == "sqlite" and database not in ("", ":memory:")
+
+
+def create_sqlite_read_engine(engine: AsyncEngine, *, readers: int) -> AsyncEngine:
+    """A pool of ``readers`` read-only connections to the SQLite file ``engine`` writes to.
+
+    In WAL mode readers never wait for the writer nor for each other, and each sees what
+    had committed when its statement (or read transaction) began. They are opened with
+    ``query_only`` so that a write sent to them by mistake fails instead of racing the
+    writer for the lock.
+    """
+    reader = create_async_engine(
+        engine.url,
+        echo=engine.echo,
+        pool_pre_ping=False,
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=readers,
+        max_overflow=0,
+        pool_timeout=30.0,
+    )
+    event.listen(reader.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(reader.sync_engine, "connect", _sqlite_read_only)
+    return reader
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 10.0,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An async engine tuned per database.
+
+    SQLite allows one writer at a time: Conduit gives it a single pooled connection so that
+    concurrent writes queue in the pool (a bounded wait) instead of failing with
+    "database is locked". Reads go to a separate pool (see :class:`Database`).
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.update(
+            poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=30.0
+        )
+    else:
+        kwargs.update(
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_recycle=1800,
+        )
+        if backend in ("mysql", "mariadb"):
+            query = dict(parsed.query)
+            query.setdefault("charset", "utf8mb4")
+            url = parsed.set(query=query).render_as_string(hide_password=False)
+            # READ COMMITTED as on PostgreSQL: a statement sees rows other transactions have
+            # committed (a read after INSERT IGNORE finds the row that made it a no-op), and
+            # InnoDB takes no gap locks on reads, which deadlocked concurrent writers.
+            kwargs["isolation_level"] = "READ COMMITTED"
+    engine = create_async_engine(url, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine.sync_engine, "handle_error", _invalidate_lost_connections)
+    return engine
+
+
+def _invalidate_lost_connections(context: ExceptionContext) -> None:
+    """Treat every sign of a lost server connection as a disconnect.
+
+    SQLAlchemy then discards the connection instead of returning it to the pool, and marks
+    every older pooled connection stale (they all went with the server), so after a restart
+    the pool hands out fresh connections only. The drivers' own checks miss some cases: an
+    asyncpg connection told "terminating connection due to administrator command" looks
+    open until its socket closes, and its next query failed with "another operation is in
+    progress".
+    """
+    if not context.is_disconnect and is_connection_lost(context.original_exception):
+        context.is_disconnect = True
