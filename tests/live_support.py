@@ -168,7 +168,14 @@ def conduit_servers(env: dict[str, str], logs: list[Path]) -> Iterator[list[str]
             port = free_port()
             output = stack.enter_context(log.open("wb"))
             process = subprocess.Popen(
-                [sys.executable, "-m", "conduit.entrypoints.cli", "serve", "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "conduit.entrypoints.cli",
+                    "serve",
+                    "--port",
+                    str(port),
+                ],
                 env={**os.environ, **env},
                 stdout=output,
                 stderr=subprocess.STDOUT,

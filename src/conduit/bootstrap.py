@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from conduit.adapters.memory_bus import MemoryBus
 from conduit.adapters.memory_live import MemoryLiveBus
+from conduit.auth import access
 from conduit.core.bus import EventBus
 from conduit.core.cache import NoCache, ResponseCache
 from conduit.core.consumers import Consumer
@@ -27,9 +28,9 @@ from conduit.core.rate_limits import RateLimiter
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
 from conduit.core.storage import FileStorage
+from conduit.http.client_address import IPNetwork
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.settings import RateLimits, Settings
-from conduit.users import access
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -211,9 +212,6 @@ def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
             )
         clients[provider.name] = OidcClient(provider)
     return clients
-
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def trusted_networks(settings: Settings) -> tuple[IPNetwork, ...]:

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from conduit.admin import service as admin
 from conduit.core.audit import audit_log
 from conduit.core.db import Database
-from conduit.users import admin
 from tests.helpers import auth, register
 
 

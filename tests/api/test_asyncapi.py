@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conduit.adapters.nats import subject_for
 from conduit.core.events import CATALOGUE
 from conduit.entrypoints.asyncapi import asyncapi_document, load_all_events, render
-from conduit.entrypoints.cli import app
+from conduit.entrypoints.cli.main import app
 
 COMMITTED = Path(__file__).parents[2] / "asyncapi.json"
 TYPES = {

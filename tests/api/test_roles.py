@@ -9,12 +9,12 @@ import httpx
 from sqlalchemy import func, select
 
 from conduit.articles.models import articles
+from conduit.auth import repository as sessions
+from conduit.auth.models import sessions as sessions_table
 from conduit.comments.models import comments
 from conduit.core import audit
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
-from conduit.users import sessions
-from conduit.users.models import sessions as sessions_table
 from conduit.users.models import users
 from tests.api.roles_support import audit_rows, make_admin, set_account
 from tests.api.support import add_comment, assert_error

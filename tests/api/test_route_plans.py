@@ -1,6 +1,6 @@
 """Routes run from a plan made once answer exactly as FastAPI's own handler does.
 
-``conduit.entrypoints.routing.AppRoute`` works out a route's dependencies and parameters
+``conduit.http.routing.AppRoute`` works out a route's dependencies and parameters
 when the app is built instead of on every request. The same requests go to two apps on
 one database, one with plans and one with FastAPI's handler everywhere, and every answer
 (status, body, headers) must be the same: good requests, invalid parameters, missing and
@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from conduit import web
 from conduit.bootstrap import Container
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
-from conduit.entrypoints import routing
 from conduit.entrypoints.api import create_app
-from conduit.entrypoints.routing import AppRoute
+from conduit.http import kit as web
+from conduit.http import routing
+from conduit.http.routing import AppRoute
 from conduit.settings import Settings
 from tests.helpers import auth, create_article, register
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi import APIRouter, Body, Depends, FastAPI, Response, WebSocket
 
 from conduit.articles.router import router as articles_router
-from conduit.entrypoints.routing import AppRoute, add_routes
-from conduit.web import JSONReply
+from conduit.http.kit import JSONReply
+from conduit.http.routing import AppRoute, add_routes
 
 
 def _me() -> str:

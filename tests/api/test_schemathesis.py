@@ -29,7 +29,9 @@ from schemathesis.checks import (
 from starlette.types import Receive, Scope, Send
 
 from conduit import migrations
+from conduit.admin import service as admin
 from conduit.articles import service as articles
+from conduit.auth import access
 from conduit.bootstrap import Container
 from conduit.comments import service as comments
 from conduit.core.db import Database
@@ -41,7 +43,6 @@ from conduit.entrypoints.api import create_app
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.profiles import service as profiles
 from conduit.settings import Settings
-from conduit.users import access, admin
 from conduit.users import service as users
 from tests.conftest import TEST_SECRET
 from tests.outbox_delivery import deliver_outbox

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from sqlalchemy import select, update
 
+from conduit.auth.models import refresh_tokens, sessions
 from conduit.bootstrap import Container
 from conduit.core.audit import (
     LOGIN_FAILED,
@@ -29,7 +30,7 @@ from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
-from conduit.users.models import refresh_tokens, sessions, users
+from conduit.users.models import users
 from tests.api.support import USER_KEYS, assert_error
 from tests.conftest import TEST_SECRET
 from tests.helpers import auth

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from typer.testing import CliRunner, Result
 
 from conduit import migrations
-from conduit.entrypoints.cli import app
+from conduit.entrypoints.cli.main import app
 from tests.conftest import TEST_SECRET
 
 APP_TABLES = {"users", "follows", "articles", "favorites", "tags", "article_tags", "comments"}

@@ -21,7 +21,7 @@ from conduit.core.db import Database
 from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec, hash_password
 from conduit.entrypoints.api import create_app
-from conduit.entrypoints.cli import app
+from conduit.entrypoints.cli.main import app
 from conduit.settings import Settings
 from conduit.users import repository
 from tests.conftest import TEST_SECRET

@@ -20,7 +20,7 @@ import pytest
 
 from conduit.core.db import Database
 from conduit.core.engines import create_engine
-from conduit.entrypoints.seed import SeedPlan, seed_database
+from conduit.entrypoints.cli.seed import SeedPlan, seed_database
 from tests.conftest import BACKENDS, IN_CI, MARIADB_ADMIN, PG_ADMIN, Backend, _unreachable
 from tests.faults.support import Answer, ConduitServer, Crowd, DatabaseServer
 

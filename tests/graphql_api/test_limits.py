@@ -13,7 +13,7 @@ from conduit.bootstrap import Container
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
-from conduit.entrypoints.hardening import API_POLICY
+from conduit.http.hardening import API_POLICY
 from conduit.settings import Settings
 from tests.graphql_api.conftest import GRAPHQL_URL, Gql, error_of, run_graphql
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conduit.entrypoints.cli import app
+from conduit.entrypoints.cli.main import app
 from conduit.graphql.schema import schema_sdl
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
-from conduit.entrypoints.seed import SeedPlan, seed_database
+from conduit.entrypoints.cli.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
 from conduit.users.models import users
 from tests.database_log import measure

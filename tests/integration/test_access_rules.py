@@ -8,13 +8,15 @@ import datetime as dt
 import pytest
 from sqlalchemy import insert, update
 
+from conduit.auth import access
+from conduit.auth import repository as sessions
+from conduit.auth.models import sessions as session_rows
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.formatting import iso
 from conduit.core.principal import AccessRulesKeeper, Authenticator
 from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow
-from conduit.users import access, sessions
 from conduit.users.events import (
     SessionRevoked,
     UserBanned,
@@ -22,7 +24,6 @@ from conduit.users.events import (
     UserSignedOutEverywhere,
     UserUnbanned,
 )
-from conduit.users.models import sessions as session_rows
 from conduit.users.models import user_roles, users
 from tests.integration.support import make_user
 

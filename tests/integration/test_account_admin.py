@@ -6,12 +6,14 @@ import datetime as dt
 
 import pytest
 
+from conduit.admin import service as admin
+from conduit.auth import access
+from conduit.auth import repository as sessions
 from conduit.core.db import Database
 from conduit.core.errors import Forbidden
 from conduit.core.policy import Banned
 from conduit.core.principal import Principal
 from conduit.core.tables import utcnow
-from conduit.users import access, admin, sessions
 from conduit.users import service as users
 from tests.integration.support import make_user
 

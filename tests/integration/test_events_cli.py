@@ -22,7 +22,7 @@ from conduit.core.outbox import dead_letters, outbox, processed_events
 from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
-from conduit.entrypoints.cli import app
+from conduit.entrypoints.cli.main import app
 from conduit.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.integration.messaging import Recorder, consumer, eventually, processed_count

@@ -9,8 +9,8 @@ from sqlalchemy import Table, func, select
 from conduit.articles.models import articles, favorites
 from conduit.comments.models import comments
 from conduit.core.db import Database
-from conduit.entrypoints import seed as seed_module
-from conduit.entrypoints.seed import SeedPlan, seed_database
+from conduit.entrypoints.cli import seed as seed_module
+from conduit.entrypoints.cli.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
 from conduit.users import service as users_service

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from conduit.auth import access
+from conduit.auth import service as auth
+from conduit.auth.service import SignedIn
 from conduit.core.audit import UNKNOWN_CLIENT
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
@@ -15,8 +18,6 @@ from conduit.core.events import Event
 from conduit.core.principal import AccessRules, Authenticator, Principal
 from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow
-from conduit.users import access, session_service
-from conduit.users.session_service import SignedIn
 
 TTL = 3600
 
@@ -37,7 +38,7 @@ def refused(authenticator: Authenticator, token: str) -> bool:
 
 async def sign_in(db: Database, *, first: bool) -> SignedIn:
     if first:
-        return await session_service.register(
+        return await auth.register(
             db,
             username="alice",
             email="alice@conduit.test",
@@ -45,7 +46,7 @@ async def sign_in(db: Database, *, first: bool) -> SignedIn:
             client=UNKNOWN_CLIENT,
             refresh_ttl_seconds=TTL,
         )
-    return await session_service.login(
+    return await auth.login(
         db,
         email="alice@conduit.test",
         password="password123",
@@ -75,16 +76,14 @@ async def test_logout_and_everywhere_reach_other_instances_and_this_one(
     token_1 = tokens.issue(user_id, session_id=first.session.session_id)
     token_2 = tokens.issue(user_id, session_id=second.session.session_id)
 
-    await session_service.logout(
-        db, actor=Principal(id=user_id, session_id=first.session.session_id)
-    )
+    await auth.logout(db, actor=Principal(id=user_id, session_id=first.session.session_id))
     elsewhere = Authenticator(tokens, await load_rules(db))
     here = Authenticator(tokens, access.apply(AccessRules(), committed))
     for authenticator in (elsewhere, here):
         assert refused(authenticator, token_1)
         assert not refused(authenticator, token_2)
 
-    await session_service.logout(
+    await auth.logout(
         db, actor=Principal(id=user_id, session_id=second.session.session_id), everywhere=True
     )
     after = tokens.issue(user_id)  # issued once the sign-out has returned
@@ -105,12 +104,8 @@ async def test_reuse_revokes_the_session_everywhere(
     signed_in = await sign_in(db, first=True)
     token = tokens.issue(signed_in.account.id, session_id=signed_in.session.session_id)
     stolen = signed_in.session.refresh_token
-    await session_service.refresh(
-        db, refresh_token=stolen, client=UNKNOWN_CLIENT, refresh_ttl_seconds=TTL
-    )
+    await auth.refresh(db, refresh_token=stolen, client=UNKNOWN_CLIENT, refresh_ttl_seconds=TTL)
     with pytest.raises(Unauthenticated):
-        await session_service.refresh(
-            db, refresh_token=stolen, client=UNKNOWN_CLIENT, refresh_ttl_seconds=TTL
-        )
+        await auth.refresh(db, refresh_token=stolen, client=UNKNOWN_CLIENT, refresh_ttl_seconds=TTL)
     for rules in (await load_rules(db), access.apply(AccessRules(), committed)):
         assert refused(Authenticator(tokens, rules), token)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from conduit.articles.models import articles, favorites
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
-from conduit.entrypoints.seed import SeedPlan, seed_database
+from conduit.entrypoints.cli.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users

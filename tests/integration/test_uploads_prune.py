@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from conduit.adapters.local_storage import LocalStorage
 from conduit.core.db import Database
 from conduit.core.tables import utcnow
-from conduit.entrypoints.cli import app
+from conduit.entrypoints.cli.main import app
 from conduit.settings import Settings
 from conduit.uploads import service
 from conduit.uploads.models import uploads

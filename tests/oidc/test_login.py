@@ -17,13 +17,15 @@ import orjson
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from conduit.auth.models import refresh_tokens, sessions
+from conduit.auth.oidc.models import login_states, user_identities
 from conduit.core.audit import LOGIN_FAILED, LOGIN_SUCCEEDED, audit_log
 from conduit.core.db import Database
 from conduit.core.outbox import outbox
 from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow
 from conduit.settings import OidcProvider
-from conduit.users.models import login_states, refresh_tokens, sessions, user_identities, users
+from conduit.users.models import users
 from tests.helpers import auth, register
 from tests.oidc.conftest import (
     FRONTEND,

@@ -56,6 +56,8 @@ from sqlalchemy import func, select
 from starlette.routing import WebSocketRoute
 
 import conduit
+from conduit.auth.models import sessions
+from conduit.auth.oidc.models import user_identities
 from conduit.bootstrap import (
     ConfigurationError,
     Container,
@@ -72,7 +74,7 @@ from conduit.entrypoints.api import create_app
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.settings import Settings
 from conduit.tags import service as tags_service
-from conduit.users.models import sessions, user_identities, user_roles, users
+from conduit.users.models import user_roles, users
 from tests.api.roles_support import make_admin, set_account
 from tests.api.support import USER_KEYS, add_comment, assert_error
 from tests.conftest import TEST_SECRET

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conduit.auth import access
 from conduit.core.events import Event
 from conduit.core.principal import AccessRules, Authenticator
 from conduit.core.security import TokenCodec
-from conduit.users import access
 from conduit.users.events import SessionRevoked, UserBanned, UserRolesChanged, UserUnbanned
 from tests.conftest import TEST_SECRET
 

@@ -6,8 +6,8 @@ import pytest
 
 from conduit.core import cache
 from conduit.core.events import CATALOGUE, Event
-from conduit.entrypoints.conditional import matches, strong_etag
-from conduit.entrypoints.read_cache import generations_for, normalised_request
+from conduit.http.conditional import matches, strong_etag
+from conduit.http.read_cache import generations_for, normalised_request
 from conduit.migrations.models import load_all_models
 
 load_all_models()

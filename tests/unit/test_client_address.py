@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from conduit.entrypoints.client_address import ClientAddress
+from conduit.http.client_address import ClientAddress
 
 TRUSTED = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "127.0.0.1", "fd00::/8")]
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from conduit.core.db_errors import is_connection_lost, is_database_unavailable, is_deadlock
-from conduit.entrypoints.http_errors import install_error_handlers
+from conduit.http.errors import install_error_handlers
 
 _ASYNCPG_DBAPI = AsyncAdapt_asyncpg_dbapi(asyncpg)
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from conduit.articles.schemas import NewArticleRequest
-from conduit.entrypoints.http_errors import errors_body, validation_errors
+from conduit.http.errors import errors_body, validation_errors
 from conduit.users.schemas import NewUserRequest
 
 

@@ -10,7 +10,7 @@ from starlette.requests import HTTPConnection
 from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Principal, authenticate
 from conduit.core.security import TokenCodec
-from conduit.web import read_token
+from conduit.http.kit import read_token
 
 CODEC = TokenCodec(secret="principal-test-secret-0123456789-abcdef", ttl_seconds=600)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from conduit.articles.schemas import NewArticleRequest, UpdateArticleRequest
 from conduit.articles.service import slug_for
 from conduit.comments.schemas import NewCommentRequest
-from conduit.entrypoints.http_errors import validation_errors
+from conduit.http.errors import validation_errors
 from conduit.users.schemas import LoginUserRequest, NewUserRequest, UpdateUserRequest
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

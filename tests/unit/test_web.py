@@ -6,7 +6,7 @@ import pytest
 from starlette.requests import Request
 
 from conduit.core.errors import Unauthenticated
-from conduit.web import read_token
+from conduit.http.kit import read_token
 
 
 def request_with(authorization: str | None) -> Request:

@@ -16,7 +16,7 @@ from conduit.articles.schemas import (
     article_json,
     articles_json,
 )
-from conduit.web import (
+from conduit.http.kit import (
     DB,
     ClientInfo,
     CurrentUser,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 
 from conduit.articles import service
 from conduit.articles.schemas import MultipleArticlesResponse, articles_json
-from conduit.web import DB, JSONReply, PageParams, Viewer, error_responses
+from conduit.http.kit import DB, JSONReply, PageParams, Viewer, error_responses
 
 router = APIRouter(tags=["Search"])
 

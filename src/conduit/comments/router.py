@@ -11,7 +11,7 @@ from conduit.comments.schemas import (
     SingleCommentResponse,
     comment_json,
 )
-from conduit.web import DB, ClientInfo, CurrentUser, JSONReply, Viewer, error_responses
+from conduit.http.kit import DB, ClientInfo, CurrentUser, JSONReply, Viewer, error_responses
 
 router = APIRouter(tags=["Comments"])
 

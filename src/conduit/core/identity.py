@@ -1,7 +1,7 @@
 """The identity-provider port: what login with OpenID Connect needs from a provider.
 
 An adapter (``conduit.adapters.oidc``) implements it with Authlib; the use cases in
-``conduit.users.identity`` only see this Protocol, the claims it returns and its two errors.
+``conduit.auth.oidc.service`` only see this Protocol, the claims it returns and its two errors.
 """
 
 from __future__ import annotations

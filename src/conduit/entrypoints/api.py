@@ -17,35 +17,36 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from conduit import migrations
+from conduit.admin.router import router as admin_router
 from conduit.articles.router import router as articles_router
 from conduit.articles.search_router import router as search_router
+from conduit.auth.oidc.router import router as oidc_router
+from conduit.auth.router import router as auth_router
+from conduit.auth.router import sessions_router
 from conduit.bootstrap import Container, access_keeper, build, trusted_networks
 from conduit.comments.router import router as comments_router
 from conduit.core.tasks import cancel_and_wait
 from conduit.entrypoints.asyncapi import asyncapi_document
-from conduit.entrypoints.client_address import ClientAddress
-from conduit.entrypoints.conditional import ConditionalGet
-from conduit.entrypoints.hardening import SecurityHeaders
-from conduit.entrypoints.http_errors import errors_body, install_error_handlers
 from conduit.entrypoints.live import LiveUpdates, notifications_lookup
 from conduit.entrypoints.live import router as live_router
-from conduit.entrypoints.middleware import RequestContext
-from conduit.entrypoints.rate_limits import RateLimit
-from conduit.entrypoints.read_cache import ReadCache
-from conduit.entrypoints.routing import add_routes
 from conduit.entrypoints.worker import run_worker
 from conduit.graphql.router import GRAPHQL_PATH, graphql_router
+from conduit.http.client_address import ClientAddress
+from conduit.http.conditional import ConditionalGet
+from conduit.http.errors import errors_body, install_error_handlers
+from conduit.http.hardening import SecurityHeaders
+from conduit.http.kit import JSONReply
+from conduit.http.middleware import RequestContext
+from conduit.http.rate_limits import RateLimit
+from conduit.http.read_cache import ReadCache
+from conduit.http.routing import add_routes
 from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
 from conduit.uploads.router import UPLOAD_BODY_BYTES, UPLOAD_PATHS, media_router
 from conduit.uploads.router import router as uploads_router
-from conduit.users.admin_router import router as admin_router
-from conduit.users.oidc_router import router as oidc_router
 from conduit.users.router import router as users_router
-from conduit.users.router import sessions_router
-from conduit.web import JSONReply
 
 API_PREFIX = "/api"
 log = structlog.get_logger("conduit")
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.storage = parts.storage
 
     for router in (
+        auth_router,
         users_router,
         sessions_router,
         oidc_router,

@@ -22,8 +22,8 @@ from conduit.core.rate_limits import (
 )
 from conduit.graphql.errors import TooManyRequests
 from conduit.graphql.loaders import Loaders
+from conduit.http.kit import client_of
 from conduit.live.hub import Hub
-from conduit.web import client_of
 
 _SCHEMES = ("token", "bearer")
 

@@ -9,6 +9,9 @@ from starlette.responses import Response
 
 from conduit.articles import service as articles
 from conduit.articles.schemas import NewArticle, UpdateArticle
+from conduit.auth import service as auth
+from conduit.auth.cookies import set_refresh_cookie
+from conduit.auth.service import SignedIn
 from conduit.comments import service as comments
 from conduit.comments.schemas import NewComment
 from conduit.graphql.inputs import (
@@ -22,10 +25,7 @@ from conduit.graphql.inputs import (
 )
 from conduit.graphql.types import Article, Comment, Info, Profile, User
 from conduit.profiles import service as profiles
-from conduit.users import session_service
-from conduit.users.cookies import set_refresh_cookie
 from conduit.users.schemas import LoginUser, NewUser, UpdateUser
-from conduit.users.session_service import SignedIn
 
 _WIRE_NAMES = {"tag_list": "tagList"}
 
@@ -52,7 +52,7 @@ class Mutation:
         context = info.context
         await context.count_register()
         new = NewUser.model_validate(_body(user))
-        signed_in = await session_service.register(
+        signed_in = await auth.register(
             context.db,
             username=new.username,
             email=new.email,
@@ -67,7 +67,7 @@ class Mutation:
         context = info.context
         await context.count_login(user.email)
         credentials = LoginUser.model_validate(_body(user))
-        signed_in = await session_service.login(
+        signed_in = await auth.login(
             context.db,
             email=credentials.email,
             password=credentials.password,
@@ -82,7 +82,7 @@ class Mutation:
         await context.count_write()
         actor = context.require_user()
         changes = UpdateUser.model_validate(_body(user)).changes()
-        account = await session_service.update_account(
+        account = await auth.update_account(
             context.db, actor=actor, changes=changes, client=context.client
         )
         assert context.token is not None

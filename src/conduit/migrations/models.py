@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     import conduit.articles.models
+    import conduit.auth.models
+    import conduit.auth.oidc.models
     import conduit.comments.models
     import conduit.core.audit
     import conduit.core.outbox

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from conduit.http.kit import DB, CurrentUser, JSONReply, PageParams, error_responses
 from conduit.notifications import service
 from conduit.notifications.schemas import (
     MarkReadRequest,
@@ -13,7 +14,6 @@ from conduit.notifications.schemas import (
     UnreadCountResponse,
     notifications_json,
 )
-from conduit.web import DB, CurrentUser, JSONReply, PageParams, error_responses
 
 router = APIRouter(tags=["Notifications"])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from conduit.http.kit import DB, CurrentUser, JSONReply, Viewer, error_responses
 from conduit.profiles import service
 from conduit.profiles.schemas import ProfileResponse, profile_json
-from conduit.web import DB, CurrentUser, JSONReply, Viewer, error_responses
 
 router = APIRouter(tags=["Profile"])
 

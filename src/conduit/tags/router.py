@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from conduit.http.kit import DB, JSONReply, error_responses
 from conduit.tags import service
-from conduit.web import DB, JSONReply, error_responses
 
 router = APIRouter(tags=["Tags"])
 

@@ -11,12 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from conduit.core.storage import is_valid_key
-from conduit.uploads import service
-from conduit.uploads.exceptions import ImageTooLarge, InvalidImage
-from conduit.uploads.images import MAX_BYTES
-from conduit.uploads.schemas import UploadResponse, upload_json
-from conduit.users.schemas import UserResponse, user_json
-from conduit.web import (
+from conduit.http.kit import (
     DB,
     AppSettings,
     CurrentUser,
@@ -25,6 +20,11 @@ from conduit.web import (
     Storage,
     error_responses,
 )
+from conduit.uploads import service
+from conduit.uploads.exceptions import ImageTooLarge, InvalidImage
+from conduit.uploads.images import MAX_BYTES
+from conduit.uploads.schemas import UploadResponse, upload_json
+from conduit.users.schemas import UserResponse, user_json
 
 router = APIRouter(tags=["Uploads"])
 # Served at the root (/media/{key}), beside /api: the links stay short and cacheable.

@@ -1,4 +1,6 @@
-"""The accounts' tables: users, their roles, sessions (refresh tokens) and external identities."""
+"""The accounts' tables: users and their roles; the account as use cases see it.
+
+Sessions live in auth/models.py, external identities in auth/oidc/models.py."""
 
 from __future__ import annotations
 
@@ -48,75 +50,8 @@ class UserRoleRow(Base):
     granted_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class SessionRow(Base):
-    """A sign-in: the family of refresh tokens that rotate from one login.
-
-    Access tokens carry its id (``sid``), so revoking the session revokes them as well.
-    """
-
-    __tablename__ = "sessions"
-    __table_args__ = (
-        Index("ix_sessions_user_id", "user_id"),
-        Index("ix_sessions_revoked_at", "revoked_at"),
-        TABLE_ARGS,
-    )
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, nullable=True)
-    # logout, everywhere, reuse, ban
-    revoked_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
-
-
-class RefreshTokenRow(Base):
-    """One refresh token of a session, stored only as its SHA-256; rotated on each use."""
-
-    __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_session_id", "session_id"), TABLE_ARGS)
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    session_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("sessions.id", ondelete="CASCADE")
-    )
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-    # Set when the token was exchanged for the next one; presenting it again is reuse.
-    rotated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, nullable=True)
-
-
-class IdentityRow(Base):
-    """An account at an OpenID Connect provider linked to a Conduit user."""
-
-    __tablename__ = "user_identities"
-    __table_args__ = (Index("ix_user_identities_user_id", "user_id"), TABLE_ARGS)
-
-    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
-    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-
-
-class LoginStateRow(Base):
-    """An OpenID Connect login in flight: state, nonce and PKCE verifier, used once."""
-
-    __tablename__ = "login_states"
-    __table_args__ = (Index("ix_login_states_created_at", "created_at"), TABLE_ARGS)
-
-    state: Mapped[str] = mapped_column(String(64), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32))
-    nonce: Mapped[str] = mapped_column(String(64))
-    code_verifier: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
-
-
 users = cast(Table, UserRow.__table__)
 user_roles = cast(Table, UserRoleRow.__table__)
-sessions = cast(Table, SessionRow.__table__)
-refresh_tokens = cast(Table, RefreshTokenRow.__table__)
-user_identities = cast(Table, IdentityRow.__table__)
-login_states = cast(Table, LoginStateRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,15 @@ def prune(
     article body links to, with their stored objects."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from conduit.entrypoints.cli import _container, _database_error, _settings
+    from conduit.entrypoints.cli.common import (
+        build_container,
+        database_error,
+        load_settings,
+    )
     from conduit.uploads import service
 
-    settings = _settings()
-    container = _container(settings)
+    settings = load_settings()
+    container = build_container(settings)
 
     async def run() -> int:
         try:
@@ -42,5 +46,5 @@ def prune(
     try:
         pruned = asyncio.run(run())
     except (OperationalError, DBAPIError) as exc:
-        raise _database_error(settings.effective_database_url, exc) from None
+        raise database_error(settings.effective_database_url, exc) from None
     typer.echo(f"Pruned {pruned} upload{'' if pruned == 1 else 's'}.")

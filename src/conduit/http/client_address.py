@@ -6,7 +6,7 @@ first address that is not itself a trusted proxy is the client. Anyone can send 
 so from an untrusted peer it is ignored, and entries left of the first untrusted one
 (which the client wrote itself) are never believed.
 
-The result is ``scope["state"]["client_ip"]`` (read by ``conduit.web.client_of``).
+The result is ``scope["state"]["client_ip"]`` (read by ``conduit.http.kit.client_of``).
 ``conduit serve`` runs uvicorn with ``proxy_headers=False`` so that the peer is the real one.
 """
 
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conduit.bootstrap import IPNetwork
+# An address is a network of one (CONDUIT_TRUSTED_PROXIES).
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 CLIENT_IP = "client_ip"
 _FORWARDED_FOR = b"x-forwarded-for"

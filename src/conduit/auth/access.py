@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.auth.models import sessions
 from conduit.core.events import Event
 from conduit.core.formatting import parse_iso
 from conduit.core.principal import AccessRules
@@ -23,7 +24,7 @@ from conduit.users.events import (
     UserSignedOutEverywhere,
     UserUnbanned,
 )
-from conduit.users.models import sessions, user_roles, users
+from conduit.users.models import user_roles, users
 
 # Sessions revoked by a ban stay usable for reading: the ban itself makes every write
 # answer 403 (and refresh too); revoking their access tokens would turn that into 401.

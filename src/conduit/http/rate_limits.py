@@ -11,7 +11,7 @@ GET/HEAD under /api        ``reads_per_ip``
 
 Anything else (CORS preflights, /health, /docs, WebSockets) is not counted. One rule (one
 storage call) per request, two for a login. The client address is the one
-:class:`conduit.entrypoints.client_address.ClientAddress` settled on.
+:class:`conduit.http.client_address.ClientAddress` settled on.
 
 A refused request is answered 429 with ``{"errors": {"request": ["too many requests"]}}``
 and Retry-After; every counted answer carries RateLimit-Limit, RateLimit-Remaining and
@@ -37,7 +37,7 @@ from conduit.core.rate_limits import (
     Quota,
     RateLimiter,
 )
-from conduit.entrypoints.client_address import CLIENT_IP
+from conduit.http.client_address import CLIENT_IP
 
 LOGIN_PATH = "/api/users/login"
 REGISTER_PATH = "/api/users"

@@ -26,6 +26,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.auth import repository as sessions
+from conduit.auth.oidc.models import login_states, user_identities
 from conduit.core import audit
 from conduit.core.audit import Client
 from conduit.core.db import Database
@@ -36,10 +38,10 @@ from conduit.core.policy import Banned
 from conduit.core.security import hash_password, password_work
 from conduit.core.tables import utcnow
 from conduit.core.validation import EMAIL_PATTERN, USERNAME_PATTERN
-from conduit.users import repository, sessions
+from conduit.users import repository
 from conduit.users.events import UserIdentityLinked, UserRegistered
 from conduit.users.exceptions import EmailNotVerified, NoEmail
-from conduit.users.models import Account, login_states, user_identities, users
+from conduit.users.models import Account, users
 
 LOGIN_STATE_TTL = dt.timedelta(minutes=10)
 USERNAME_MAX = 64

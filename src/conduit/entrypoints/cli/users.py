@@ -16,12 +16,17 @@ _ROLE = typer.Argument(metavar="ROLE", help="moderator or admin.")
 def _change_role(username: str, role: str, *, grant: bool) -> None:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from conduit.admin import service as admin
     from conduit.core.errors import ConduitError
-    from conduit.entrypoints.cli import _container, _database_error, _fail, _settings
-    from conduit.users import admin
+    from conduit.entrypoints.cli.common import (
+        build_container,
+        database_error,
+        fail,
+        load_settings,
+    )
 
-    settings = _settings()
-    container = _container(settings)
+    settings = load_settings()
+    container = build_container(settings)
     change = admin.grant if grant else admin.revoke
 
     async def run() -> admin.AccountStatus:
@@ -35,11 +40,11 @@ def _change_role(username: str, role: str, *, grant: bool) -> None:
     except ConduitError as exc:
         field, messages = next(iter(exc.errors.items()))
         shown = f"user {username!r}" if field == "user" else f"role {role!r}"
-        raise _fail(
+        raise fail(
             f"Cannot {'grant' if grant else 'revoke'} {role!r}: {shown} {messages[0]}."
         ) from None
     except (OperationalError, DBAPIError) as exc:
-        raise _database_error(settings.effective_database_url, exc) from None
+        raise database_error(settings.effective_database_url, exc) from None
     typer.echo(f"{status.username} now has roles: {', '.join(status.roles)}")
 
 

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
-from conduit.users import identity
-from conduit.users.cookies import set_refresh_cookie
-from conduit.web import DB, AppSettings, ClientInfo, IdentityProviders, Tokens, error_responses
+from conduit.auth.cookies import set_refresh_cookie
+from conduit.auth.oidc import service as identity
+from conduit.http.kit import DB, AppSettings, ClientInfo, IdentityProviders, Tokens, error_responses
 
 router = APIRouter(tags=["Authentication"])
 

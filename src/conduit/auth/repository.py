@@ -18,8 +18,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from uuid6 import uuid7
 
+from conduit.auth.models import refresh_tokens, sessions
 from conduit.core.tables import utcnow
-from conduit.users.models import refresh_tokens, sessions
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conduit.web import STALE_TOKEN
+from conduit.http.kit import STALE_TOKEN
 
 log = structlog.get_logger("conduit.access")
 

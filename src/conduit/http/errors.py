@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from conduit.core.db_errors import is_database_unavailable
 from conduit.core.errors import ConduitError
 from conduit.core.validation import validation_errors
-from conduit.web import JSONReply
+from conduit.http.kit import JSONReply
 
 log = structlog.get_logger("conduit.http")
 

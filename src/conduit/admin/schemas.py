@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from conduit.admin.service import AccountStatus
 from conduit.core.audit import AuditEntry
 from conduit.core.formatting import iso
 from conduit.core.principal import ROLES
 from conduit.core.validation import RequestModel
-from conduit.users.admin import AccountStatus
 
 
 class AccountChanges(RequestModel):

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conduit.core import cache as generations
 from conduit.core.cache import ResponseCache
-from conduit.entrypoints.conditional import strong_etag
+from conduit.http.conditional import strong_etag
 
 ETAG_BYTES = len(strong_etag(b""))
 MAX_REQUEST_CHARS = 1024

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.auth import repository as sessions
+from conduit.auth.repository import IssuedSession
 from conduit.core import audit
 from conduit.core.audit import UNKNOWN_CLIENT, Client
 from conduit.core.db import Database, UnitOfWork
@@ -25,11 +27,10 @@ from conduit.core.policy import Banned
 from conduit.core.principal import Principal
 from conduit.core.security import hash_password, needs_rehash, password_work
 from conduit.core.tables import utcnow
-from conduit.users import repository, service, sessions
+from conduit.users import repository, service
 from conduit.users.events import SessionRevoked, UserSignedOutEverywhere
 from conduit.users.exceptions import InvalidCredentials
 from conduit.users.models import Account, users
-from conduit.users.sessions import IssuedSession
 
 # Why a session was revoked (sessions.revoked_reason and SessionRevoked.reason).
 LOGOUT = "logout"

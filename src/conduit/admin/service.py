@@ -5,7 +5,7 @@ Framework-free like every use case: the admin endpoints (``PUT /api/admin/users/
 ``actor`` of None is the command line, trusted as whoever can reach the database.
 
 Every change is one transaction: the rows, the events (which also update this instance's
-access rules as soon as it commits, see :mod:`conduit.users.access`) and one audit record
+access rules as soon as it commits, see :mod:`conduit.auth.access`) and one audit record
 per change. Asking for what already holds changes nothing, emits nothing, records nothing.
 """
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.auth.access import BAN
+from conduit.auth.models import sessions
 from conduit.core import audit, policy
 from conduit.core.audit import UNKNOWN_CLIENT, AuditEntry, Client
 from conduit.core.db import Database, UnitOfWork
@@ -26,10 +28,9 @@ from conduit.core.pagination import Page
 from conduit.core.principal import ADMIN, MODERATOR, ROLES, USER, Principal
 from conduit.core.tables import utcnow
 from conduit.users import repository
-from conduit.users.access import BAN
 from conduit.users.events import SessionRevoked, UserBanned, UserRolesChanged, UserUnbanned
 from conduit.users.exceptions import LockingOneselfOut, UserNotFound
-from conduit.users.models import Account, sessions, user_roles, users
+from conduit.users.models import Account, user_roles, users
 
 GRANTABLE = (MODERATOR, ADMIN)
 

@@ -6,16 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from conduit.core.audit import TYPES
-from conduit.users import admin
-from conduit.users.admin_schemas import (
+from conduit.admin import service as admin
+from conduit.admin.schemas import (
     AccountChangesRequest,
     AccountStatusResponse,
     AuditRecordsResponse,
     account_status_json,
     audit_records_json,
 )
-from conduit.web import DB, ClientInfo, CurrentUser, JSONReply, PageParams, error_responses
+from conduit.core.audit import TYPES
+from conduit.http.kit import DB, ClientInfo, CurrentUser, JSONReply, PageParams, error_responses
 
 router = APIRouter(tags=["Admin"])
 

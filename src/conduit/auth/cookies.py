@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from conduit.auth.repository import IssuedSession
 from conduit.core.errors import ConduitError, Forbidden
 from conduit.settings import Settings
-from conduit.users.sessions import IssuedSession
 
 REFRESH_COOKIE = "conduit_refresh"
 REFRESH_PATH = "/api/users/refresh"
