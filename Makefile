@@ -9,7 +9,7 @@ PORT ?= 8000
 REALWORLD_DIR ?= ../shared/realworld
 BRUNO_DIR ?= $(REALWORLD_DIR)/bruno
 CONFORMANCE_PORT ?= 8765
-CONFORMANCE_BACKENDS ?= sqlite,postgresql,mariadb,services
+CONFORMANCE_BACKENDS ?= sqlite,postgresql,mariadb,services,handler
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -54,7 +54,7 @@ format: install ## Format and autofix with ruff
 	$(UV) run --frozen ruff check --fix .
 
 .PHONY: conformance
-conformance: install ## Official RealWorld suite (Bruno): SQLite, PostgreSQL, MariaDB, and with Redis + RabbitMQ + worker
+conformance: install ## Official RealWorld suite (Bruno): SQLite, PostgreSQL, MariaDB, with Redis + RabbitMQ + worker, and with FastAPI's own handler on every route
 	$(UV) run --frozen python scripts/conformance.py --bruno-dir $(BRUNO_DIR) --port $(CONFORMANCE_PORT) --backends $(CONFORMANCE_BACKENDS)
 
 .PHONY: openapi

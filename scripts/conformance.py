@@ -3,10 +3,11 @@
 Each run gets a fresh server: a new SQLite file, a new PostgreSQL or MariaDB database. The
 ``services`` run is PostgreSQL with the production parts switched on: Redis
 (``CONDUIT_REDIS_URL``), RabbitMQ (``CONDUIT_BROKER_URL``, a vhost of its own) and a
-``conduit worker`` beside the server. Every folder of the suite is run; the script fails if
+``conduit worker`` beside the server; the ``handler`` run is SQLite with every route run by
+FastAPI's own request handler (``CONDUIT_ROUTE_PLANS=false``). Every folder of the suite is run; the script fails if
 any request or assertion fails, or if a server logged an answer 500.
 
-    python scripts/conformance.py --bruno-dir DIR [--backends sqlite,postgresql,mariadb,services]
+    python scripts/conformance.py --bruno-dir DIR [--backends sqlite,postgresql,mariadb,services,handler]
 """
 
 from __future__ import annotations
@@ -131,7 +132,11 @@ def serve_and_check(backend: str, bruno_dir: Path, port: int) -> bool:
         env.pop(name, None)
     env.pop("CONDUIT_BROKER_URL", None)
     db_name = f"conduit_conformance_{os.getpid()}"
-    database = "postgresql" if backend == "services" else backend
+    # "services": PostgreSQL with Redis, RabbitMQ and a worker; "handler": SQLite with every
+    # route run by FastAPI's own handler (CONDUIT_ROUTE_PLANS=false), the plans' reference.
+    database = {"services": "postgresql", "handler": "sqlite"}.get(backend, backend)
+    if backend == "handler":
+        env["CONDUIT_ROUTE_PLANS"] = "false"
     if database == "postgresql":
         env["CONDUIT_DATABASE_URL"] = pg_database(db_name, create=True)
     elif database == "mariadb":

@@ -289,6 +289,13 @@ class Settings(BaseSettings):
         "but with several workers one of them accepted every connection (bench/README.md).",
     )
 
+    route_plans: bool = Field(
+        default=True,
+        description="Run the API routes with simple parameters from a plan made once "
+        "(http/routing.py); false runs every route through FastAPI's own request handler, "
+        "the reference the plans are checked against (the official suite runs once so).",
+    )
+
     def loop_for(self, workers: int) -> Literal["asyncio", "uvloop"]:
         """The event loop of a server with ``workers`` processes."""
         if self.event_loop != "auto":

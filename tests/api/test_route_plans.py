@@ -73,12 +73,11 @@ def _build(settings: Settings, db: Database, tokens: TokenCodec) -> Any:
 
 @pytest.fixture
 async def clients(
-    db: Database, settings: Settings, tokens: TokenCodec, monkeypatch: pytest.MonkeyPatch
+    db: Database, settings: Settings, tokens: TokenCodec
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     planned_app = _build(settings, db, tokens)
-    with monkeypatch.context() as patched:
-        patched.setattr(routing, "plan_of", lambda _dependant: None)
-        generic_app = _build(settings, db, tokens)
+    generic_app = _build(settings.model_copy(update={"route_plans": False}), db, tokens)
+    assert all(route.plan is None for route in generic_app.routes if isinstance(route, AppRoute))
     base = "http://conduit.test/api"
     async with (
         httpx.AsyncClient(transport=httpx.ASGITransport(app=planned_app), base_url=base) as one,
@@ -133,6 +132,17 @@ def test_every_read_and_bodyless_write_of_the_api_runs_from_a_plan(
         ("POST", "/api/articles/{slug}/favorite"),
         ("DELETE", "/api/articles/{slug}/comments/{id}"),
     } <= planned
+
+
+def test_the_switch_runs_every_route_through_fastapis_handler(
+    settings: Settings, db: Database, tokens: TokenCodec
+) -> None:
+    """CONDUIT_ROUTE_PLANS=false: the reference the official suite also runs against."""
+    app = _build(Settings(**{**settings.model_dump(), "route_plans": False}), db, tokens)
+    routes = [route for route in app.routes if isinstance(route, AppRoute)]
+    assert routes
+    assert all(isinstance(route, routing.HandlerRoute) for route in routes)
+    assert all(route.plan is None for route in routes)
 
 
 async def test_dependency_overrides_take_fastapis_handler(

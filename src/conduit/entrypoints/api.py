@@ -158,8 +158,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         admin_router,
         uploads_router,
     ):
-        add_routes(app, router, prefix=API_PREFIX)
-    add_routes(app, media_router)
+        add_routes(app, router, prefix=API_PREFIX, plans=parts.settings.route_plans)
+    add_routes(app, media_router, plans=parts.settings.route_plans)
     app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(graphql_router(parts, live_updates.hub))
 

@@ -19,7 +19,13 @@ Two things FastAPI 0.165 does generically, done here for the shapes Conduit's ro
   same order, so answers and errors are the same; a test compares them route by route.
   Any other route (a body, headers, a sync dependency, a route that returns data for
   FastAPI to serialize) keeps FastAPI's handler, and so does every route while
-  ``app.dependency_overrides`` is set.
+  ``app.dependency_overrides`` is set, and every route when ``CONDUIT_ROUTE_PLANS=false``
+  (:class:`HandlerRoute`).
+
+The plans use FastAPI's internals (``Dependant``, ``ModelField.validate``, the
+``strict_content_type`` / ``max_body_size`` / ``form_limits`` arguments of
+``add_api_route``): ``pyproject.toml`` pins FastAPI to the minor version they were written
+for, and tests/api/test_route_plans.py compares every planned route with FastAPI's handler.
 """
 
 from __future__ import annotations
@@ -213,6 +219,7 @@ class AppRoute(APIRoute):
     """An API route that rules itself out by its path's fixed start and, where its
     parameters allow, runs from a plan made once (module docstring)."""
 
+    plans: typing.ClassVar[bool] = True
     plan: Plan | None
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -231,6 +238,8 @@ class AppRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         generic = super().get_route_handler()
+        if not self.plans:
+            return generic
         plan = plan_of(self.dependant) if _returns_response(self.endpoint) else None
         self.plan = plan
         if plan is None:
@@ -250,8 +259,16 @@ class AppRoute(APIRoute):
         return planned
 
 
-def add_routes(app: FastAPI, router: APIRouter, *, prefix: str = "") -> None:
-    """Put ``router``'s routes into ``app``'s own list, under ``prefix``, as they are.
+class HandlerRoute(AppRoute):
+    """An :class:`AppRoute` that runs every request through FastAPI's own handler
+    (``CONDUIT_ROUTE_PLANS=false``): the reference the plans are checked against."""
+
+    plans = False
+
+
+def add_routes(app: FastAPI, router: APIRouter, *, prefix: str = "", plans: bool = True) -> None:
+    """Put ``router``'s routes into ``app``'s own list, under ``prefix``, as they are; with
+    ``plans`` off, every one of them runs through FastAPI's own handler.
 
     Refuses what would not survive the copy (websockets, mounts, custom route classes,
     start-up handlers): those need ``include_router``.
@@ -290,5 +307,5 @@ def add_routes(app: FastAPI, router: APIRouter, *, prefix: str = "") -> None:
             strict_content_type=route.strict_content_type,
             max_body_size=route.max_body_size,
             form_limits=route.form_limits or None,
-            route_class_override=AppRoute,
+            route_class_override=AppRoute if plans else HandlerRoute,
         )
