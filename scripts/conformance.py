@@ -4,10 +4,11 @@ Each run gets a fresh server: a new SQLite file, a new PostgreSQL or MariaDB dat
 ``services`` run is PostgreSQL with the production parts switched on: Redis
 (``CONDUIT_REDIS_URL``), RabbitMQ (``CONDUIT_BROKER_URL``, a vhost of its own) and a
 ``conduit worker`` beside the server; the ``handler`` run is SQLite with every route run by
-FastAPI's own request handler (``CONDUIT_ROUTE_PLANS=false``). Every folder of the suite is run; the script fails if
-any request or assertion fails, or if a server logged an answer 500.
+FastAPI's own request handler (``CONDUIT_ROUTE_PLANS=false``). Every folder of the suite is
+run; the script fails if any request or assertion fails, or if a server logged an answer 500.
 
-    python scripts/conformance.py --bruno-dir DIR [--backends sqlite,postgresql,mariadb,services,handler]
+    python scripts/conformance.py --bruno-dir DIR \
+        [--backends sqlite,postgresql,mariadb,services,handler]
 """
 
 from __future__ import annotations
