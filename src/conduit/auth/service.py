@@ -1,6 +1,6 @@
 """Use cases of sessions: sign up or in (a session starts), refresh, sign out.
 
-Framework-free like every use case: the REST routes (users/router.py) and any other entry
+Framework-free like every use case: the REST routes (auth/router.py) and any other entry
 point call these with plain values and the acting :class:`Principal`. A login records an
 audit entry whether it succeeds or fails (a failure in a transaction of its own, so that
 it stays recorded while the request fails).

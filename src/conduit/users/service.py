@@ -132,7 +132,7 @@ async def update(
     """Apply a partial update; ``changes`` holds only the keys the user sent.
 
     ``within`` runs in the same transaction when something changes (a password change
-    revokes the other sessions: see session_service.update_account).
+    revokes the other sessions: see auth.service.update_account).
     """
     policy.require_active(actor)
     user_id = actor.id

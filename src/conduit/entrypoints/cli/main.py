@@ -76,7 +76,7 @@ def serve(
         http="httptools",
         access_log=False,
         # The client address is Conduit's to settle (CONDUIT_TRUSTED_PROXIES, see
-        # entrypoints/client_address.py): uvicorn must not rewrite it from X-Forwarded-For.
+        # http/client_address.py): uvicorn must not rewrite it from X-Forwarded-For.
         proxy_headers=False,
         server_header=False,  # no "server: uvicorn" on every answer
         ws_max_size=65_536,  # a bigger WebSocket frame is closed with 1009
