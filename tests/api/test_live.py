@@ -74,6 +74,18 @@ async def test_a_bad_or_missing_token_closes_4401(served: Served, first: object)
         assert await close_code(ws) == 4401
 
 
+async def test_the_auth_frame_carries_the_bare_token(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    """What follows the scheme in an Authorization header, exactly: an empty token is
+    invalid (as in the header), and the header's own form is not a token."""
+    token = await register(api, "reader")
+    for sent in ("", "   ", f"Token {token}", f"Bearer {token}", f" {token} "):
+        async with connect(served.ws_url) as ws:
+            await send(ws, {"type": "auth", "token": sent})
+            assert await close_code(ws) == 4401, sent
+
+
 async def test_no_auth_within_the_timeout_closes_4401(served: Served) -> None:
     async with connect(served.ws_url) as ws:
         assert await close_code(ws) == 4401

@@ -4,6 +4,7 @@
 the network, the database or a framework: the signature and expiry come from the token,
 revocations, bans and roles from :class:`AccessRules`, a snapshot each instance keeps in
 memory and reloads (at once after its own changes, every second for other instances').
+:func:`token_of` is the one reading of the ``Authorization`` header every entry point shares.
 Use cases receive the principal and decide with :mod:`conduit.core.policy`.
 """
 
@@ -29,6 +30,27 @@ USER = "user"
 MODERATOR = "moderator"
 ADMIN = "admin"
 ROLES = (USER, MODERATOR, ADMIN)  # ``user`` is everyone's; the others are granted
+
+TOKEN_SCHEMES = ("token", "bearer")  # of the Authorization header, in any case
+
+
+def token_of(authorization: str | None) -> str | None:
+    """The access token of an ``Authorization`` value: ``Token <jwt>`` or ``Bearer <jwt>``.
+
+    The one reading of the header, shared by REST, GraphQL (requests, the WebSocket
+    handshake and its ``connection_init`` payload) and the rate limiter. The scheme is
+    case-insensitive and spaces around the value and the token are ignored. None when
+    there is no value or a blank one (an anonymous caller); ``Unauthenticated("token",
+    "is invalid")`` for another scheme or an empty token: each caller decides what that
+    means (REST refuses a required route, reads an optional one as anonymous).
+    """
+    if authorization is None or not authorization.strip():
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in TOKEN_SCHEMES or not token:
+        raise Unauthenticated("token", "is invalid")
+    return token
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,12 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 async def _authenticate(websocket: WebSocket, live: LiveUpdates) -> Principal | None:
-    """The principal of the first frame; None after closing the socket."""
+    """The principal of the first frame; None after closing the socket.
+
+    No header is read here: the frame carries the bare access token (what follows the
+    scheme in an ``Authorization`` header), checked by the same Authenticator as every
+    other entry point; an empty token is invalid, as it is in the header.
+    """
     try:
         first = await asyncio.wait_for(_receive(websocket), live.auth_timeout)
     except TimeoutError:

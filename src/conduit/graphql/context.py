@@ -12,7 +12,7 @@ from conduit.bootstrap import Container
 from conduit.core.audit import Client
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
-from conduit.core.principal import Principal
+from conduit.core.principal import Principal, token_of
 from conduit.core.rate_limits import (
     LOGIN_PER_ACCOUNT,
     LOGIN_PER_IP,
@@ -24,20 +24,6 @@ from conduit.graphql.errors import TooManyRequests
 from conduit.graphql.loaders import Loaders
 from conduit.http.kit import client_of
 from conduit.live.hub import Hub
-
-_SCHEMES = ("token", "bearer")
-
-
-def parse_authorization(value: str | None) -> str | None:
-    """The token of ``Token <jwt>`` / ``Bearer <jwt>``; None when there is no header;
-    Unauthenticated for another scheme or an empty token (as REST)."""
-    if value is None or not value.strip():
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() not in _SCHEMES or not token:
-        raise Unauthenticated("token", "is invalid")
-    return token
 
 
 class ConduitContext(BaseContext):
@@ -63,7 +49,7 @@ class ConduitContext(BaseContext):
         self.principal, self.token, self.auth_error = None, None, None
         self._loaders = None
         try:
-            token = parse_authorization(authorization)
+            token = token_of(authorization)
             if token is not None:
                 self.principal = self.parts.authenticator.authenticate(token)
                 self.token = token

@@ -20,12 +20,10 @@ from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.identity import IdentityProvider
 from conduit.core.pagination import MAX_LIMIT, MAX_OFFSET, Page
-from conduit.core.principal import Authenticator, Principal
+from conduit.core.principal import Authenticator, Principal, token_of
 from conduit.core.security import TokenCodec
 from conduit.core.storage import FileStorage
 from conduit.settings import Settings
-
-_SCHEMES = ("token", "bearer")
 
 
 class JSONReply(JSONResponse):
@@ -93,15 +91,9 @@ STALE_TOKEN = "stale_token"  # noqa: S105 (a key, not a secret)
 
 
 def read_token(connection: HTTPConnection) -> str | None:
-    """The raw token of ``Authorization: Token <jwt>`` (or ``Bearer <jwt>``), if any."""
-    header = connection.headers.get("authorization")
-    if header is None or not header.strip():
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() not in _SCHEMES or not token:
-        raise Unauthenticated("token", "is invalid")
-    return token
+    """The raw token of ``Authorization: Token <jwt>`` (or ``Bearer <jwt>``), if any;
+    Unauthenticated for a malformed header (read by :func:`conduit.core.principal.token_of`)."""
+    return token_of(connection.headers.get("authorization"))
 
 
 async def optional_principal(connection: HTTPConnection) -> Principal | None:

@@ -24,10 +24,11 @@ import json
 from typing import Any
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conduit.core.errors import Unauthenticated
-from conduit.core.principal import Authenticator
+from conduit.core.principal import Authenticator, token_of
 from conduit.core.rate_limits import (
     LOGIN_PER_ACCOUNT,
     LOGIN_PER_IP,
@@ -43,7 +44,6 @@ LOGIN_PATH = "/api/users/login"
 REGISTER_PATH = "/api/users"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _READS = frozenset({"GET", "HEAD"})
-_SCHEMES = (b"token", b"bearer")
 _TOO_MANY = orjson.dumps({"errors": {"request": ["too many requests"]}})
 
 
@@ -100,13 +100,14 @@ class RateLimit:
         await self._answer(scope, replay, send, tightest)
 
     def _writer(self, scope: Scope, ip: str) -> str:
-        """``user:<id>`` for a valid access token, ``ip:<address>`` otherwise."""
-        token = _token(scope)
-        if token is not None:
-            try:
+        """``user:<id>`` for a valid access token, ``ip:<address>`` otherwise (the header
+        read as the routes read it)."""
+        try:
+            token = token_of(Headers(scope=scope).get("authorization"))
+            if token is not None:
                 return f"user:{self.authenticator.authenticate(token).id}"
-            except Unauthenticated:
-                pass
+        except Unauthenticated:
+            pass
         return f"ip:{ip}"
 
     async def _answer(
@@ -134,18 +135,6 @@ def _client_ip(scope: Scope) -> str:
         return str(ip)
     peer = scope.get("client")
     return str(peer[0]) if peer else "unknown"
-
-
-def _token(scope: Scope) -> str | None:
-    value: bytes
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.strip().partition(b" ")
-            token = token.strip()
-            if scheme.lower() in _SCHEMES and token:
-                return token.decode("latin-1")
-            return None
-    return None
 
 
 async def _read_body(receive: Receive) -> bytes:
