@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
-from tests.graphql_api.conftest import Gql, error_of
+from conduit.settings import Settings
+from tests.conftest import TEST_SECRET
+from tests.graphql_api.conftest import GRAPHQL_URL, Gql, error_of
 from tests.helpers import auth, create_article, register
 
 USER = "email token username bio image roles"
@@ -59,6 +62,66 @@ async def test_register_and_login_give_tokens_that_work(
     logged_in = body["data"]["login"]
     assert logged_in["username"] == "alice"
     assert (await client.get("/user", headers=auth(logged_in["token"]))).status_code == 200
+
+
+def _refresh_cookie(response: httpx.Response) -> tuple[str, list[str]]:
+    """The refresh cookie a response sets: its value and its attributes, in order."""
+    found = [
+        header
+        for header in response.headers.get_list("set-cookie")
+        if header.startswith("conduit_refresh=")
+    ]
+    assert len(found) == 1, response.headers.get_list("set-cookie")
+    pair, *attributes = (part.strip() for part in found[0].split(";"))
+    return pair.removeprefix("conduit_refresh="), attributes
+
+
+async def test_rest_and_graphql_sign_ins_answer_the_same_token_and_cookie(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Both render the one result of the sign-in use cases: the session's access token in
+    the user, its refresh token in the same cookie (HttpOnly, Secure, SameSite=Strict,
+    scoped to the refresh route, for the refresh-token lifetime)."""
+
+    def account(name: str) -> dict[str, str]:
+        return {"username": name, "email": f"{name}@conduit.test", "password": "password123"}
+
+    def credentials(name: str) -> dict[str, str]:
+        return {"email": f"{name}@conduit.test", "password": "password123"}
+
+    answers = {
+        "rest register": await client.post("/users", json={"user": account("alice")}),
+        "graphql register": await client.post(
+            GRAPHQL_URL, json={"query": REGISTER, "variables": {"user": account("bob")}}
+        ),
+        "rest login": await client.post("/users/login", json={"user": credentials("bob")}),
+        "graphql login": await client.post(
+            GRAPHQL_URL, json={"query": LOGIN, "variables": {"user": credentials("alice")}}
+        ),
+    }
+    expected = [
+        f"Max-Age={settings.refresh_token_ttl_seconds}",
+        "Path=/api/users/refresh",
+        "SameSite=strict",
+        "Secure",
+        "HttpOnly",
+    ]
+    for name, response in answers.items():
+        assert response.status_code in (200, 201), (name, response.text)
+        body = response.json()
+        user = body["user"] if "user" in body else next(iter(body["data"].values()))
+        refresh_token, attributes = _refresh_cookie(response)
+        assert sorted(attributes) == sorted(expected), name
+        assert jwt.decode(user["token"], TEST_SECRET, algorithms=["HS256"])["sid"], name
+        # The cookie is the session's: refreshing with it keeps the access token's session.
+        client.cookies.clear()
+        refreshed = await client.post(
+            "/users/refresh", headers={"Cookie": f"conduit_refresh={refresh_token}"}
+        )
+        assert refreshed.status_code == 200, (name, refreshed.text)
+        assert _refresh_cookie(refreshed)[1] == attributes, name
+        session = jwt.decode(refreshed.json()["user"]["token"], TEST_SECRET, algorithms=["HS256"])
+        assert session["sid"] == jwt.decode(user["token"], TEST_SECRET, algorithms=["HS256"])["sid"]
 
 
 async def test_register_refuses_what_rest_refuses(client: httpx.AsyncClient, gql: Gql) -> None:

@@ -36,7 +36,7 @@ def refused(authenticator: Authenticator, token: str) -> bool:
     return False
 
 
-async def sign_in(db: Database, *, first: bool) -> SignedIn:
+async def sign_in(db: Database, tokens: TokenCodec, *, first: bool) -> SignedIn:
     if first:
         return await auth.register(
             db,
@@ -44,6 +44,7 @@ async def sign_in(db: Database, *, first: bool) -> SignedIn:
             email="alice@conduit.test",
             password="password123",
             client=UNKNOWN_CLIENT,
+            tokens=tokens,
             refresh_ttl_seconds=TTL,
         )
     return await auth.login(
@@ -51,6 +52,7 @@ async def sign_in(db: Database, *, first: bool) -> SignedIn:
         email="alice@conduit.test",
         password="password123",
         client=UNKNOWN_CLIENT,
+        tokens=tokens,
         refresh_ttl_seconds=TTL,
     )
 
@@ -70,11 +72,10 @@ def committed(db: Database) -> list[Event]:
 async def test_logout_and_everywhere_reach_other_instances_and_this_one(
     db: Database, tokens: TokenCodec, committed: list[Event]
 ) -> None:
-    first = await sign_in(db, first=True)
-    second = await sign_in(db, first=False)
+    first = await sign_in(db, tokens, first=True)
+    second = await sign_in(db, tokens, first=False)
     user_id = first.account.id
-    token_1 = tokens.issue(user_id, session_id=first.session.session_id)
-    token_2 = tokens.issue(user_id, session_id=second.session.session_id)
+    token_1, token_2 = first.access_token, second.access_token
 
     await auth.logout(db, actor=Principal(id=user_id, session_id=first.session.session_id))
     elsewhere = Authenticator(tokens, await load_rules(db))
@@ -101,11 +102,17 @@ async def test_logout_and_everywhere_reach_other_instances_and_this_one(
 async def test_reuse_revokes_the_session_everywhere(
     db: Database, tokens: TokenCodec, committed: list[Event]
 ) -> None:
-    signed_in = await sign_in(db, first=True)
-    token = tokens.issue(signed_in.account.id, session_id=signed_in.session.session_id)
-    stolen = signed_in.session.refresh_token
-    await auth.refresh(db, refresh_token=stolen, client=UNKNOWN_CLIENT, refresh_ttl_seconds=TTL)
+    signed_in = await sign_in(db, tokens, first=True)
+    token = signed_in.access_token
+    stolen = signed_in.refresh_token
+
+    async def refresh() -> SignedIn:
+        return await auth.refresh(
+            db, refresh_token=stolen, client=UNKNOWN_CLIENT, tokens=tokens, refresh_ttl_seconds=TTL
+        )
+
+    await refresh()
     with pytest.raises(Unauthenticated):
-        await auth.refresh(db, refresh_token=stolen, client=UNKNOWN_CLIENT, refresh_ttl_seconds=TTL)
+        await refresh()
     for rules in (await load_rules(db), access.apply(AccessRules(), committed)):
         assert refused(Authenticator(tokens, rules), token)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from conduit.auth.repository import IssuedSession
+from conduit.auth.service import SignedIn
 from conduit.core.errors import ConduitError, Forbidden
 from conduit.settings import Settings
 
@@ -28,12 +28,12 @@ class ForeignOrigin(Forbidden):
         ConduitError.__init__(self, "origin", "is not allowed")
 
 
-def set_refresh_cookie(response: Response, issued: IssuedSession, settings: Settings) -> None:
-    """Give the browser the session's (new) refresh token."""
+def set_refresh_cookie(response: Response, signed_in: SignedIn) -> None:
+    """Give the browser the session's (new) refresh token, for as long as it lives."""
     response.set_cookie(
         REFRESH_COOKIE,
-        issued.refresh_token,
-        max_age=settings.refresh_token_ttl_seconds,
+        signed_in.refresh_token,
+        max_age=signed_in.refresh_max_age,
         path=REFRESH_PATH,
         secure=True,
         httponly=True,

@@ -57,9 +57,10 @@ async def login(
         email=body.user.email,
         password=body.user.password,
         client=client,
+        tokens=tokens,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
-    return _signed_in_reply(signed_in, tokens, settings)
+    return _signed_in_reply(signed_in)
 
 
 @router.post(
@@ -80,19 +81,16 @@ async def register(
         email=new.email,
         password=new.password,
         client=client,
+        tokens=tokens,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
-    return _signed_in_reply(signed_in, tokens, settings, status_code=201)
+    return _signed_in_reply(signed_in, status_code=201)
 
 
-def _signed_in_reply(
-    signed_in: SignedIn, tokens: Tokens, settings: AppSettings, *, status_code: int = 200
-) -> JSONReply:
-    """The user object with an access token of the session, and the refresh cookie."""
-    account, issued = signed_in.account, signed_in.session
-    token = tokens.issue(account.id, session_id=issued.session_id)
-    reply = JSONReply(user_json(account, token), status_code=status_code)
-    set_refresh_cookie(reply, issued, settings)
+def _signed_in_reply(signed_in: SignedIn, *, status_code: int = 200) -> JSONReply:
+    """The user object with the session's access token, and the refresh cookie."""
+    reply = JSONReply(user_json(signed_in.account, signed_in.access_token), status_code=status_code)
+    set_refresh_cookie(reply, signed_in)
     return reply
 
 
@@ -120,9 +118,10 @@ async def refresh(
         db,
         refresh_token=read_refresh_cookie(request),
         client=client,
+        tokens=tokens,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
-    return _signed_in_reply(signed_in, tokens, settings)
+    return _signed_in_reply(signed_in)
 
 
 @sessions_router.post(

@@ -1,9 +1,11 @@
 """Use cases of sessions: sign up or in (a session starts), refresh, sign out.
 
-Framework-free like every use case: the REST routes (auth/router.py) and any other entry
-point call these with plain values and the acting :class:`Principal`. A login records an
-audit entry whether it succeeds or fails (a failure in a transaction of its own, so that
-it stays recorded while the request fails).
+Framework-free like every use case: the REST routes (auth/router.py), GraphQL and any other
+entry point call these with plain values and the acting :class:`Principal`. A sign-in
+answers one :class:`SignedIn` (the account, its access token, the refresh cookie's token
+and lifetime) that every entry point renders alike. A login records an audit entry whether
+it succeeds or fails (a failure in a transaction of its own, so that it stays recorded
+while the request fails).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from conduit.core.errors import Unauthenticated
 from conduit.core.formatting import iso
 from conduit.core.policy import Banned
 from conduit.core.principal import Principal
-from conduit.core.security import hash_password, needs_rehash, password_work
+from conduit.core.security import TokenCodec, hash_password, needs_rehash, password_work
 from conduit.core.tables import utcnow
 from conduit.users import repository, service
 from conduit.users.events import SessionRevoked, UserSignedOutEverywhere
@@ -41,10 +43,36 @@ PASSWORD = "password"  # noqa: S105 (a revocation reason, not a secret)
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    """A user with a session: the access token names ``session.session_id``."""
+    """A user signed in with a new session: what every entry point hands the client.
+
+    Every sign-in (registration, login, refresh, OpenID Connect) ends with one: the access
+    token, already issued, names ``session.session_id``; the refresh token goes in the
+    refresh cookie, which lives ``refresh_max_age`` seconds (the refresh-token lifetime).
+    Entry points only render it (REST and GraphQL: the user and the cookie alike).
+    """
 
     account: Account
     session: IssuedSession
+    access_token: str
+    refresh_max_age: int
+
+    @property
+    def refresh_token(self) -> str:
+        return self.session.refresh_token
+
+    @classmethod
+    def issue(
+        cls,
+        tokens: TokenCodec,
+        account: Account,
+        session: IssuedSession,
+        *,
+        refresh_ttl_seconds: int,
+    ) -> SignedIn:
+        """The result of a sign-in that started (or rotated) ``session``: its access token
+        is issued now."""
+        token = tokens.issue(account.id, session_id=session.session_id)
+        return cls(account, session, token, refresh_ttl_seconds)
 
 
 class InvalidRefreshToken(Unauthenticated):
@@ -59,6 +87,7 @@ async def register(
     email: str,
     password: str,
     client: Client,
+    tokens: TokenCodec,
     refresh_ttl_seconds: int,
 ) -> SignedIn:
     """Create the account and its first session in one transaction."""
@@ -80,11 +109,17 @@ async def register(
     account = await service.register(
         db, username=username, email=email, password=password, within=start_session
     )
-    return SignedIn(account, started[-1])
+    return SignedIn.issue(tokens, account, started[-1], refresh_ttl_seconds=refresh_ttl_seconds)
 
 
 async def login(
-    db: Database, *, email: str, password: str, client: Client, refresh_ttl_seconds: int
+    db: Database,
+    *,
+    email: str,
+    password: str,
+    client: Client,
+    tokens: TokenCodec,
+    refresh_ttl_seconds: int,
 ) -> SignedIn:
     """Check the credentials and start a session; a banned account is refused (403)."""
     account = await service.verify_credentials(db, email=email, password=password)
@@ -110,7 +145,7 @@ async def login(
             details={"method": "password", "sessionId": issued.session_id},
         )
         await uow.commit()
-    return SignedIn(account, issued)
+    return SignedIn.issue(tokens, account, issued, refresh_ttl_seconds=refresh_ttl_seconds)
 
 
 async def _login_failed(
@@ -137,7 +172,12 @@ async def _login_failed(
 
 
 async def refresh(
-    db: Database, *, refresh_token: str | None, client: Client, refresh_ttl_seconds: int
+    db: Database,
+    *,
+    refresh_token: str | None,
+    client: Client,
+    tokens: TokenCodec,
+    refresh_ttl_seconds: int,
 ) -> SignedIn:
     """Exchange a refresh token for the next one of its session (and a new access token).
 
@@ -191,7 +231,7 @@ async def refresh(
         await uow.commit()
     if issued is None:  # reuse: the session is revoked now
         raise InvalidRefreshToken("has been revoked")
-    return SignedIn(account, issued)
+    return SignedIn.issue(tokens, account, issued, refresh_ttl_seconds=refresh_ttl_seconds)
 
 
 def _next_millisecond(moment: dt.datetime) -> dt.datetime:

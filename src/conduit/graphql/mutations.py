@@ -36,13 +36,10 @@ def _body(value: object) -> dict[str, Any]:
 
 
 def _signed_in(info: Info, signed_in: SignedIn) -> User:
-    """The user with an access token of the new session; the refresh cookie as REST sets it."""
-    context = info.context
-    account, issued = signed_in.account, signed_in.session
-    token = context.parts.tokens.issue(account.id, session_id=issued.session_id)
-    if isinstance(context.response, Response):
-        set_refresh_cookie(context.response, issued, context.parts.settings)
-    return User.of(account, token)
+    """The user with the session's access token; the refresh cookie as REST sets it."""
+    if isinstance(info.context.response, Response):
+        set_refresh_cookie(info.context.response, signed_in)
+    return User.of(signed_in.account, signed_in.access_token)
 
 
 @strawberry.type
@@ -58,6 +55,7 @@ class Mutation:
             email=new.email,
             password=new.password,
             client=context.client,
+            tokens=context.parts.tokens,
             refresh_ttl_seconds=context.parts.settings.refresh_token_ttl_seconds,
         )
         return _signed_in(info, signed_in)
@@ -72,6 +70,7 @@ class Mutation:
             email=credentials.email,
             password=credentials.password,
             client=context.client,
+            tokens=context.parts.tokens,
             refresh_ttl_seconds=context.parts.settings.refresh_token_ttl_seconds,
         )
         return _signed_in(info, signed_in)

@@ -101,11 +101,12 @@ async def oidc_callback(
         code=code,
         error=error,
         redirect_uri=_callback_url(request, provider),
+        tokens=tokens,
         session_ttl_seconds=settings.refresh_token_ttl_seconds,
         client=client,
     )
-    token = tokens.issue(signed_in.account.id, session_id=signed_in.session.session_id)
     frontend = settings.frontend_url.split("#", 1)[0]
+    token = signed_in.access_token
     response = RedirectResponse(f"{frontend}#token={token}", status_code=302, headers=_NO_STORE)
-    set_refresh_cookie(response, signed_in.session, settings)
+    set_refresh_cookie(response, signed_in)
     return response

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.auth import repository as sessions
 from conduit.auth.oidc.models import login_states, user_identities
+from conduit.auth.service import SignedIn
 from conduit.core import audit
 from conduit.core.audit import Client
 from conduit.core.db import Database
@@ -35,7 +36,7 @@ from conduit.core.db_errors import is_unique_violation
 from conduit.core.errors import NotFound
 from conduit.core.identity import Claims, IdentityProvider, InvalidLogin
 from conduit.core.policy import Banned
-from conduit.core.security import hash_password, password_work
+from conduit.core.security import TokenCodec, hash_password, password_work
 from conduit.core.tables import utcnow
 from conduit.core.validation import EMAIL_PATTERN, USERNAME_PATTERN
 from conduit.users import repository
@@ -48,16 +49,6 @@ USERNAME_MAX = 64
 _UNSAFE_IN_USERNAME = re.compile(r"[\s/\\?#%\x00-\x1f\x7f]+")
 _PROVIDER_ERROR = re.compile(r"^[a-z_]{1,64}$")
 _ATTEMPTS = 3  # a concurrent registration took the username or the email: look again
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    """The outcome of a login: the user, the session started, and whether it is new."""
-
-    account: Account
-    session: sessions.IssuedSession
-    registered: bool
-    linked: bool
 
 
 def provider_named(providers: Mapping[str, IdentityProvider], name: str) -> IdentityProvider:
@@ -140,17 +131,19 @@ async def complete(
     code: str | None,
     error: str | None = None,
     redirect_uri: str,
+    tokens: TokenCodec,
     session_ttl_seconds: int,
     client: Client = audit.UNKNOWN_CLIENT,
 ) -> SignedIn:
-    """Finish the login the provider sent the browser back from; sign the user in.
+    """Finish the login the provider sent the browser back from; sign the user in (the
+    same :class:`SignedIn` as a login with a password).
 
     A refused login is recorded in the audit log (``login.failed``, with the provider and
     the reason), in a transaction of its own; a provider that does not answer is not.
     """
     idp = provider_named(providers, provider)
     try:
-        return await _complete(
+        account, issued = await _complete(
             db,
             idp=idp,
             provider=provider,
@@ -173,6 +166,7 @@ async def complete(
             )
             await uow.commit()
         raise
+    return SignedIn.issue(tokens, account, issued, refresh_ttl_seconds=session_ttl_seconds)
 
 
 async def _complete(
@@ -186,7 +180,7 @@ async def _complete(
     redirect_uri: str,
     session_ttl_seconds: int,
     client: Client,
-) -> SignedIn:
+) -> tuple[Account, sessions.IssuedSession]:
     if not state:
         raise InvalidLogin("state is missing")
     pending = await _consume(db, provider=provider, state=state)
@@ -242,17 +236,16 @@ async def _sign_in(
     unusable_hash: str,
     session_ttl_seconds: int,
     client: Client,
-) -> SignedIn:
+) -> tuple[Account, sessions.IssuedSession]:
+    """The account signed in and its new session (a new or linked account in passing)."""
     async with db.uow() as uow:
         conn = uow.conn
-        registered = linked = False
         account = await _linked_account(conn, provider=provider, subject=claims.subject)
         if account is None:
             account = await repository.get_by_email(conn, email)
             if account is not None:
                 if not claims.email_verified:
                     raise EmailNotVerified("belongs to an account; the provider must verify it")
-                linked = True
             else:
                 if not claims.email_verified:
                     raise EmailNotVerified("is not verified by the provider")
@@ -261,7 +254,6 @@ async def _sign_in(
                     conn, username=username, email=email, password_hash=unusable_hash
                 )
                 account = Account(user_id, username, email, None, None, unusable_hash)
-                registered = True
                 uow.emit(UserRegistered(user_id=user_id, username=username), actor_id=user_id)
             await conn.execute(
                 insert(user_identities).values(
@@ -290,7 +282,7 @@ async def _sign_in(
             details={"provider": provider},
         )
         await uow.commit()
-    return SignedIn(account=account, session=issued, registered=registered, linked=linked)
+    return account, issued
 
 
 async def _linked_account(conn: AsyncConnection, *, provider: str, subject: str) -> Account | None:
