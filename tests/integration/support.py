@@ -1,4 +1,5 @@
-"""Helpers the integration tests share: quick users, row counts, a SQL statement counter."""
+"""Helpers the integration tests share: quick users, signing in, row counts, a SQL statement
+counter."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, event, func, select
 
+from conduit.auth import service as auth
+from conduit.core.audit import UNKNOWN_CLIENT
 from conduit.core.db import Database
-from conduit.core.security import hash_password
+from conduit.core.security import TokenCodec, hash_password
 from conduit.users import repository as users_repository
+from conduit.users.models import Account
+from tests.conftest import TEST_SECRET
 
 PASSWORD = "password123"
 
@@ -33,6 +38,20 @@ async def make_user(db: Database, username: str, email: str | None = None) -> in
         )
         await uow.commit()
     return user_id
+
+
+async def log_in(db: Database, *, email: str, password: str) -> Account:
+    """Sign in as users do, through auth.service.login (the ban check, the audit record, a
+    new session); the account the credentials opened."""
+    signed_in = await auth.login(
+        db,
+        email=email,
+        password=password,
+        client=UNKNOWN_CLIENT,
+        tokens=TokenCodec(secret=TEST_SECRET, ttl_seconds=3600),
+        refresh_ttl_seconds=3600,
+    )
+    return signed_in.account
 
 
 async def count_rows(db: Database, table: Table, *where: ColumnElement[bool]) -> int:

@@ -26,6 +26,7 @@ from conduit.core.pagination import Page
 from conduit.core.tables import Base, Timestamp, utcnow
 from conduit.users import service as users
 from tests.conftest import MARIADB_ADMIN, PG_ADMIN
+from tests.integration.support import log_in
 
 APP_TABLES = {
     "users",
@@ -136,7 +137,7 @@ async def test_downgrade_to_base_then_upgrade_to_head(fresh_url: str) -> None:
     db = Database(create_engine(fresh_url))
     try:
         await users.register(db, username="again", email="again@conduit.test", password="pw-123456")
-        account = await users.login(db, email="again@conduit.test", password="pw-123456")
+        account = await log_in(db, email="again@conduit.test", password="pw-123456")
         assert account.username == "again"
     finally:
         await db.dispose()
@@ -148,7 +149,7 @@ async def test_upgrade_to_head_twice_is_a_no_op(fresh_url: str) -> None:
     try:
         await users.register(db, username="kept", email="kept@conduit.test", password="pw-123456")
         await asyncio.to_thread(migrations.upgrade, fresh_url, "head")
-        assert (await users.login(db, email="kept@conduit.test", password="pw-123456")).id
+        assert (await log_in(db, email="kept@conduit.test", password="pw-123456")).id
     finally:
         await db.dispose()
 

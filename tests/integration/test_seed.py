@@ -13,9 +13,8 @@ from conduit.entrypoints.cli import seed as seed_module
 from conduit.entrypoints.cli.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
-from conduit.users import service as users_service
 from conduit.users.models import users
-from tests.integration.support import count_rows, fetch_all
+from tests.integration.support import count_rows, fetch_all, log_in
 
 PLAN = SeedPlan(
     users=8, articles=25, tags=6, favorites=40, follows=20, comments=30, password="demo-pass-42"
@@ -87,7 +86,7 @@ async def test_a_seeded_user_can_log_in_with_the_seed_password(
     db: Database, client: httpx.AsyncClient
 ) -> None:
     await seed_database(db, PLAN)
-    account = await users_service.login(db, email="user1@conduit.example", password=PLAN.password)
+    account = await log_in(db, email="user1@conduit.example", password=PLAN.password)
     assert account.username == "user1"
 
     response = await client.post(

@@ -31,7 +31,7 @@ from conduit.tags.models import tags as tags_table
 from conduit.users import service as users
 from conduit.users.exceptions import AlreadyTaken, InvalidCredentials
 from conduit.users.models import users as users_table
-from tests.integration.support import PASSWORD, count_rows, fetch_all, make_user
+from tests.integration.support import PASSWORD, count_rows, fetch_all, log_in, make_user
 
 # --------------------------------------------------------------------------- users
 
@@ -53,13 +53,13 @@ async def test_register_stores_an_argon2id_hash_and_login_checks_the_password(
     assert stored.startswith("$argon2id$")
     assert "correct horse" not in stored
 
-    logged_in = await users.login(db, email="alice@conduit.test", password="correct horse")
+    logged_in = await log_in(db, email="alice@conduit.test", password="correct horse")
     assert (logged_in.id, logged_in.username) == (account.id, "alice")
 
     with pytest.raises(InvalidCredentials):
-        await users.login(db, email="alice@conduit.test", password="wrong horse")
+        await log_in(db, email="alice@conduit.test", password="wrong horse")
     with pytest.raises(InvalidCredentials):
-        await users.login(db, email="nobody@conduit.test", password="correct horse")
+        await log_in(db, email="nobody@conduit.test", password="correct horse")
 
 
 async def test_a_bcrypt_hash_verifies_on_login_and_is_upgraded_to_argon2id(db: Database) -> None:
@@ -73,19 +73,19 @@ async def test_a_bcrypt_hash_verifies_on_login_and_is_upgraded_to_argon2id(db: D
 
     # A wrong password neither logs in nor touches the stored hash.
     with pytest.raises(InvalidCredentials):
-        await users.login(db, email="legacy@conduit.test", password="not-the-password")
+        await log_in(db, email="legacy@conduit.test", password="not-the-password")
     assert await _stored_hash(db, user_id) == legacy_hash
 
-    account = await users.login(db, email="legacy@conduit.test", password="old-password-1")
+    account = await log_in(db, email="legacy@conduit.test", password="old-password-1")
     assert account.id == user_id
     upgraded = await _stored_hash(db, user_id)
     assert upgraded.startswith("$argon2id$")
 
     # The upgraded hash is for the same password, and it is not upgraded again.
-    await users.login(db, email="legacy@conduit.test", password="old-password-1")
+    await log_in(db, email="legacy@conduit.test", password="old-password-1")
     assert await _stored_hash(db, user_id) == upgraded
     with pytest.raises(InvalidCredentials):
-        await users.login(db, email="legacy@conduit.test", password="not-the-password")
+        await log_in(db, email="legacy@conduit.test", password="not-the-password")
 
 
 async def test_register_refuses_a_taken_username_or_email(db: Database) -> None:
@@ -129,9 +129,9 @@ async def test_update_user_changes_what_was_sent_and_keeps_the_rest(db: Database
         "new@conduit.test",
         "I write 🐍",
     )
-    await users.login(db, email="new@conduit.test", password="new password!")
+    await log_in(db, email="new@conduit.test", password="new password!")
     with pytest.raises(InvalidCredentials):
-        await users.login(db, email="new@conduit.test", password=PASSWORD)
+        await log_in(db, email="new@conduit.test", password=PASSWORD)
 
     # bio and image can be cleared.
     cleared = await users.update(

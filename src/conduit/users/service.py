@@ -1,4 +1,5 @@
-"""Use cases of the users feature: register, log in, read and change the current user."""
+"""Use cases of the users feature: register, check credentials, read and change the current
+user. Signing in (a session, the ban check, the audit record) is auth.service's."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from conduit.core.db import Database, UnitOfWork
 from conduit.core.db_errors import is_unique_violation, retry_deadlocks
 from conduit.core.errors import ConduitError
 from conduit.core.principal import Principal
-from conduit.core.security import hash_password, needs_rehash, password_work, verify_password
+from conduit.core.security import hash_password, password_work, verify_password
 from conduit.users import repository
 from conduit.users.events import UserRegistered, UserUpdated
-from conduit.users.exceptions import AlreadyTaken, InvalidCredentials, UnknownAccount
+from conduit.users.exceptions import AlreadyTaken, UnknownAccount
 from conduit.users.models import Account
 
 
@@ -103,18 +104,6 @@ async def verify_credentials(db: Database, *, email: str, password: str) -> Acco
     hashed = account.password_hash if account else None
     valid = await password_work(_verify, password, hashed)
     return account if account is not None and valid else None
-
-
-async def login(db: Database, *, email: str, password: str) -> Account:
-    account = await verify_credentials(db, email=email, password=password)
-    if account is None:
-        raise InvalidCredentials()
-    if needs_rehash(account.password_hash):
-        new_hash = await password_work(hash_password, password)
-        async with db.uow() as uow:
-            await repository.change(uow.conn, account.id, {"password_hash": new_hash})
-            await uow.commit()
-    return account
 
 
 async def current(db: Database, *, user_id: int) -> Account:
