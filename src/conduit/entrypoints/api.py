@@ -38,7 +38,7 @@ from conduit.http.hardening import SecurityHeaders
 from conduit.http.kit import JSONReply
 from conduit.http.middleware import RequestContext
 from conduit.http.rate_limits import RateLimit
-from conduit.http.read_cache import ReadCache
+from conduit.http.read_cache import CachedPaths, ReadCache
 from conduit.http.routing import add_routes
 from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
@@ -190,7 +190,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     # Innermost first: cached answers still get their ETag/304, CORS headers and request id;
     # rate limits count cached answers too and sit inside CORS (a browser can read a 429;
     # preflights are never counted); security headers go on every answer, even a 413.
-    app.add_middleware(ReadCache, cache=parts.cache)
+    app.add_middleware(
+        ReadCache,
+        cache=parts.cache,
+        paths=CachedPaths(parts.cache_rules.reads, prefix=API_PREFIX),
+    )
     app.add_middleware(ConditionalGet)
     if parts.rate_limiter is not None:
         app.add_middleware(
