@@ -15,9 +15,14 @@ from typing import TYPE_CHECKING
 
 from conduit.adapters.memory_bus import MemoryBus
 from conduit.adapters.memory_live import MemoryLiveBus
+from conduit.admin import audit as admin_audit
+from conduit.articles import audit as articles_audit
 from conduit.articles import cache_rules as articles_cache
 from conduit.auth import access
+from conduit.auth import audit as auth_audit
+from conduit.comments import audit as comments_audit
 from conduit.comments import cache_rules as comments_cache
+from conduit.core import audit
 from conduit.core.bus import EventBus
 from conduit.core.cache import CacheRules, NoCache, ResponseCache, invalidate
 from conduit.core.consumers import Consumer
@@ -64,6 +69,15 @@ CACHE_RULES = CacheRules.merge(
     notifications_cache.RULES,
 )
 
+# The kinds of audit record each feature writes, in its audit.py: what the admin audit view
+# (GET /api/admin/audit?type=) filters by. The one place to add a feature's.
+AUDIT_TYPES: tuple[str, ...] = audit.catalogue(
+    auth_audit.TYPES,
+    admin_audit.TYPES,
+    articles_audit.TYPES,
+    comments_audit.TYPES,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Container:
@@ -76,6 +90,8 @@ class Container:
     cache: ResponseCache = field(default_factory=NoCache)
     # What each feature's writes make stale and which reads are cached (CACHE_RULES).
     cache_rules: CacheRules = CACHE_RULES
+    # Every kind of audit record, for the admin audit view (AUDIT_TYPES).
+    audit_types: tuple[str, ...] = AUDIT_TYPES
     # OpenID Connect providers users may log in with, by name (CONDUIT_OIDC_PROVIDERS).
     identity_providers: Mapping[str, IdentityProvider] = field(default_factory=dict)
     # None: no rate limits (CONDUIT_RATE_LIMITS_ENABLED=false, or a container built by hand).

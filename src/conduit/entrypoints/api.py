@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from conduit import migrations
+from conduit.admin.router import audit_router
 from conduit.admin.router import router as admin_router
 from conduit.articles.router import router as articles_router
 from conduit.articles.search_router import router as search_router
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         tags_router,
         notifications_router,
         admin_router,
+        audit_router(parts.audit_types),
         uploads_router,
     ):
         add_routes(app, router, prefix=API_PREFIX, plans=parts.settings.route_plans)
