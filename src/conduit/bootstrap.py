@@ -6,6 +6,7 @@ The web app, the CLI and the worker all start from :func:`build`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,9 +15,16 @@ from typing import TYPE_CHECKING
 
 from conduit.adapters.memory_bus import MemoryBus
 from conduit.adapters.memory_live import MemoryLiveBus
+from conduit.admin import audit as admin_audit
+from conduit.articles import audit as articles_audit
+from conduit.articles import cache_rules as articles_cache
 from conduit.auth import access
+from conduit.auth import audit as auth_audit
+from conduit.comments import audit as comments_audit
+from conduit.comments import cache_rules as comments_cache
+from conduit.core import audit
 from conduit.core.bus import EventBus
-from conduit.core.cache import NoCache, ResponseCache
+from conduit.core.cache import CacheRules, NoCache, ResponseCache, invalidate
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database
 from conduit.core.engines import create_engine
@@ -29,8 +37,12 @@ from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
 from conduit.core.storage import FileStorage
 from conduit.http.client_address import IPNetwork
+from conduit.notifications import cache_rules as notifications_cache
 from conduit.notifications.handlers import consumer as notifications_consumer
+from conduit.profiles import cache_rules as profiles_cache
 from conduit.settings import RateLimits, Settings
+from conduit.tags import cache_rules as tags_cache
+from conduit.users import cache_rules as users_cache
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -45,6 +57,27 @@ class ConfigurationError(RuntimeError):
 # queue per consumer before the first publish, so no event is routed to nowhere.)
 CONSUMERS: tuple[Consumer, ...] = (notifications_consumer,)
 
+# What each feature declares about the response cache, in its cache_rules.py: which
+# generations its events bump (every event it emits, even those that bump nothing) and which
+# of its reads are cached. The one place to add a feature's.
+CACHE_RULES = CacheRules.merge(
+    users_cache.RULES,
+    profiles_cache.RULES,
+    tags_cache.RULES,
+    articles_cache.RULES,
+    comments_cache.RULES,
+    notifications_cache.RULES,
+)
+
+# The kinds of audit record each feature writes, in its audit.py: what the admin audit view
+# (GET /api/admin/audit?type=) filters by. The one place to add a feature's.
+AUDIT_TYPES: tuple[str, ...] = audit.catalogue(
+    auth_audit.TYPES,
+    admin_audit.TYPES,
+    articles_audit.TYPES,
+    comments_audit.TYPES,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Container:
@@ -55,6 +88,10 @@ class Container:
     bus: EventBus = field(default_factory=MemoryBus)
     consumers: tuple[Consumer, ...] = CONSUMERS
     cache: ResponseCache = field(default_factory=NoCache)
+    # What each feature's writes make stale and which reads are cached (CACHE_RULES).
+    cache_rules: CacheRules = CACHE_RULES
+    # Every kind of audit record, for the admin audit view (AUDIT_TYPES).
+    audit_types: tuple[str, ...] = AUDIT_TYPES
     # OpenID Connect providers users may log in with, by name (CONDUIT_OIDC_PROVIDERS).
     identity_providers: Mapping[str, IdentityProvider] = field(default_factory=dict)
     # None: no rate limits (CONDUIT_RATE_LIMITS_ENABLED=false, or a container built by hand).
@@ -166,8 +203,13 @@ def resolve_secret(settings: Settings) -> str:
     return load_or_create_secret(Path(settings.data_dir) / "secret_key")
 
 
-def response_cache(settings: Settings, db: Database) -> ResponseCache:
-    """Redis when ``CONDUIT_REDIS_URL`` is set (invalidated by every commit), else nothing."""
+def response_cache(
+    settings: Settings, db: Database, rules: CacheRules = CACHE_RULES
+) -> ResponseCache:
+    """Redis when ``CONDUIT_REDIS_URL`` is set (invalidated by every commit), else nothing.
+
+    Each commit bumps the generations its events changed, as ``rules`` say.
+    """
     if not settings.redis_url:
         return NoCache()
     from conduit.adapters.redis_cache import RedisResponseCache
@@ -180,7 +222,7 @@ def response_cache(settings: Settings, db: Database) -> ResponseCache:
         )
     except ValueError as exc:
         raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
-    db.on_commit(cache.invalidate)
+    db.on_commit(functools.partial(invalidate, cache, rules))
     return cache
 
 

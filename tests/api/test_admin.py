@@ -9,13 +9,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from conduit.core import audit
+from conduit.admin.audit import ROLE_GRANTED, ROLE_REVOKED, USER_BANNED, USER_UNBANNED
+from conduit.articles.audit import ARTICLE_MODERATED
+from conduit.auth.audit import LOGIN_SUCCEEDED
+from conduit.bootstrap import AUDIT_TYPES
 from conduit.core.db import Database
 from conduit.core.events import Event
 from conduit.core.outbox import outbox
 from tests.api.roles_support import audit_rows, make_admin, set_account
 from tests.api.support import ISO_MS, assert_error
 from tests.helpers import auth, create_article, register
+from tests.unit.test_audit_types import held_audit_types
 
 RECORD_KEYS = {"id", "type", "occurredAt", "actorId", "subjectId", "ip", "userAgent", "details"}
 
@@ -53,7 +57,7 @@ async def test_admin_endpoints_are_for_admins_only(client: httpx.AsyncClient, db
         )
     me = await client.get("/user", headers=auth(user))
     assert me.json()["user"]["roles"] == ["user"]
-    assert await audit_rows(db, audit.USER_BANNED) == []
+    assert await audit_rows(db, USER_BANNED) == []
 
 
 async def test_setting_roles_and_ban_answers_the_account(
@@ -76,7 +80,7 @@ async def test_setting_roles_and_ban_answers_the_account(
     assert made_root.data["username"] == "root"
     assert changed.data["username"] == "bob"
     assert changed.data["roles"] == ["admin", "moderator", "user"]
-    granted = await audit_rows(db, audit.ROLE_GRANTED)
+    granted = await audit_rows(db, ROLE_GRANTED)
     # The CLI's grant of root's admin role, then bob's two.
     assert [(row.actor_id is None, json.loads(row.details)) for row in granted] == [
         (True, {"username": "root", "role": "admin"}),
@@ -98,7 +102,7 @@ async def test_setting_roles_and_ban_answers_the_account(
         "roles": ["user"],
         "banned": True,
     }
-    assert len(await audit_rows(db, audit.ROLE_REVOKED)) == 2
+    assert len(await audit_rows(db, ROLE_REVOKED)) == 2
     assert (await events(db, "user.roles_changed"))[-1].data["roles"] == ["user"]
 
 
@@ -123,7 +127,7 @@ async def test_asking_for_what_already_holds_changes_nothing(
     unban = await set_account(client, root, "bob", banned=False)
     assert unban.json()["user"]["banned"] is False
     assert len(await events(db, "user.unbanned")) == 1
-    assert len(await audit_rows(db, audit.USER_UNBANNED)) == 1
+    assert len(await audit_rows(db, USER_UNBANNED)) == 1
 
 
 async def test_bad_requests(client: httpx.AsyncClient, db: Database) -> None:
@@ -177,32 +181,32 @@ async def test_the_audit_log_newest_first_filtered_and_paged(
     records = everything["auditRecords"]
     assert everything["auditRecordsCount"] == len(records)
     # Besides the sign-ins (each registration is one): a grant, 3 bans, a deletion.
-    acts = [r for r in records if r["type"] != audit.LOGIN_SUCCEEDED]
+    acts = [r for r in records if r["type"] != LOGIN_SUCCEEDED]
     assert [r["type"] for r in acts] == [
-        audit.ARTICLE_MODERATED,
-        *[audit.USER_BANNED] * 3,
-        audit.ROLE_GRANTED,
+        ARTICLE_MODERATED,
+        *[USER_BANNED] * 3,
+        ROLE_GRANTED,
     ]
     assert [r["id"] for r in records] == sorted((r["id"] for r in records), reverse=True)
     newest = records[0]
     assert set(newest) == RECORD_KEYS
-    assert newest["type"] == audit.ARTICLE_MODERATED
+    assert newest["type"] == ARTICLE_MODERATED
     assert ISO_MS.match(newest["occurredAt"])
     assert newest["userAgent"] == "ops/2"
     assert newest["details"]["slug"] == slug
     assert newest["subjectId"] == newest["details"]["authorId"]
 
-    bans = await audit_list(client, root, f"?type={audit.USER_BANNED}")
+    bans = await audit_list(client, root, f"?type={USER_BANNED}")
     assert bans["auditRecordsCount"] == 3
     assert [r["details"]["username"] for r in bans["auditRecords"]] == ["c", "b", "a"]
-    assert {r["type"] for r in bans["auditRecords"]} == {audit.USER_BANNED}
+    assert {r["type"] for r in bans["auditRecords"]} == {USER_BANNED}
 
-    first = await audit_list(client, root, f"?type={audit.USER_BANNED}&limit=2")
-    second = await audit_list(client, root, f"?type={audit.USER_BANNED}&limit=2&offset=2")
+    first = await audit_list(client, root, f"?type={USER_BANNED}&limit=2")
+    second = await audit_list(client, root, f"?type={USER_BANNED}&limit=2&offset=2")
     assert [r["details"]["username"] for r in first["auditRecords"]] == ["c", "b"]
     assert [r["details"]["username"] for r in second["auditRecords"]] == ["a"]
     assert first["auditRecordsCount"] == second["auditRecordsCount"] == 3
-    none = await audit_list(client, root, f"?type={audit.ROLE_REVOKED}")
+    none = await audit_list(client, root, f"?type={ROLE_REVOKED}")
     assert none == {"auditRecords": [], "auditRecordsCount": 0}
 
 
@@ -212,3 +216,19 @@ async def test_bad_audit_queries_are_422(
 ) -> None:
     root = await make_admin(client, db)
     assert_error(await client.get(f"/admin/audit{query}", headers=auth(root)), 422)
+
+
+async def test_the_audit_view_filters_by_every_type_a_feature_records(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """What the features declare (their audit.py, assembled in bootstrap) is what the app's
+    audit view accepts and documents."""
+    root = await make_admin(client, db)
+    recorded = set(held_audit_types())
+    assert recorded <= set(AUDIT_TYPES)
+    for kind in sorted(recorded):
+        assert (await audit_list(client, root, f"?type={kind}"))["auditRecordsCount"] >= 0
+    spec = (await client.get("/openapi.json")).json()
+    parameters = spec["paths"]["/api/admin/audit"]["get"]["parameters"]
+    (kind,) = [p for p in parameters if p["name"] == "type"]
+    assert kind["schema"]["enum"] == list(AUDIT_TYPES)

@@ -8,11 +8,13 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from conduit.admin.audit import USER_BANNED
+from conduit.articles.audit import ARTICLE_MODERATED
 from conduit.articles.models import articles
 from conduit.auth import repository as sessions
 from conduit.auth.models import sessions as sessions_table
+from conduit.comments.audit import COMMENT_MODERATED
 from conduit.comments.models import comments
-from conduit.core import audit
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.users.models import users
@@ -77,7 +79,7 @@ async def test_a_moderator_deletes_someone_elses_article_and_comment(
 
     author_id = await _user_id(db, "author")
     moderator_id = await _user_id(db, "mod")
-    [on_comment] = await audit_rows(db, audit.COMMENT_MODERATED)
+    [on_comment] = await audit_rows(db, COMMENT_MODERATED)
     assert (on_comment.actor_id, on_comment.subject_id) == (moderator_id, author_id)
     assert on_comment.user_agent == "mod-console/1.0"
     assert json.loads(on_comment.details) == {
@@ -85,7 +87,7 @@ async def test_a_moderator_deletes_someone_elses_article_and_comment(
         "commentId": comment["id"],
         "authorId": author_id,
     }
-    [on_article] = await audit_rows(db, audit.ARTICLE_MODERATED)
+    [on_article] = await audit_rows(db, ARTICLE_MODERATED)
     assert (on_article.actor_id, on_article.subject_id) == (moderator_id, author_id)
     assert json.loads(on_article.details)["slug"] == slug
     assert json.loads(on_article.details)["authorId"] == author_id
@@ -99,9 +101,9 @@ async def test_an_admin_moderates_too_and_an_author_deleting_their_own_is_not_au
     mine = (await create_article(client, author, "Mine"))["slug"]
     theirs = (await create_article(client, author, "Theirs"))["slug"]
     assert (await client.delete(f"/articles/{mine}", headers=auth(author))).status_code == 204
-    assert await audit_rows(db, audit.ARTICLE_MODERATED) == []
+    assert await audit_rows(db, ARTICLE_MODERATED) == []
     assert (await client.delete(f"/articles/{theirs}", headers=auth(root))).status_code == 204
-    assert len(await audit_rows(db, audit.ARTICLE_MODERATED)) == 1
+    assert len(await audit_rows(db, ARTICLE_MODERATED)) == 1
 
 
 async def test_a_plain_user_still_gets_403_and_a_moderator_may_not_edit(
@@ -134,7 +136,7 @@ async def test_a_plain_user_still_gets_403_and_a_moderator_may_not_edit(
     )
     assert (await client.get(f"/articles/{slug}")).json()["article"]["title"] == "A title"
     assert await count(db, comments) == 1
-    assert await audit_rows(db, audit.ARTICLE_MODERATED) == []
+    assert await audit_rows(db, ARTICLE_MODERATED) == []
 
 
 async def test_granted_and_revoked_roles_hold_from_the_next_request(
@@ -277,7 +279,7 @@ async def test_a_ban_revokes_the_users_sessions(
         assert rows[issued.session_id].revoked_at is not None
         assert rows[issued.session_id].revoked_reason == "ban"
     assert rows[started[2].session_id].revoked_at is None
-    [record] = await audit_rows(db, audit.USER_BANNED)
+    [record] = await audit_rows(db, USER_BANNED)
     assert record.subject_id == troll_id
     assert json.loads(record.details)["sessionsRevoked"] == 3  # the registration's and 2 more
     # A token of a session the ban revoked still reads (the ban answers writes with 403).

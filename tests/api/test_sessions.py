@@ -16,15 +16,15 @@ import orjson
 import pytest
 from sqlalchemy import select, update
 
-from conduit.auth.models import refresh_tokens, sessions
-from conduit.bootstrap import Container
-from conduit.core.audit import (
+from conduit.auth.audit import (
     LOGIN_FAILED,
     LOGIN_SUCCEEDED,
     REFRESH_REUSED,
     SIGNED_OUT_EVERYWHERE,
-    audit_log,
 )
+from conduit.auth.models import refresh_tokens, sessions
+from conduit.bootstrap import Container
+from conduit.core.audit import audit_log
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow

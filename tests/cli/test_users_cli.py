@@ -15,6 +15,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from conduit import migrations
+from conduit.admin.audit import ROLE_GRANTED, ROLE_REVOKED
 from conduit.bootstrap import Container
 from conduit.core import audit
 from conduit.core.db import Database
@@ -136,7 +137,7 @@ def test_grant_makes_the_first_admin_who_can_use_the_admin_api(database: Path) -
     assert result.stdout.strip() == "alice now has roles: admin, user"
     roles, records = asyncio.run(roles_and_audit(database))
     assert roles == {"alice": ["admin", "user"], "bob": ["user"]}
-    assert records == [(audit.ROLE_GRANTED, "admin")]
+    assert records == [(ROLE_GRANTED, "admin")]
 
     status, body = asyncio.run(use_the_admin_api(database))
     assert status == 200, body
@@ -159,7 +160,7 @@ def test_revoke_takes_the_role_back_and_repeating_changes_nothing(database: Path
     assert run(database, "users", "revoke", "bob", "moderator").exit_code == 0
     roles, records = asyncio.run(roles_and_audit(database))
     assert roles == {"alice": ["user"], "bob": ["user"]}
-    assert records == [(audit.ROLE_GRANTED, "moderator"), (audit.ROLE_REVOKED, "moderator")]
+    assert records == [(ROLE_GRANTED, "moderator"), (ROLE_REVOKED, "moderator")]
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,10 @@ import orjson
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from conduit.auth.audit import LOGIN_FAILED, LOGIN_SUCCEEDED
 from conduit.auth.models import refresh_tokens, sessions
 from conduit.auth.oidc.models import login_states, user_identities
-from conduit.core.audit import LOGIN_FAILED, LOGIN_SUCCEEDED, audit_log
+from conduit.core.audit import audit_log
 from conduit.core.db import Database
 from conduit.core.outbox import outbox
 from conduit.core.security import TokenCodec

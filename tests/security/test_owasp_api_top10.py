@@ -56,6 +56,7 @@ from sqlalchemy import func, select
 from starlette.routing import WebSocketRoute
 
 import conduit
+from conduit.auth.audit import LOGIN_FAILED, REFRESH_REUSED
 from conduit.auth.models import sessions
 from conduit.auth.oidc.models import user_identities
 from conduit.bootstrap import (
@@ -65,7 +66,7 @@ from conduit.bootstrap import (
     rate_limiter,
     resolve_secret,
 )
-from conduit.core.audit import LOGIN_FAILED, REFRESH_REUSED, audit_log
+from conduit.core.audit import audit_log
 from conduit.core.db import Database
 from conduit.core.outbox import outbox
 from conduit.core.security import TokenCodec

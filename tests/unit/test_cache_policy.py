@@ -1,16 +1,37 @@
-"""What each event invalidates, which requests are cached, and how ETags compare."""
+"""What each event invalidates, which requests are cached, and how ETags compare.
+
+The rules are the features' (their cache_rules.py), as bootstrap assembles them.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 
-from conduit.core import cache
+import conduit
+from conduit.bootstrap import CACHE_RULES
+from conduit.core.cache import NOTHING, CacheRules
 from conduit.core.events import CATALOGUE, Event
 from conduit.http.conditional import matches, strong_etag
-from conduit.http.read_cache import generations_for, normalised_request
+from conduit.http.read_cache import CachedPaths, normalised_request
 from conduit.migrations.models import load_all_models
 
 load_all_models()
+
+
+def every_event_module() -> list[str]:
+    """Every feature's events module, imported: the catalogue then holds every event type."""
+    names = [
+        module.name
+        for module in pkgutil.walk_packages(conduit.__path__, prefix="conduit.")
+        if module.name.endswith(".events") and module.name != "conduit.core.events"
+    ]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
 
 EXPECTED = {
     "article.created": {"lists", "tags", "article:s", "comments:s"},
@@ -37,7 +58,7 @@ EXPECTED = {
 @pytest.mark.parametrize("event_type", sorted(EXPECTED))
 def test_each_event_bumps_what_anonymous_readers_could_see_change(event_type: str) -> None:
     event = Event(type=event_type, data={"slug": "s", "userId": 1})
-    assert cache.generations_changed_by(event) == EXPECTED[event_type]
+    assert CACHE_RULES.changed_by(event) == EXPECTED[event_type]
 
 
 @pytest.mark.parametrize(
@@ -48,15 +69,36 @@ def test_a_user_update_bumps_everything_only_when_a_public_field_changed(
     changed: list[str], expected: set[str]
 ) -> None:
     event = Event(type="user.updated", data={"userId": 1, "username": "u", "changed": changed})
-    assert cache.generations_changed_by(event) == expected
+    assert CACHE_RULES.changed_by(event) == expected
 
 
-def test_every_catalogued_event_is_mapped() -> None:
-    assert set(CATALOGUE) <= set(EXPECTED), "map the new event in generations_changed_by"
+def test_every_event_declares_what_it_invalidates() -> None:
+    """A new event cannot silently skip invalidation: its feature's cache_rules.py says
+    which generations it bumps, or that it bumps nothing (NOTHING), and bootstrap merges
+    that feature's rules."""
+    assert len(every_event_module()) >= 5
+    undeclared = set(CATALOGUE) - set(CACHE_RULES.invalidates)
+    assert not undeclared, f"declare these events in their feature's cache_rules.py: {undeclared}"
+    assert set(CACHE_RULES.invalidates) <= set(CATALOGUE), "a rule for an event nobody emits"
+    assert set(CATALOGUE) <= set(EXPECTED), "add the new event to EXPECTED above"
 
 
 def test_an_unknown_event_bumps_everything() -> None:
-    assert cache.generations_changed_by(Event(type="article.archived", data={})) == {"all"}
+    assert CACHE_RULES.changed_by(Event(type="article.archived", data={})) == {"all"}
+
+
+@pytest.mark.parametrize("event_type", ["article.created", "comment.deleted"])
+def test_an_event_its_rule_cannot_read_bumps_everything(event_type: str) -> None:
+    assert CACHE_RULES.changed_by(Event(type=event_type, data={"slug": 7})) == {"all"}
+    assert CACHE_RULES.changed_by(Event(type=event_type, data={})) == {"all"}
+
+
+def test_a_rule_or_a_read_is_declared_once() -> None:
+    once = CacheRules(invalidates={"thing.done": NOTHING}, reads={"/things": lambda _path: ()})
+    with pytest.raises(ValueError, match=r"thing\.done"):
+        CacheRules.merge(once, CacheRules(invalidates={"thing.done": NOTHING}))
+    with pytest.raises(ValueError, match="/things"):
+        CacheRules.merge(once, CacheRules(reads={"/things": None}))
 
 
 @pytest.mark.parametrize(
@@ -75,7 +117,7 @@ def test_an_unknown_event_bumps_everything() -> None:
     ],
 )
 def test_which_reads_are_cached(path: str, expected: tuple[str, ...] | None) -> None:
-    assert generations_for(path) == expected
+    assert CachedPaths(CACHE_RULES.reads, prefix="/api").generations_for(path) == expected
 
 
 def test_the_query_is_normalised() -> None:

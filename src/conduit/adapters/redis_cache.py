@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -34,8 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conduit.core.cache import ALL, BYPASS, Lookup, generations_changed_by_all
-from conduit.core.events import Event
+from conduit.core.cache import ALL, BYPASS, Lookup
 from conduit.core.tasks import cancel_and_wait
 
 log = structlog.get_logger("conduit.cache")
@@ -205,8 +204,8 @@ class RedisResponseCache:
                 "store", lambda: self._redis.execute(("SET", key, value, "EX", self._ttl))
             )
 
-    async def invalidate(self, events: Sequence[Event]) -> None:
-        changed = generations_changed_by_all(events)
+    async def bump(self, generations: Collection[str]) -> None:
+        changed = set(generations)
         if not changed:
             return
         if self._open:

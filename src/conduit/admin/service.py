@@ -11,12 +11,13 @@ per change. Asking for what already holds changes nothing, emits nothing, record
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.admin.audit import ROLE_GRANTED, ROLE_REVOKED, USER_BANNED, USER_UNBANNED
 from conduit.auth.access import BAN
 from conduit.auth.models import sessions
 from conduit.core import audit, policy
@@ -96,7 +97,7 @@ async def _set_roles(
                 user_roles.c.user_id == account.id, user_roles.c.role.in_(removed)
             )
         )
-    for kind, roles in ((audit.ROLE_GRANTED, added), (audit.ROLE_REVOKED, removed)):
+    for kind, roles in ((ROLE_GRANTED, added), (ROLE_REVOKED, removed)):
         for role in roles:
             await audit.record(
                 uow.conn,
@@ -144,7 +145,7 @@ async def _ban(uow: UnitOfWork, account: Account, *, actor_id: int | None, clien
     uow.emit(UserBanned(user_id=account.id, username=account.username), actor_id=actor_id)
     await audit.record(
         uow.conn,
-        audit.USER_BANNED,
+        USER_BANNED,
         actor_id=actor_id,
         subject_id=account.id,
         client=client,
@@ -159,7 +160,7 @@ async def _unban(
     uow.emit(UserUnbanned(user_id=account.id, username=account.username), actor_id=actor_id)
     await audit.record(
         uow.conn,
-        audit.USER_UNBANNED,
+        USER_UNBANNED,
         actor_id=actor_id,
         subject_id=account.id,
         client=client,
@@ -260,11 +261,20 @@ async def revoke(
 
 
 async def audit_log(
-    db: Database, *, actor: Principal, page: Page, kind: str | None = None
+    db: Database,
+    *,
+    actor: Principal,
+    page: Page,
+    types: Sequence[str],
+    kind: str | None = None,
 ) -> tuple[list[AuditEntry], int]:
-    """The audit log for an admin, newest first, optionally of one type; with the total."""
+    """The audit log for an admin, newest first, optionally of one type; with the total.
+
+    ``types`` are every feature's audit types (``conduit.bootstrap.AUDIT_TYPES``): the
+    ones ``kind`` may name.
+    """
     policy.require_admin(actor)
-    if kind is not None and kind not in audit.TYPES:
-        raise Invalid("type", f"must be one of {', '.join(audit.TYPES)}")
+    if kind is not None and kind not in types:
+        raise Invalid("type", f"must be one of {', '.join(types)}")
     async with db.reader() as uow:
         return await audit.page(uow.conn, page=page, kind=kind)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.articles import repository
+from conduit.articles.audit import ARTICLE_MODERATED
 from conduit.articles.events import (
     ArticleCreated,
     ArticleDeleted,
@@ -204,7 +205,7 @@ async def delete(
         )
         await audit.record_moderation(
             uow.conn,
-            audit.ARTICLE_MODERATED,
+            ARTICLE_MODERATED,
             actor=actor,
             owner_id=author_id,
             client=client,

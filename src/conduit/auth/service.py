@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.auth import repository as sessions
+from conduit.auth.audit import LOGIN_FAILED, LOGIN_SUCCEEDED, REFRESH_REUSED, SIGNED_OUT_EVERYWHERE
 from conduit.auth.repository import IssuedSession
 from conduit.core import audit
 from conduit.core.audit import UNKNOWN_CLIENT, Client
@@ -99,7 +100,7 @@ async def register(
         )
         await audit.record(
             conn,
-            audit.LOGIN_SUCCEEDED,
+            LOGIN_SUCCEEDED,
             actor_id=account.id,
             subject_id=account.id,
             client=client,
@@ -138,7 +139,7 @@ async def login(
         issued = await sessions.start(uow.conn, user_id=account.id, ttl_seconds=refresh_ttl_seconds)
         await audit.record(
             uow.conn,
-            audit.LOGIN_SUCCEEDED,
+            LOGIN_SUCCEEDED,
             actor_id=account.id,
             subject_id=account.id,
             client=client,
@@ -162,7 +163,7 @@ async def _login_failed(
             user_id = None if named is None else named.id
         await audit.record(
             uow.conn,
-            audit.LOGIN_FAILED,
+            LOGIN_FAILED,
             actor_id=None,
             subject_id=user_id,
             client=client,
@@ -222,7 +223,7 @@ async def refresh(
                 )
             await audit.record(
                 uow.conn,
-                audit.REFRESH_REUSED,
+                REFRESH_REUSED,
                 actor_id=None,
                 subject_id=account.id,
                 client=client,
@@ -296,7 +297,7 @@ async def _cut_off(
     )
     await audit.record(
         uow.conn,
-        audit.SIGNED_OUT_EVERYWHERE,
+        SIGNED_OUT_EVERYWHERE,
         actor_id=actor.id,
         subject_id=actor.id,
         client=client,
@@ -341,7 +342,7 @@ async def update_account(
             )
         await audit.record(
             uow.conn,
-            audit.SIGNED_OUT_EVERYWHERE,
+            SIGNED_OUT_EVERYWHERE,
             actor_id=actor.id,
             subject_id=actor.id,
             client=client,

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conduit.articles import repository as articles_repository
 from conduit.articles.exceptions import ArticleNotFound
 from conduit.comments import repository
+from conduit.comments.audit import COMMENT_MODERATED
 from conduit.comments.events import CommentCreated, CommentDeleted
 from conduit.comments.exceptions import CommentNotFound, NotCommentAuthor
 from conduit.comments.models import Comment
@@ -101,7 +102,7 @@ async def delete(
         )
         await audit.record_moderation(
             uow.conn,
-            audit.COMMENT_MODERATED,
+            COMMENT_MODERATED,
             actor=actor,
             owner_id=author_id,
             client=client,

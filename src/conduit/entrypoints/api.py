@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from conduit import migrations
+from conduit.admin.router import audit_router
 from conduit.admin.router import router as admin_router
 from conduit.articles.router import router as articles_router
 from conduit.articles.search_router import router as search_router
@@ -38,7 +39,7 @@ from conduit.http.hardening import SecurityHeaders
 from conduit.http.kit import JSONReply
 from conduit.http.middleware import RequestContext
 from conduit.http.rate_limits import RateLimit
-from conduit.http.read_cache import ReadCache
+from conduit.http.read_cache import CachedPaths, ReadCache
 from conduit.http.routing import add_routes
 from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         tags_router,
         notifications_router,
         admin_router,
+        audit_router(parts.audit_types),
         uploads_router,
     ):
         add_routes(app, router, prefix=API_PREFIX, plans=parts.settings.route_plans)
@@ -190,7 +192,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     # Innermost first: cached answers still get their ETag/304, CORS headers and request id;
     # rate limits count cached answers too and sit inside CORS (a browser can read a 429;
     # preflights are never counted); security headers go on every answer, even a 413.
-    app.add_middleware(ReadCache, cache=parts.cache)
+    app.add_middleware(
+        ReadCache,
+        cache=parts.cache,
+        paths=CachedPaths(parts.cache_rules.reads, prefix=API_PREFIX),
+    )
     app.add_middleware(ConditionalGet)
     if parts.rate_limiter is not None:
         app.add_middleware(

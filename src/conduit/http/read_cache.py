@@ -5,9 +5,10 @@ and their ETag — for requests without an Authorization header, keyed by the pa
 normalised query. That is HTTP knowledge (the use cases return domain objects; a signed-in
 reader's flags are computed there), and a hit answered at this layer skips routing,
 validation, dependency injection, the database and serialisation: the fastest path there
-is. The use cases stay framework-free and cache-free; what a write changes is declared
-once, in :func:`conduit.core.cache.generations_changed_by`, from the events the use case
-already emits, and applied at commit by the cache adapter.
+is. The use cases stay framework-free and cache-free. Which reads are cached and what a
+write changes are declared by each feature in its ``cache_rules.py`` (see
+:mod:`conduit.core.cache`), the latter from the events the use case already emits, and
+applied at commit.
 
 Only 200 answers are stored, so errors (a 404 for a profile that does not exist *yet*, a
 422 for a bad ``limit``) always come from the application.
@@ -16,49 +17,64 @@ Only 200 answers are stored, so errors (a 404 for a profile that does not exist 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conduit.core import cache as generations
-from conduit.core.cache import ResponseCache
+from conduit.core.cache import ALL, DependsOn, ResponseCache
 from conduit.http.conditional import strong_etag
 
 ETAG_BYTES = len(strong_etag(b""))
 MAX_REQUEST_CHARS = 1024
-
-Route = tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[str, ...]]]
-
-# Every anonymous read of the API with the generations its answer depends on. A new GET
-# route is not cached until it is listed here.
-ROUTES: tuple[Route, ...] = (
-    (re.compile(r"/api/articles"), lambda _m: (generations.ALL, generations.LISTS)),
-    (re.compile(r"/api/tags"), lambda _m: (generations.ALL, generations.TAGS)),
-    # Search results are article lists: any article write makes them stale.
-    (re.compile(r"/api/articles/search"), lambda _m: (generations.ALL, generations.LISTS)),
-    (
-        re.compile(r"/api/articles/(?P<slug>[^/]+)"),
-        lambda m: (generations.ALL, generations.article(m["slug"])),
-    ),
-    (
-        re.compile(r"/api/articles/(?P<slug>[^/]+)/comments"),
-        lambda m: (generations.ALL, generations.comments(m["slug"])),
-    ),
-    (re.compile(r"/api/profiles/[^/]+"), lambda _m: (generations.ALL,)),
-)
-_NEVER = frozenset({"/api/articles/feed"})  # signed-in only
+_PARAMETER = re.compile(r"\{(\w+)\}")
 
 
-def generations_for(path: str) -> tuple[str, ...] | None:
-    """The generations an anonymous ``GET path`` depends on; None when it is not cached."""
-    if path in _NEVER:
+class CachedPaths:
+    """Which anonymous ``GET`` paths are cached, and the generations each one depends on.
+
+    Built from the reads the features declare (:attr:`conduit.core.cache.CacheRules.reads`),
+    written as their routers write paths (``/articles/{slug}``) under ``prefix``. A path
+    without parameters is found by its exact text first (so ``/articles/feed`` and
+    ``/articles/search`` are not taken for an article); then the templates, in the order
+    they were declared. Every cached read also depends on :data:`~conduit.core.cache.ALL`.
+    A new GET route is not cached until its feature declares it.
+    """
+
+    def __init__(self, reads: Mapping[str, DependsOn | None], *, prefix: str) -> None:
+        self._exact: dict[str, DependsOn | None] = {}
+        self._templates: list[tuple[re.Pattern[str], DependsOn | None]] = []
+        for template, depends_on in reads.items():
+            path = prefix + template
+            if _PARAMETER.search(template) is None:
+                self._exact[path] = depends_on
+            else:
+                self._templates.append((_pattern(path), depends_on))
+
+    def generations_for(self, path: str) -> tuple[str, ...] | None:
+        """The generations an anonymous ``GET path`` depends on; None when it is not cached."""
+        if path in self._exact:
+            return _generations(self._exact[path], {})
+        for pattern, depends_on in self._templates:
+            found = pattern.fullmatch(path)
+            if found is not None:
+                return _generations(depends_on, found.groupdict())
         return None
-    for pattern, scopes in ROUTES:
-        found = pattern.fullmatch(path)
-        if found is not None:
-            return scopes(found)
-    return None
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    """``/api/articles/{slug}`` as a pattern: each parameter one path segment, by name."""
+    parts = _PARAMETER.split(path)  # literal, name, literal, name, ..., literal
+    return re.compile(
+        "".join(
+            f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part)
+            for index, part in enumerate(parts)
+        )
+    )
+
+
+def _generations(depends_on: DependsOn | None, path: Mapping[str, str]) -> tuple[str, ...] | None:
+    return None if depends_on is None else (ALL, *depends_on(path))
 
 
 def normalised_request(path: str, query_string: bytes) -> str:
@@ -71,16 +87,17 @@ def normalised_request(path: str, query_string: bytes) -> str:
 class ReadCache:
     """Answers anonymous reads from the response cache; stores what the app answered."""
 
-    def __init__(self, app: ASGIApp, *, cache: ResponseCache) -> None:
+    def __init__(self, app: ASGIApp, *, cache: ResponseCache, paths: CachedPaths) -> None:
         self.app = app
         self.cache = cache
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or not self.cache.enabled:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        scopes = generations_for(path)
+        scopes = self.paths.generations_for(path)
         if scopes is None or any(name == b"authorization" for name, _ in scope["headers"]):
             await self.app(scope, receive, send)
             return

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.auth import repository as sessions
+from conduit.auth.audit import LOGIN_FAILED, LOGIN_SUCCEEDED
 from conduit.auth.oidc.models import login_states, user_identities
 from conduit.auth.service import SignedIn
 from conduit.core import audit
@@ -159,7 +160,7 @@ async def complete(
         async with db.uow() as uow:
             await audit.record(
                 uow.conn,
-                audit.LOGIN_FAILED,
+                LOGIN_FAILED,
                 actor_id=None,
                 client=client,
                 details={"provider": provider, "reason": f"{field} {messages[0]}"},
@@ -275,7 +276,7 @@ async def _sign_in(
         issued = await sessions.start(conn, user_id=account.id, ttl_seconds=session_ttl_seconds)
         await audit.record(
             conn,
-            audit.LOGIN_SUCCEEDED,
+            LOGIN_SUCCEEDED,
             actor_id=account.id,
             subject_id=account.id,
             client=client,
