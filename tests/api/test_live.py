@@ -15,7 +15,7 @@ from conduit.bootstrap import Container
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
-from conduit.entrypoints.live import LiveUpdates
+from conduit.live.updates import LiveUpdates
 from conduit.settings import Settings
 from tests.helpers import auth, create_article, register
 from tests.live_support import (

@@ -200,7 +200,7 @@ async def test_broker_down_while_200_writes_go_through(
 ) -> None:
     """Issue 7 section 6: every write succeeds; once RabbitMQ is back all 200 events arrive,
     none applied twice."""
-    from conduit.entrypoints.worker import run_worker
+    from conduit.bootstrap.lifecycle import run_worker
 
     recorder = Recorder()
     wanted = consumer(unique("outage"), recorder)

@@ -7,7 +7,6 @@ tests call it. Routes live in each feature's router.py; this file only assembles
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,13 +23,10 @@ from conduit.articles.search_router import router as search_router
 from conduit.auth.oidc.router import router as oidc_router
 from conduit.auth.router import router as auth_router
 from conduit.auth.router import sessions_router
-from conduit.bootstrap import Container, access_keeper, build, trusted_networks
+from conduit.bootstrap import Container, Role, build, trusted_networks
 from conduit.comments.router import router as comments_router
-from conduit.core.tasks import cancel_and_wait
 from conduit.entrypoints.asyncapi import asyncapi_document
-from conduit.entrypoints.live import LiveUpdates, notifications_lookup
 from conduit.entrypoints.live import router as live_router
-from conduit.entrypoints.worker import run_worker
 from conduit.graphql.router import GRAPHQL_PATH, graphql_router
 from conduit.http.client_address import ClientAddress
 from conduit.http.conditional import ConditionalGet
@@ -79,51 +75,31 @@ def _events_mode(parts: Container) -> str:
     return "broker: relay and consumers in conduit worker"
 
 
-def _background_worker(parts: Container) -> asyncio.Task[None] | None:
-    """Embedded bus: relay and consumers here. Broker: the relay only, if relay_in_serve."""
-    if parts.embedded_bus:
-        return asyncio.create_task(run_worker(parts), name="embedded-worker")
-    if parts.settings.relay_in_serve:
-        return asyncio.create_task(run_worker(parts, (), relay=True), name="relay")
-    return None
-
-
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     parts = container or build(settings)
-    live_updates = LiveUpdates(parts, notifications_of=notifications_lookup(parts.db))
-    keeper = access_keeper(parts)
+    # From here the access rules follow this process's own commits, lifespan or not.
+    parts.lifecycle.prepare(Role.SERVE)
+    live_updates = parts.lifecycle.live_updates
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if parts.settings.should_auto_migrate:
             url = parts.settings.effective_database_url
             await asyncio.to_thread(migrations.upgrade, url)
-        with contextlib.suppress(Exception):  # the loop below retries (and logs) a failure
-            await keeper.reload()
-        access_rules = asyncio.create_task(keeper.run(), name="access-rules")
-        await live_updates.start()
-        background = _background_worker(parts)
-        log.info("conduit_started", database=parts.db.dialect, events=_events_mode(parts))
-        # What start-up built (modules, routes, schemas, compiled statements) lives as long
-        # as the process: out of the collector's reach, a full collection no longer walks
-        # it. Those walks were the slowest answers under load (bench/README.md: p99 2-3x
-        # p50, 1.1-1.9x frozen) and 8-15 % of the throughput.
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            gc.unfreeze()
-            await cancel_and_wait(background)
-            await cancel_and_wait(access_rules)
-            await live_updates.close()
-            await parts.cache.close()
-            for provider in parts.identity_providers.values():
-                await provider.close()
-            if parts.rate_limiter is not None:
-                await parts.rate_limiter.close()
-            await parts.storage.close()
-            await parts.db.dispose()
+        # The keeper, live updates, the events of this process and the pools: started
+        # here, stopped in reverse when the app stops (as `conduit worker` does its own).
+        async with parts.running(Role.SERVE):
+            log.info("conduit_started", database=parts.db.dialect, events=_events_mode(parts))
+            # What start-up built (modules, routes, schemas, compiled statements) lives as
+            # long as the process: out of the collector's reach, a full collection no longer
+            # walks it. Those walks were the slowest answers under load (bench/README.md:
+            # p99 2-3x p50, 1.1-1.9x frozen) and 8-15 % of the throughput.
+            gc.collect()
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()
 
     app = FastAPI(
         title="RealWorld Conduit API",

@@ -3,7 +3,8 @@
 The client authenticates with its first frame, ``{"type": "auth", "token": "<jwt>"}``,
 then may ``subscribe`` / ``unsubscribe`` to articles and ``ping``. Every frame is a JSON
 text frame of at most 64 KiB. This module only speaks the protocol; routing lives in
-:mod:`conduit.live.hub`, and :class:`LiveUpdates` starts the parts with the app.
+:mod:`conduit.live.hub`, and the container starts and stops the live parts
+(:class:`~conduit.live.updates.LiveUpdates`) with the app.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -19,15 +19,11 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
-from conduit.bootstrap import Container
-from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Principal
 from conduit.live import service
-from conduit.live.hub import Connection, Hub, NotificationsOf
-from conduit.live.publisher import LivePublisher
-from conduit.notifications import service as notifications
-from conduit.notifications.schemas import notification_json
+from conduit.live.hub import Connection
+from conduit.live.updates import LiveUpdates
 
 log = structlog.get_logger("conduit.live")
 router = APIRouter()
@@ -44,45 +40,6 @@ class Close(enum.IntEnum):
     UNAUTHENTICATED = 4401  # no valid auth message first, within the auth timeout
     TOO_SLOW = 4408  # the client did not read: its send queue filled up
     TOO_MANY_CONNECTIONS = 4429  # the user has the most connections allowed already
-
-
-def notifications_lookup(db: Database) -> NotificationsOf:
-    """The hub's ``notifications_of``: what an event notified, as each recipient lists it."""
-
-    async def notifications_of(event_id: str, users: Collection[int]) -> dict[int, dict[str, Any]]:
-        found = await notifications.of_event(db, event_id=event_id, recipient_ids=users)
-        return {user: notification_json(item) for user, item in found.items()}
-
-    return notifications_of
-
-
-class LiveUpdates:
-    """The live parts of one app: the hub, the commit-time publisher and the bus."""
-
-    def __init__(
-        self, parts: Container, *, notifications_of: NotificationsOf | None = None
-    ) -> None:
-        settings = parts.settings
-        self.parts = parts
-        self.hub = Hub(
-            followers_among=service.followers_lookup(parts.db),
-            notifications_of=notifications_of,
-            max_connections_per_user=settings.live_max_connections_per_user,
-            max_subscriptions=settings.live_max_subscriptions,
-            queue_size=settings.live_send_queue,
-        )
-        self.publisher = LivePublisher(parts.db, parts.live)
-        self.auth_timeout = settings.live_auth_timeout_seconds
-        self.ping_seconds = settings.live_ping_seconds
-
-    async def start(self) -> None:
-        self.publisher.start()
-        self.parts.db.on_commit(self.publisher.committed)
-        await self.parts.live.start(self.hub.deliver)
-
-    async def close(self) -> None:
-        await self.publisher.close()
-        await self.parts.live.close()
 
 
 def _error(text: str) -> dict[str, Any]:
@@ -144,7 +101,7 @@ async def _authenticate(websocket: WebSocket, live: LiveUpdates) -> Principal | 
         await _close(websocket, Close.UNAUTHENTICATED, 'send {"type": "auth", "token": ...} first')
         return None
     try:
-        return live.parts.authenticator.authenticate(token)
+        return live.authenticator.authenticate(token)
     except Unauthenticated:
         await _close(websocket, Close.UNAUTHENTICATED, "token is invalid")
         return None
@@ -176,7 +133,7 @@ async def _subscribe(live: LiveUpdates, connection: Connection, request: dict[st
             limit = live.hub.max_subscriptions
             connection.send(_error(f"subscribe: at most {limit} articles per connection"))
             return
-        if not await service.article_exists(live.parts.db, slug=slug):
+        if not await service.article_exists(live.db, slug=slug):
             connection.send(_error("subscribe: article not found"))
             return
         live.hub.subscribe(connection, slug)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from conduit.articles import repository as articles_repository
 from conduit.core.db import Database
-from conduit.live.hub import FollowersAmong
+from conduit.live.hub import FollowersAmong, NotificationsOf
+from conduit.notifications import service as notifications
+from conduit.notifications.schemas import notification_json
 from conduit.profiles import repository as profiles_repository
 
 MAX_SLUG_LENGTH = 255
@@ -25,3 +28,13 @@ def followers_lookup(db: Database) -> FollowersAmong:
             return await profiles_repository.followers_among(uow.conn, author_id, user_ids)
 
     return followers_among
+
+
+def notifications_lookup(db: Database) -> NotificationsOf:
+    """The hub's ``notifications_of``: what an event notified, as each recipient lists it."""
+
+    async def notifications_of(event_id: str, users: Collection[int]) -> dict[int, dict[str, Any]]:
+        found = await notifications.of_event(db, event_id=event_id, recipient_ids=users)
+        return {user: notification_json(item) for user, item in found.items()}
+
+    return notifications_of

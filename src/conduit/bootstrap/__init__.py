@@ -1,14 +1,16 @@
 """The one place that reads Settings and wires Conduit's parts together.
 
-The web app, the CLI and the worker all start from :func:`build`.
+The web app, the CLI and the worker all start from :func:`build`; the app's lifespan and
+``conduit worker`` then start and stop what the container built through
+``Container.start(role)`` / ``Container.stop()`` (``lifecycle.py``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +20,11 @@ from conduit.adapters.memory_live import MemoryLiveBus
 from conduit.admin import audit as admin_audit
 from conduit.articles import audit as articles_audit
 from conduit.articles import cache_rules as articles_cache
-from conduit.auth import access
 from conduit.auth import audit as auth_audit
+from conduit.bootstrap.lifecycle import Lifecycle
+from conduit.bootstrap.lifecycle import Role as Role
+from conduit.bootstrap.lifecycle import access_keeper as access_keeper
+from conduit.bootstrap.lifecycle import relay_for as relay_for
 from conduit.comments import audit as comments_audit
 from conduit.comments import cache_rules as comments_cache
 from conduit.core import audit
@@ -31,9 +36,8 @@ from conduit.core.engines import create_engine
 from conduit.core.identity import IdentityProvider
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
-from conduit.core.principal import AccessRulesKeeper, Authenticator
+from conduit.core.principal import Authenticator
 from conduit.core.rate_limits import RateLimiter
-from conduit.core.relay import Relay
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
 from conduit.core.storage import FileStorage
 from conduit.http.client_address import IPNetwork
@@ -100,11 +104,33 @@ class Container:
     storage: FileStorage = None  # type: ignore[assignment]
     # Checks access tokens against the key and the in-memory access rules (one per process).
     authenticator: Authenticator = field(init=False)
+    # Starts and stops what the process runs beside its requests (see lifecycle.py).
+    lifecycle: Lifecycle = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "authenticator", Authenticator(self.tokens))
         if self.storage is None:
             object.__setattr__(self, "storage", file_storage(self.settings))
+        object.__setattr__(self, "lifecycle", Lifecycle(self))
+
+    async def start(self, role: Role) -> None:
+        """Start what ``role`` runs, after entering the pools; if a part fails to start,
+        what had started is stopped and the error raised."""
+        await self.lifecycle.start(role)
+
+    async def stop(self) -> list[str]:
+        """Stop everything :meth:`start` started, last first, the pools last (the database
+        at the very end); the names of the parts that failed to stop (each logged)."""
+        return await self.lifecycle.stop()
+
+    @asynccontextmanager
+    async def running(self, role: Role) -> AsyncIterator[None]:
+        """:meth:`start` on entry, :meth:`stop` on exit."""
+        await self.start(role)
+        try:
+            yield
+        finally:
+            await self.stop()
 
     @property
     def embedded_bus(self) -> bool:
@@ -159,29 +185,6 @@ def file_storage(settings: Settings) -> FileStorage:
     raise ConfigurationError(
         "CONDUIT_STORAGE_URL must start with s3:// or file:// (or be unset for the folder "
         f"<data_dir>/media), not {url.split('://')[0]}://"
-    )
-
-
-def relay_for(container: Container) -> Relay:
-    """The outbox relay, configured from settings, over the container's bus."""
-    settings = container.settings
-    return Relay(
-        container.db,
-        container.bus,
-        batch_size=settings.relay_batch_size,
-        poll_interval=settings.relay_poll_interval_seconds,
-        retention=dt.timedelta(days=settings.event_retention_days),
-    )
-
-
-def access_keeper(container: Container) -> AccessRulesKeeper:
-    """Keeps the container's authenticator current: revocations, bans and roles."""
-    return AccessRulesKeeper(
-        container.db,
-        container.authenticator,
-        load=lambda conn, horizon: access.load(conn, horizon=horizon),
-        fold=access.apply,
-        interval=container.settings.access_rules_refresh_seconds,
     )
 
 

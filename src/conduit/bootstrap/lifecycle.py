@@ -1,0 +1,226 @@
+"""What a Conduit process runs beside its requests, started and stopped in one place.
+
+``conduit serve`` (the app's lifespan) and ``conduit worker`` both go through
+``Container.start(role)`` and ``Container.stop()`` (``Container.running(role)`` does both);
+the role is all that differs:
+
+``Role.SERVE``
+    the access-rules keeper; live updates (the commit-time publisher, and the bus that feeds
+    this instance's sockets); the events: with the embedded bus the relay, upload pruning
+    and every consumer, with a broker the relay and upload pruning if
+    CONDUIT_RELAY_IN_SERVE (the consumers run in ``conduit worker``), else nothing.
+``Role.WORKER``
+    the live publisher (what the consumers commit reaches every instance's sockets); the
+    relay, upload pruning and every consumer.
+
+First of all the container's pools are entered, so that they close last: the database, the
+file storage, the rate limiter, the OpenID Connect clients and the response cache. Every
+part stops in the reverse order of its start (the events first, the database last), each
+within ``core.lifecycle.STOP_TIMEOUT_SECONDS``; a stop that fails or overruns is logged and
+the next part stops all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import structlog
+
+from conduit.auth import access
+from conduit.core.bus import delivery
+from conduit.core.consumers import Consumer
+from conduit.core.lifecycle import StartedParts
+from conduit.core.principal import AccessRulesKeeper
+from conduit.core.relay import Relay
+from conduit.live.updates import LiveUpdates
+from conduit.uploads import service as uploads
+
+if TYPE_CHECKING:
+    from conduit.bootstrap import Container
+
+# The first prune waits this long after the start (at most), so short-lived processes and
+# restarts in a loop do not prune on every start.
+FIRST_PRUNE_DELAY_SECONDS = 60.0
+
+log = structlog.get_logger("conduit.worker")
+
+
+class Role(enum.Enum):
+    """What a process asks the container to run (see the module docstring)."""
+
+    SERVE = "serve"
+    WORKER = "worker"
+
+
+class Lifecycle:
+    """One container's running parts: built once, started for a role, stopped in reverse."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._parts = StartedParts()
+        self._keeper: AccessRulesKeeper | None = None
+        self._live: LiveUpdates | None = None
+
+    @property
+    def live_updates(self) -> LiveUpdates:
+        """The hub, publisher and live bus (built on first use; started by :meth:`start`)."""
+        if self._live is None:
+            c = self._container
+            self._live = LiveUpdates(c.settings, c.db, c.live, c.authenticator)
+        return self._live
+
+    @property
+    def started(self) -> tuple[str, ...]:
+        """The parts running now, in the order they started."""
+        return self._parts.parts
+
+    def prepare(self, role: Role) -> None:
+        """Build what the role's requests need before it starts: in ``conduit serve``, the
+        access-rules keeper, which applies this process's own commits from now on."""
+        if role is Role.SERVE and self._keeper is None:
+            self._keeper = access_keeper(self._container)
+
+    async def start(self, role: Role) -> None:
+        if self._parts.parts:
+            raise RuntimeError(f"already started: {', '.join(self._parts.parts)}")
+        self.prepare(role)
+        try:
+            self._enter_pools()
+            if role is Role.SERVE:
+                await self._start_serve()
+            else:
+                await self._start_worker()
+        except BaseException:
+            await self._parts.stop()
+            raise
+
+    async def stop(self) -> list[str]:
+        return await self._parts.stop()
+
+    async def wait(self) -> None:
+        """Until a background part (the events) fails on its own: its error is raised."""
+        await self._parts.wait()
+
+    def _enter_pools(self) -> None:
+        c, parts = self._container, self._parts
+        parts.on_stop("database", c.db.dispose)
+        parts.on_stop("storage", c.storage.close)
+        if c.rate_limiter is not None:
+            parts.on_stop("rate-limiter", c.rate_limiter.close)
+        for name, provider in reversed(list(c.identity_providers.items())):
+            parts.on_stop(f"identity-provider:{name}", provider.close)
+        parts.on_stop("cache", c.cache.close)
+
+    async def _start_serve(self) -> None:
+        c, parts, keeper = self._container, self._parts, self._keeper
+        assert keeper is not None  # prepare(Role.SERVE) built it
+        with contextlib.suppress(Exception):  # the loop below retries (and logs) a failure
+            await keeper.reload()
+        await self._start_live(deliver=True)
+        parts.run("access-rules", keeper.run())
+        if c.embedded_bus:  # relay and consumers in this process
+            parts.run("events", run_worker(c))
+        elif c.settings.relay_in_serve:  # the relay here, the consumers in conduit worker
+            parts.run("events", run_worker(c, (), relay=True))
+
+    async def _start_worker(self) -> None:
+        # Notifications written here reach the sockets of every conduit serve (over Redis).
+        await self._start_live(deliver=False)
+        self._parts.run("events", run_worker(self._container))
+
+    async def _start_live(self, *, deliver: bool) -> None:
+        """Publish what this process commits; ``deliver``: hand what any instance published
+        to this one's sockets (the hub)."""
+        live, parts = self.live_updates, self._parts
+        parts.on_stop("live-bus", live.bus.close)
+        live.publisher.start()
+        parts.on_stop("live-publisher", live.publisher.close)
+        self._container.db.on_commit(live.publisher.committed)
+        if deliver:
+            await live.bus.start(live.hub.deliver)
+
+
+def relay_for(container: Container) -> Relay:
+    """The outbox relay, configured from settings, over the container's bus."""
+    settings = container.settings
+    return Relay(
+        container.db,
+        container.bus,
+        batch_size=settings.relay_batch_size,
+        poll_interval=settings.relay_poll_interval_seconds,
+        retention=dt.timedelta(days=settings.event_retention_days),
+    )
+
+
+def access_keeper(container: Container) -> AccessRulesKeeper:
+    """Keeps the container's authenticator current: revocations, bans and roles."""
+    return AccessRulesKeeper(
+        container.db,
+        container.authenticator,
+        load=lambda conn, horizon: access.load(conn, horizon=horizon),
+        fold=access.apply,
+        interval=container.settings.access_rules_refresh_seconds,
+    )
+
+
+async def run_worker(
+    container: Container,
+    consumers: Sequence[Consumer] | None = None,
+    *,
+    relay: bool = True,
+) -> None:
+    """Consume (``consumers``, default: the container's) and relay until cancelled.
+
+    Every consumer is subscribed before the relay publishes anything, so the embedded bus
+    never publishes a batch that a consumer of this process misses. Cancelled, the tasks
+    stop: a consumer's unfinished transaction rolls back and its message is delivered again
+    later (consumers are idempotent).
+    """
+    chosen = container.consumers if consumers is None else tuple(consumers)
+    bus = container.bus
+    max_attempts = container.settings.consumer_max_attempts
+    tasks = [
+        asyncio.create_task(
+            bus.consume(consumer, delivery(container.db, consumer, max_attempts=max_attempts)),
+            name=f"consume:{consumer.name}",
+        )
+        for consumer in chosen
+    ]
+    try:
+        await asyncio.sleep(0)  # let every consume task subscribe
+        if relay:
+            tasks.append(asyncio.create_task(relay_for(container).run(), name="relay"))
+            tasks.append(asyncio.create_task(prune_uploads(container), name="prune-uploads"))
+        log.info("worker_started", consumers=[c.name for c in chosen], relay=relay)
+        # A task that ends on its own has failed: let its error surface.
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bus.close()
+        log.info("worker_stopped")
+
+
+async def prune_uploads(container: Container) -> None:
+    """Delete unreferenced old uploads every ``upload_prune_interval_seconds``, until
+    cancelled; a failed round is logged and tried again at the next."""
+    settings = container.settings
+    interval = settings.upload_prune_interval_seconds
+    older_than = dt.timedelta(hours=settings.upload_retention_hours)
+    await asyncio.sleep(min(interval, FIRST_PRUNE_DELAY_SECONDS))
+    while True:
+        try:
+            pruned = await uploads.prune(container.db, container.storage, older_than=older_than)
+            if pruned:
+                log.info("uploads_pruned", count=pruned)
+        except Exception as exc:
+            log.warning("uploads_prune_failed", error_type=type(exc).__name__, error=str(exc))
+        await asyncio.sleep(interval)
