@@ -320,20 +320,26 @@ def rate_limiter(settings: Settings) -> RateLimiter | None:
         raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
 
 
-def check_settings(settings: Settings) -> str:
-    """Every check that can refuse a start, without connecting anywhere; returns the key."""
+def check_settings(settings: Settings, *, serving: bool = True) -> str:
+    """Every check that can refuse a start, without connecting anywhere; returns the key.
+
+    ``serving=False`` (a command that serves no HTTP: the worker, ``conduit users`` ...)
+    leaves out what only matters to browsers (CORS), and checks what building the parts needs.
+    """
     secret = resolve_secret(settings)
-    check_production(settings)
+    if serving:
+        check_production(settings)
     trusted_networks(settings)
     rate_limit_rules(settings)
     file_storage(settings)
     return secret
 
 
-def build(settings: Settings | None = None) -> Container:
+def build(settings: Settings | None = None, *, serving: bool = True) -> Container:
+    """Every part, built and not started; ``serving=False`` for a process without HTTP."""
     settings = settings or Settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
-    secret = check_settings(settings)
+    secret = check_settings(settings, serving=serving)
     engine = create_engine(
         settings.effective_database_url,
         pool_size=settings.db_pool_size,

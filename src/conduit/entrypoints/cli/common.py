@@ -4,9 +4,14 @@ and exiting with a clear message (never a traceback) on a configuration or datab
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandFunctionType
 
 from conduit import migrations
 from conduit.bootstrap import ConfigurationError, Container, build
@@ -35,13 +40,61 @@ def shown_time(moment: dt.datetime) -> str:
     return moment.isoformat(sep=" ", timespec="seconds") + "Z"
 
 
+def _untyped_flags(params: list[Any]) -> list[Any]:
+    """Flags take no value: no ``<bool>`` beside them in the help (an empty metavar)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class ConduitCommand(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:  # typer's own click types
+        return _untyped_flags(super().get_params(ctx))
+
+
+class ConduitGroup(TyperGroup):
+    """A ``conduit`` group: a configuration error in any sub-command is a message on stderr
+    and exit code 2, never a traceback."""
+
+    def get_params(self, ctx: Any) -> list[Any]:  # typer's own click types
+        return _untyped_flags(super().get_params(ctx))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as exc:
+            raise fail(str(exc), 2) from None
+        except ValidationError as exc:  # Settings built by a command itself
+            raise fail(f"Invalid configuration: {exc}", 2) from None
+
+
+class ConduitTyper(typer.Typer):
+    """``typer.Typer`` whose groups and commands are Conduit's (see ConduitGroup)."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("cls", ConduitGroup)
+        options.setdefault("no_args_is_help", True)
+        options.setdefault("rich_markup_mode", "markdown")  # a docstring's lines joined
+        super().__init__(**options)
+
+    def command(
+        self, name: str | None = None, **options: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        options.setdefault("cls", ConduitCommand)
+        return super().command(name, **options)
+
+
 def build_container(settings: Settings) -> Container:
-    """Migrate (when configured to) and build; configuration and database errors exit."""
+    """Migrate (when configured to) and build; configuration and database errors exit.
+
+    A command serves no HTTP: what only ``conduit serve`` needs (CORS) is not checked.
+    """
     url = settings.effective_database_url
     try:
         if settings.should_auto_migrate:
             migrations.upgrade(url)
-        return build(settings)
+        return build(settings, serving=False)
     except ConfigurationError as exc:
         raise fail(str(exc), 2) from None
     except (OperationalError, DBAPIError, OSError) as exc:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conduit.core.events import Event
 from conduit.entrypoints.cli.common import (
+    ConduitTyper,
     build_container,
     database_error,
     fail,
@@ -21,7 +22,7 @@ from conduit.entrypoints.cli.common import (
 if TYPE_CHECKING:
     from conduit.core.dead_letters import DeadLetter
 
-events_app = typer.Typer(help="Domain events: catalogue, dead letters.", no_args_is_help=True)
+events_app = ConduitTyper(help="Domain events: catalogue, dead letters.")
 
 
 @events_app.command("catalogue")

@@ -7,14 +7,16 @@ import asyncio
 import json
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from conduit import migrations
-from conduit.bootstrap import ConfigurationError, build
+from conduit import __version__, migrations
+from conduit.bootstrap import ConfigurationError
 from conduit.entrypoints.cli.common import (
+    ConduitTyper,
     build_container,
     database_error,
     fail,
@@ -25,17 +27,35 @@ from conduit.entrypoints.cli.uploads import uploads_app
 from conduit.entrypoints.cli.users import users_app
 from conduit.settings import Settings
 
-if TYPE_CHECKING:
-    pass
-
-app = typer.Typer(help="Conduit: a RealWorld backend.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app = ConduitTyper(help="Conduit: a RealWorld backend.")
+db_app = ConduitTyper(help="Database schema migrations.")
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(users_app, name="users")
 app.add_typer(uploads_app, name="uploads")
-graphql_app = typer.Typer(help="The GraphQL API at /graphql.", no_args_is_help=True)
+graphql_app = ConduitTyper(help="The GraphQL API at /graphql.")
 app.add_typer(graphql_app, name="graphql")
+
+
+def _print_version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"conduit {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print Conduit's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Conduit: a RealWorld backend."""
 
 
 @app.command()
@@ -43,7 +63,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
-    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Restart on code changes (development).")
+    ] = False,
 ) -> None:
     """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop)."""
     import uvicorn
@@ -98,7 +120,9 @@ def worker() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(metavar="REVISION", help="Target revision.")] = "head",
+) -> None:
     """Migrate the database up to REVISION (default: the newest)."""
     url = load_settings().effective_database_url
     try:
@@ -109,7 +133,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "-1") -> None:
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(metavar="REVISION", help="Target revision.")] = "-1",
+) -> None:
     """Migrate the database down to REVISION (default: one step)."""
     url = load_settings().effective_database_url
     try:
@@ -131,16 +157,28 @@ def db_current() -> None:
 
 @app.command()
 def seed(
-    users: Annotated[int, typer.Option(min=1, max=1_000_000)] = 50,
-    articles: Annotated[int, typer.Option(min=0, max=10_000_000)] = 200,
-    tags: Annotated[int, typer.Option(min=0, max=100_000)] = 20,
-    favorites: Annotated[int, typer.Option(min=0, max=100_000_000)] = 500,
-    follows: Annotated[int, typer.Option(min=0, max=100_000_000)] = 200,
-    comments: Annotated[int, typer.Option(min=0, max=100_000_000)] = 400,
+    users: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Demo users: user1..userN.")
+    ] = 50,
+    articles: Annotated[
+        int, typer.Option(min=0, max=10_000_000, help="Articles to add, by random demo users.")
+    ] = 200,
+    tags: Annotated[int, typer.Option(min=0, max=100_000, help="Tags to use.")] = 20,
+    favorites: Annotated[
+        int, typer.Option(min=0, max=100_000_000, help="Favorites to add (user, article).")
+    ] = 500,
+    follows: Annotated[
+        int, typer.Option(min=0, max=100_000_000, help="Follows between demo users to add.")
+    ] = 200,
+    comments: Annotated[int, typer.Option(min=0, max=100_000_000, help="Comments to add.")] = 400,
     password: Annotated[str, typer.Option(help="Password of every demo user.")] = "password123",  # noqa: S107
     random_seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
 ) -> None:
-    """Fill the database with realistic demo data (users user1..userN)."""
+    """Fill the database with demo data: users user1..userN, articles, tags, comments.
+
+    The users are user1..userN (emails userN@conduit.example, one password); those that
+    exist already are kept as they are, so running it again adds content, not users.
+    """
     from conduit.entrypoints.cli.seed import SeedPlan, seed_database
     from conduit.entrypoints.cli.seed_progress import seed_progress
 
@@ -156,14 +194,7 @@ def seed(
         password=password,
         random_seed=random_seed,
     )
-    try:
-        if settings.should_auto_migrate:
-            migrations.upgrade(url)
-        container = build(settings)
-    except ConfigurationError as exc:
-        raise fail(str(exc), 2) from None
-    except (OperationalError, DBAPIError, OSError) as exc:
-        raise database_error(url, exc) from None
+    container = build_container(settings)
 
     async def run() -> dict[str, int]:
         try:
@@ -179,6 +210,21 @@ def seed(
     typer.echo(json.dumps(counts))
 
 
+class CodeOnlySettings(Settings):
+    """Settings from the arguments given and the defaults only (no environment, no .env)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 @app.command()
 def openapi(
     output: Annotated[
@@ -188,9 +234,10 @@ def openapi(
     """Write the OpenAPI document generated from the code."""
     from conduit.entrypoints.api import create_app
 
-    # The document needs no database and no real key: an in-memory SQLite URL and a
-    # throw-away key that passes the strength check (nothing is ever signed with it).
-    settings = Settings(
+    # The document is the code's, whatever the environment says (production included): it
+    # needs no database and no real key: an in-memory SQLite URL and a throw-away key that
+    # passes the strength check (nothing is ever signed with it).
+    settings = CodeOnlySettings(
         database_url="sqlite+aiosqlite:///:memory:", secret_key=secrets.token_urlsafe(48)
     )
     spec = create_app(settings).openapi()

@@ -8,18 +8,23 @@ from typing import Annotated
 
 import typer
 
-uploads_app = typer.Typer(help="Uploaded images: prune the unreferenced.", no_args_is_help=True)
+from conduit.entrypoints.cli.common import ConduitTyper
+
+uploads_app = ConduitTyper(help="Uploaded images: prune the unreferenced.")
 
 
 @uploads_app.command("prune")
 def prune(
     older_than_hours: Annotated[
         float,
-        typer.Option(min=0, help="Only uploads older than this many hours (default: a day)."),
+        typer.Option(min=0, help="Only uploads older than this many hours."),
     ] = 24.0,
 ) -> None:
-    """Delete uploads older than --older-than-hours that no user has as avatar and no
-    article body links to, with their stored objects."""
+    """Delete the uploads nothing refers to.
+
+    An upload older than --older-than-hours that no user has as avatar and no article body
+    links to is deleted with its stored object (the worker does the same every hour).
+    """
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from conduit.entrypoints.cli.common import (

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-users_app = typer.Typer(help="User accounts: grant and revoke roles.", no_args_is_help=True)
+from conduit.entrypoints.cli.common import ConduitTyper
+
+users_app = ConduitTyper(help="User accounts: grant and revoke roles.")
 
 _USERNAME = typer.Argument(metavar="USERNAME", help="The user's username.")
 _ROLE = typer.Argument(metavar="ROLE", help="moderator or admin.")
