@@ -6,6 +6,8 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The RealWorld spec and official Bruno suite, outside this repository (README: "The RealWorld
+# spec and the official suite"); only `make conformance` needs them.
 REALWORLD_DIR ?= ../shared/realworld
 BRUNO_DIR ?= $(REALWORLD_DIR)/bruno
 CONFORMANCE_PORT ?= 8765

@@ -90,7 +90,7 @@ def table(run: Run, conduit: dict[str, Result], reference: dict[str, Result]) ->
         f":slug = {fixtures['slug']}, :username = {fixtures['author']}; signed in as {READER}.",
         "¹ CPU time per request of the server process and of its PostgreSQL backends "
         "(steadier than requests/s on a busy machine).",
-        "² half the hand-written ceiling of /work/shared/PERFORMANCE.md (Conduit's target), "
+        "² half the hand-written ceiling measured for Conduit's peers (its target), "
         "for information.",
     ]
     if any(ENDPOINTS_BY_KEY[key].write for key in conduit):

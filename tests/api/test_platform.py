@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from pathlib import Path
 
@@ -78,10 +79,24 @@ async def test_cors_headers_on_a_plain_request(client: httpx.AsyncClient) -> Non
     assert "x-request-id" in response.headers.get("access-control-expose-headers", "").lower()
 
 
-async def test_liveness(client: httpx.AsyncClient) -> None:
+async def test_liveness_reports_conduits_version_and_the_api_spec_version(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("http://conduit.test/health/live")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "version": importlib.metadata.version("conduit"),
+        "api": "2.0.0",
+    }
+
+
+async def test_openapi_info_has_the_api_spec_version_and_conduits_own(
+    client: httpx.AsyncClient,
+) -> None:
+    info = (await client.get("/openapi.json")).json()["info"]
+    assert info["version"] == "2.0.0"  # the RealWorld API spec's
+    assert info["x-conduit-version"] == importlib.metadata.version("conduit")
 
 
 async def test_readiness_checks_the_database(client: httpx.AsyncClient, database_url: str) -> None:

@@ -10,12 +10,13 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from conduit import migrations
+from conduit import API_VERSION, __version__, migrations
 from conduit.admin.router import audit_router
 from conduit.admin.router import router as admin_router
 from conduit.articles.router import router as articles_router
@@ -75,6 +76,18 @@ def _events_mode(parts: Container) -> str:
     return "broker: relay and consumers in conduit worker"
 
 
+def _with_conduit_version(app: FastAPI) -> None:
+    """``info.version`` is the API spec's (2.0.0); ``info.x-conduit-version`` is Conduit's."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = generate()
+        spec["info"]["x-conduit-version"] = __version__
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     parts = container or build(settings)
     # From here the access rules follow this process's own commits, lifespan or not.
@@ -103,8 +116,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     app = FastAPI(
         title="RealWorld Conduit API",
-        description="Conduit API documentation",
-        version="2.0.0",
+        description=f"Conduit API documentation (Conduit {__version__})",
+        version=API_VERSION,  # the RealWorld API spec's; Conduit's is info.x-conduit-version
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
@@ -150,7 +163,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     @app.get("/health/live", tags=["Health"], include_in_schema=False)
     async def live() -> JSONReply:
-        return JSONReply({"status": "ok"})
+        return JSONReply({"status": "ok", "version": __version__, "api": API_VERSION})
 
     @app.get("/health/ready", tags=["Health"], include_in_schema=False)
     async def ready() -> JSONReply:
@@ -164,6 +177,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             )
         return JSONReply({"status": "ok", "database": parts.db.dialect})
 
+    _with_conduit_version(app)
     install_error_handlers(app)
     # Innermost first: cached answers still get their ETag/304, CORS headers and request id;
     # rate limits count cached answers too and sit inside CORS (a browser can read a 429;
