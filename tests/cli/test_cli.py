@@ -155,6 +155,33 @@ def test_seed_fills_the_embedded_database_with_the_requested_counts(workdir: Pat
         assert f"{n}/{n}" in progress[name], result.stderr
 
 
+def test_seed_run_twice_adds_nothing_and_keeps_users_signed_up_by_hand(workdir: Path) -> None:
+    database = workdir / "twice.db"
+    env = sqlite_env(database)
+    assert run("db", "upgrade", env=env).exit_code == 0
+    with sqlite3.connect(database) as conn:
+        conn.executemany(
+            "INSERT INTO users (username, email, password_hash, created_at, updated_at)"
+            " VALUES (?, ?, 'x', '2026-01-01', '2026-01-01')",
+            [("alice", "alice@example.com"), ("bob", "bob@example.com")],
+        )
+    options = ["--users", "3", "--articles", "4", "--comments", "2", "--favorites", "2"]
+    first = run("seed", *options, env=env)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["users"] == 3
+    second = run("seed", *options, env=env)
+    assert second.exit_code == 0, second.output
+    assert set(json.loads(second.stdout).values()) == {0}
+    with sqlite3.connect(database) as conn:
+        rows = sorted(conn.execute("SELECT username, email FROM users").fetchall())
+    assert rows == [
+        ("alice", "alice@example.com"),
+        ("bob", "bob@example.com"),
+        *((f"user{n}", f"user{n}@conduit.example") for n in (1, 2, 3)),
+    ]
+    assert count(database, "articles") == 4
+
+
 def test_seed_refuses_counts_out_of_range(workdir: Path) -> None:
     database = workdir / "never.db"
     result = run("seed", "--users", "0", env=sqlite_env(database))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
 from sqlalchemy import Table, func, select
@@ -14,7 +16,7 @@ from conduit.entrypoints.cli.seed import SeedPlan, seed_database
 from conduit.profiles.models import follows
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
-from tests.integration.support import count_rows, fetch_all, log_in
+from tests.integration.support import count_rows, fetch_all, log_in, make_user
 
 PLAN = SeedPlan(
     users=8, articles=25, tags=6, favorites=40, follows=20, comments=30, password="demo-pass-42"
@@ -107,15 +109,65 @@ async def test_a_seeded_user_can_log_in_with_the_seed_password(
     assert wrong.status_code == 401
 
 
-async def test_seeding_twice_adds_to_what_is_there(db: Database) -> None:
+async def test_seeding_twice_adds_nothing_the_second_time(db: Database) -> None:
     first = await seed_database(db, PLAN)
     second = await seed_database(db, PLAN)
-    counts = await _table_counts(db)
-    for name in ("users", "articles", "favorites", "follows", "comments", "article_tags"):
-        assert counts[name] == first[name] + second[name], name
-    assert counts["tags"] == PLAN.tags  # the same topics are reused, not duplicated
+    assert second == dict.fromkeys(first, 0)
+    assert await _table_counts(db) == first
     names = {row.username for row in await fetch_all(db, select(users.c.username))}
-    assert {f"user{n}" for n in range(1, 2 * PLAN.users + 1)} == names
+    assert names == {f"user{n}" for n in range(1, PLAN.users + 1)}
+
+
+async def test_the_demo_users_are_user1_to_usern_whatever_users_exist(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    """Two people signed up by hand first: the seed still makes user1..userN, nothing else."""
+    await make_user(db, "alice")
+    await make_user(db, "bob")
+    reported = await seed_database(db, PLAN)
+
+    assert reported["users"] == PLAN.users
+    rows = await fetch_all(db, select(users.c.username, users.c.email))
+    seeded = {row.username: row.email for row in rows if row.username not in ("alice", "bob")}
+    assert seeded == {f"user{n}": f"user{n}@conduit.example" for n in range(1, PLAN.users + 1)}
+    last = f"user{PLAN.users}@conduit.example"
+    response = await client.post(
+        "/users/login", json={"user": {"email": last, "password": PLAN.password}}
+    )
+    assert response.status_code == 200, response.text
+    # The hand-made users wrote nothing: every article is by a demo user.
+    authors = await fetch_all(
+        db, select(users.c.username).join(articles, articles.c.author_id == users.c.id)
+    )
+    assert {row.username for row in authors} <= set(seeded)
+
+
+async def test_a_demo_user_that_exists_already_is_kept_as_it_is(db: Database) -> None:
+    kept = await make_user(db, "user2", email="someone@conduit.test")
+    await make_user(db, "somebody", email="user3@conduit.example")  # user3's email, taken
+    reported = await seed_database(db, PLAN)
+
+    assert reported["users"] == PLAN.users - 2
+    rows = {row.username: row for row in await fetch_all(db, select(users))}
+    assert rows["user2"].id == kept
+    assert rows["user2"].email == "someone@conduit.test"
+    assert "user3" not in rows
+    account = await log_in(db, email="user4@conduit.example", password=PLAN.password)
+    assert account.username == "user4"
+
+
+async def test_another_random_seed_adds_content_by_the_same_users(db: Database) -> None:
+    first = await seed_database(db, PLAN)
+    other = await seed_database(db, replace(PLAN, random_seed=7))
+    assert other["users"] == 0
+    assert other["articles"] == PLAN.articles
+    assert other["comments"] == PLAN.comments
+    counts = await _table_counts(db)
+    assert counts["articles"] == first["articles"] + other["articles"]
+    assert counts["users"] == PLAN.users
+    # Follows between the same users: new pairs only, never the same one twice.
+    pairs = await fetch_all(db, select(follows.c.follower_id, follows.c.followee_id))
+    assert len(pairs) == len(set(pairs)) == first["follows"] + other["follows"]
 
 
 async def test_seeded_articles_are_found_by_their_tags(

@@ -176,8 +176,9 @@ def seed(
 ) -> None:
     """Fill the database with demo data: users user1..userN, articles, tags, comments.
 
-    The users are user1..userN (emails userN@conduit.example, one password); those that
-    exist already are kept as they are, so running it again adds content, not users.
+    The users are user1..userN (emails userN@conduit.example, one password), whatever other
+    users exist; one that exists already is kept as it is. Running it again with the same
+    options adds nothing; another --random-seed adds other articles by the same users.
     """
     from conduit.entrypoints.cli.seed import SeedPlan, seed_database
     from conduit.entrypoints.cli.seed_progress import seed_progress
