@@ -190,7 +190,9 @@ def measure_all(
 
 def show_server_log(run: Run, name: str) -> None:
     logged = [
-        line for line in log_tail(run, name, 200).splitlines() if "Conduit on http" not in line
+        line
+        for line in log_tail(run, name, 200).splitlines()
+        if "Conduit on http" not in line and "conduit_serving" not in line
     ]
     if logged:
         say(f"{name} logged {len(logged)} lines (warnings and errors); the last ones:")

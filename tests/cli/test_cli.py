@@ -223,11 +223,14 @@ def test_serve_migrates_the_embedded_database_then_starts_uvicorn(
     workdir: Path, uvicorn_calls: list[tuple[str, dict[str, Any]]]
 ) -> None:
     database = workdir / "served.db"
-    env = {**sqlite_env(database), "CONDUIT_SECRET_KEY": TEST_SECRET}
+    env = {**sqlite_env(database), "CONDUIT_SECRET_KEY": TEST_SECRET, "CONDUIT_LOG_LEVEL": "INFO"}
     result = run("serve", "--host", "0.0.0.0", "--port", "8123", "--workers", "3", env=env)
 
     assert result.exit_code == 0, result.output
-    assert "Conduit on http://0.0.0.0:8123/api" in result.stderr
+    # With JSON logs the start line is a JSON log line too (see test_serve_logs.py).
+    [started] = [json.loads(line) for line in result.stderr.splitlines() if "serving" in line]
+    assert started["event"] == "conduit_serving"
+    assert started["api"] == "http://0.0.0.0:8123/api"
     assert tables(database) >= APP_TABLES
     [(target, options)] = uvicorn_calls
     assert target == "conduit.entrypoints.api:create_app"
@@ -235,6 +238,21 @@ def test_serve_migrates_the_embedded_database_then_starts_uvicorn(
     assert (options["host"], options["port"], options["workers"]) == ("0.0.0.0", 8123, 3)
     assert options["reload"] is False
     assert options["loop"] == "uvloop"  # several workers: see Settings.event_loop
+    # uvicorn's loggers go through structlog's formatting (each worker applies the config).
+    config = options["log_config"]
+    assert set(config["loggers"]) == {"uvicorn", "uvicorn.error", "uvicorn.access"}
+    assert config["formatters"]["structlog"]["json"] is True
+
+
+def test_serve_without_json_logs_says_where_it_listens_in_plain_text(
+    workdir: Path, uvicorn_calls: list[tuple[str, dict[str, Any]]]
+) -> None:
+    env = {**sqlite_env(workdir / "plain.db"), "CONDUIT_LOG_JSON": "false"}
+    result = run("serve", "--port", "8124", env=env)
+    assert result.exit_code == 0, result.output
+    assert "Conduit on http://127.0.0.1:8124/api" in result.stderr
+    [(_, options)] = uvicorn_calls
+    assert options["log_config"]["formatters"]["structlog"]["json"] is False
 
 
 def test_serve_runs_one_worker_on_asyncio_and_several_on_uvloop_unless_told(

@@ -1,4 +1,10 @@
-"""Structured logs: JSON lines in production, coloured key=value on a terminal."""
+"""Structured logs: JSON lines in production, coloured key=value on a terminal.
+
+Conduit's own logs go through structlog; the standard library's loggers (uvicorn's:
+``uvicorn``, ``uvicorn.error``, ``uvicorn.access``) are formatted by the same processors
+through ``structlog.stdlib.ProcessorFormatter`` (:func:`uvicorn_log_config`), so that with
+JSON logs every line on the stream is one JSON object.
+"""
 
 from __future__ import annotations
 
@@ -19,15 +25,27 @@ def _json_line(event: Any, **options: Any) -> bytes:
         return json.dumps(event, **options).encode()
 
 
-def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
-    as_json = not sys.stderr.isatty() if json is None else json
-    shared: list[structlog.types.Processor] = [
+def _json_text(event: Any, **options: Any) -> str:
+    return _json_line(event, **options).decode()
+
+
+def wants_json(json: bool | None) -> bool:
+    """``CONDUIT_LOG_JSON``, or JSON unless stderr is a terminal when it is unset."""
+    return not sys.stderr.isatty() if json is None else json
+
+
+def _shared_processors() -> list[structlog.types.Processor]:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
+
+
+def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
+    as_json = wants_json(json)
     renderer: structlog.types.Processor
     factory: Any
     binary = getattr(sys.stderr, "buffer", None)
@@ -42,8 +60,45 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
         renderer = structlog.dev.ConsoleRenderer()
         factory = structlog.PrintLoggerFactory(file=sys.stderr)
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*_shared_processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+
+
+def stdlib_formatter(json: bool = True) -> structlog.stdlib.ProcessorFormatter:
+    """A ``logging.Formatter`` that renders a standard library record as structlog does."""
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer(serializer=_json_text)
+        if json
+        else structlog.dev.ConsoleRenderer()
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+
+
+def uvicorn_log_config(*, level: str = "INFO", json: bool | None = None) -> dict[str, Any]:
+    """``uvicorn.run(log_config=...)``: uvicorn's loggers on stderr through structlog's
+    formatting (one JSON object per line with JSON logs), at Conduit's log level.
+
+    A plain dict naming the formatter by its import path, so that worker processes
+    (``--workers``, started afresh) can apply it too.
+    """
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "structlog",
+        "stream": "ext://sys.stderr",
+    }
+    logger = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {"()": f"{__name__}.stdlib_formatter", "json": wants_json(json)}
+        },
+        "handlers": {"default": handler},
+        "loggers": {"uvicorn": logger, "uvicorn.error": logger, "uvicorn.access": logger},
+    }

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -15,6 +16,7 @@ from typer.models import CommandFunctionType
 
 from conduit import migrations
 from conduit.bootstrap import ConfigurationError, Container, build
+from conduit.core.logging import configure_logging, wants_json
 from conduit.settings import Settings
 
 
@@ -34,6 +36,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def database_error(url: str, exc: Exception) -> typer.Exit:
     shown = url.split("@")[-1] if "@" in url else url
     return fail(f"Cannot reach the database ({shown}): {getattr(exc, 'orig', exc)}")
+
+
+def announce(settings: Settings, text: str, event: str, **fields: Any) -> None:
+    """A process's start line: plain text on a terminal, one JSON log line with JSON logs
+    (where every line on the stream is one JSON object)."""
+    if not wants_json(settings.log_json):
+        typer.echo(text, err=True)
+        return
+    configure_logging(level=settings.log_level, json=True)
+    structlog.get_logger("conduit").info(event, **fields)
 
 
 def shown_time(moment: dt.datetime) -> str:

@@ -15,8 +15,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conduit import __version__, migrations
 from conduit.bootstrap import ConfigurationError
+from conduit.core.logging import uvicorn_log_config
 from conduit.entrypoints.cli.common import (
     ConduitTyper,
+    announce,
     build_container,
     database_error,
     fail,
@@ -86,7 +88,8 @@ def serve(
             migrations.upgrade(url)
         except (OperationalError, DBAPIError, OSError) as exc:
             raise database_error(url, exc) from None
-    typer.echo(f"Conduit on http://{host}:{port}/api  (docs: http://{host}:{port}/docs)", err=True)
+    api, docs = f"http://{host}:{port}/api", f"http://{host}:{port}/docs"
+    announce(settings, f"Conduit on {api}  (docs: {docs})", "conduit_serving", api=api, docs=docs)
     uvicorn.run(
         "conduit.entrypoints.api:create_app",
         factory=True,
@@ -103,6 +106,8 @@ def serve(
         server_header=False,  # no "server: uvicorn" on every answer
         ws_max_size=65_536,  # a bigger WebSocket frame is closed with 1009
         log_level=settings.log_level.lower(),
+        # uvicorn's own lines formatted as Conduit's: one JSON object each with JSON logs.
+        log_config=uvicorn_log_config(level=settings.log_level, json=settings.log_json),
     )
 
 
@@ -115,7 +120,7 @@ def worker() -> None:
     container = build_container(settings)
     bus = settings.broker_url or "embedded (in this process)"
     shown = bus.split("@")[-1] if "@" in bus else bus
-    typer.echo(f"Conduit worker: events via {shown}", err=True)
+    announce(settings, f"Conduit worker: events via {shown}", "conduit_worker", events=shown)
     asyncio.run(serve_worker_until_signalled(container))
 
 
