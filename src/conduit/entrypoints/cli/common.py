@@ -9,7 +9,6 @@ from typing import Any
 
 import structlog
 import typer
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandFunctionType
@@ -77,8 +76,6 @@ class ConduitGroup(TyperGroup):
             return super().invoke(ctx)
         except ConfigurationError as exc:
             raise fail(str(exc), 2) from None
-        except ValidationError as exc:  # Settings built by a command itself
-            raise fail(f"Invalid configuration: {exc}", 2) from None
 
 
 class ConduitTyper(typer.Typer):
