@@ -200,7 +200,7 @@ async def _write_statuses(
     }
 
 
-async def test_a_ban_stops_every_write_but_not_reading_and_an_unban_restores_them(
+async def test_a_ban_stops_every_write_but_not_reading_and_an_unban_restores_them_to_a_new_login(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     root = await make_admin(client, db)
@@ -231,6 +231,18 @@ async def test_a_ban_stops_every_write_but_not_reading_and_an_unban_restores_the
 
     lifted = await set_account(client, root, "troll", banned=False)
     assert lifted.json()["user"]["banned"] is False
+    # The tokens issued before the ban stay cut off for good: the unban does not revive them.
+    for response in (
+        await client.get("/user", headers=auth(token)),
+        await client.put("/user", json={"user": {"bio": "back"}}, headers=auth(token)),
+    ):
+        assert_error(response, 401, {"token": ["has been revoked"]})
+    login = await client.post(
+        "/users/login",
+        json={"user": {"email": "troll@conduit.test", "password": "password123"}},
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["user"]["token"]
     statuses = await _write_statuses(client, token, slug=slug, comment_id=comment["id"])
     assert {route: r.status_code for route, r in statuses.items()} == {
         "create article": 201,

@@ -11,6 +11,7 @@ per change. Asking for what already holds changes nothing, emits nothing, record
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,16 +21,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conduit.admin.audit import ROLE_GRANTED, ROLE_REVOKED, USER_BANNED, USER_UNBANNED
 from conduit.auth.access import BAN
 from conduit.auth.models import sessions
+from conduit.auth.service import next_millisecond, wait_past
 from conduit.core import audit, policy
 from conduit.core.audit import UNKNOWN_CLIENT, AuditEntry, Client
 from conduit.core.db import Database, UnitOfWork
 from conduit.core.db_errors import insert_ignore
 from conduit.core.errors import Invalid
+from conduit.core.formatting import iso
 from conduit.core.pagination import Page
 from conduit.core.principal import ADMIN, MODERATOR, ROLES, USER, Principal
 from conduit.core.tables import utcnow
 from conduit.users import repository
-from conduit.users.events import SessionRevoked, UserBanned, UserRolesChanged, UserUnbanned
+from conduit.users.events import (
+    SessionRevoked,
+    UserBanned,
+    UserRolesChanged,
+    UserSignedOutEverywhere,
+    UserUnbanned,
+)
 from conduit.users.exceptions import LockingOneselfOut, UserNotFound
 from conduit.users.models import Account, user_roles, users
 
@@ -155,8 +164,21 @@ async def _ban(uow: UnitOfWork, account: Account, *, actor_id: int | None, clien
 
 async def _unban(
     uow: UnitOfWork, account: Account, *, actor_id: int | None, client: Client
-) -> None:
-    await uow.conn.execute(update(users).where(users.c.id == account.id).values(banned_at=None))
+) -> dt.datetime:
+    """Lift the ban, but not for the tokens issued before it: every access token issued
+    until now is cut off for good (``tokens_revoked_before``, as a sign-out everywhere does;
+    a banned user could get no new one), so the user signs in again. The returned cutoff
+    is to be waited past before answering."""
+    cutoff = next_millisecond(utcnow())
+    await uow.conn.execute(
+        update(users)
+        .where(users.c.id == account.id)
+        .values(banned_at=None, tokens_revoked_before=cutoff)
+    )
+    uow.emit(
+        UserSignedOutEverywhere(user_id=account.id, revoked_before=iso(cutoff)),
+        actor_id=actor_id,
+    )
     uow.emit(UserUnbanned(user_id=account.id, username=account.username), actor_id=actor_id)
     await audit.record(
         uow.conn,
@@ -166,6 +188,7 @@ async def _unban(
         client=client,
         details={"username": account.username},
     )
+    return cutoff
 
 
 async def set_account(
@@ -191,13 +214,16 @@ async def set_account(
         if granted is not None:
             now_granted = await _set_roles(uow, account, granted, actor_id=actor.id, client=client)
         now_banned = account.banned
+        cutoff = None
         if banned is not None and banned != account.banned:
             if banned:
                 await _ban(uow, account, actor_id=actor.id, client=client)
             else:
-                await _unban(uow, account, actor_id=actor.id, client=client)
+                cutoff = await _unban(uow, account, actor_id=actor.id, client=client)
             now_banned = banned
         await uow.commit()
+    if cutoff is not None:
+        await wait_past(cutoff)
     return _status(account, now_granted, now_banned)
 
 

@@ -235,7 +235,7 @@ async def refresh(
     return SignedIn.issue(tokens, account, issued, refresh_ttl_seconds=refresh_ttl_seconds)
 
 
-def _next_millisecond(moment: dt.datetime) -> dt.datetime:
+def next_millisecond(moment: dt.datetime) -> dt.datetime:
     """``moment`` rounded up to a whole millisecond (as events and the API write times)."""
     extra = moment.microsecond % 1000
     return moment if extra == 0 else moment + dt.timedelta(microseconds=1000 - extra)
@@ -274,7 +274,7 @@ async def logout(
                 )
         await uow.commit()
     if cutoff is not None:
-        await _wait_past(cutoff)
+        await wait_past(cutoff)
 
 
 async def _cut_off(
@@ -286,7 +286,7 @@ async def _cut_off(
 ) -> dt.datetime:
     """Sign the actor out everywhere: revoke the sessions and cut off every access token
     issued before the (returned) cutoff."""
-    cutoff = _next_millisecond(utcnow())
+    cutoff = next_millisecond(utcnow())
     await uow.conn.execute(
         update(users).where(users.c.id == actor.id).values(tokens_revoked_before=cutoff)
     )
@@ -306,7 +306,7 @@ async def _cut_off(
     return cutoff
 
 
-async def _wait_past(cutoff: dt.datetime) -> None:
+async def wait_past(cutoff: dt.datetime) -> None:
     """A token issued once this returns is never older than the cutoff (which was rounded
     up), so a token issued right after a cut-off is not cut off itself."""
     wait = (cutoff - utcnow()).total_seconds()
