@@ -92,7 +92,12 @@ async def test_the_eleventh_login_within_a_minute_from_one_address_is_refused(
     assert (await login(connect(app, "192.0.2.2"), "alice@conduit.test")).status_code == 200
 
 
-async def test_logins_to_one_account_are_limited_across_addresses(
+async def guess(http: httpx.AsyncClient, email: str, address: str) -> httpx.Response:
+    body = {"user": {"email": email, "password": "guess-123"}}
+    return await http.post("/users/login", json=body, headers={"X-Forwarded-For": address})
+
+
+async def test_failed_logins_to_one_account_are_limited_across_addresses(
     db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
 ) -> None:
     app = limited_app(
@@ -106,20 +111,53 @@ async def test_logins_to_one_account_are_limited_across_addresses(
     proxy = connect(app, "10.0.0.1")
     await register(proxy, "bob")
     await register(proxy, "carol")
+    # Signing in is not what the account's budget counts: only failures are.
+    for n in range(5):
+        ok = await login(proxy, "bob@conduit.test", **{"X-Forwarded-For": f"192.0.2.{n}"})
+        assert ok.status_code == 200, ok.text
+    # Guesses from three addresses, in any case of the email, spend the account's budget.
     for n, email in enumerate(["bob@conduit.test", "BOB@conduit.test", " bob@conduit.test"]):
-        response = await login(proxy, email, **{"X-Forwarded-For": f"203.0.113.{n}"})
-        assert response.status_code == 200, response.text
+        response = await guess(proxy, email, f"203.0.113.{n}")
+        assert response.status_code == 401, response.text
         assert response.headers["ratelimit-limit"] == "3"
-        assert response.headers["ratelimit-remaining"] == str(2 - n)
-    refused = await login(proxy, "bob@conduit.test", **{"X-Forwarded-For": "203.0.113.99"})
-    assert_refused(refused, limit=3)
-    # A wrong password counts too: guessing is what the limit is for.
-    body = {"user": {"email": "bob@conduit.test", "password": "guess-123"}}
-    response = await proxy.post("/users/login", json=body, headers={"X-Forwarded-For": "1.1.1.1"})
-    assert response.status_code == 429
+        assert response.headers["ratelimit-remaining"] == str(3 - n)
+    # Now an address that has been failing on the account is refused, right password or not.
+    for n in range(3):
+        assert_refused(await guess(proxy, "bob@conduit.test", f"203.0.113.{n}"), limit=3)
+        refused = await login(proxy, "bob@conduit.test", **{"X-Forwarded-For": f"203.0.113.{n}"})
+        assert_refused(refused, limit=3)
+    # A new address gets one guess; once it failed, it is refused as well.
+    assert (await guess(proxy, "bob@conduit.test", "203.0.113.99")).status_code == 401
+    assert_refused(await guess(proxy, "bob@conduit.test", "203.0.113.99"), limit=3)
     # Another account from the same addresses is not held up.
     carol = await login(proxy, "carol@conduit.test", **{"X-Forwarded-For": "203.0.113.0"})
     assert carol.status_code == 200, carol.text
+
+
+async def test_failures_elsewhere_do_not_lock_the_owner_out(
+    db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
+) -> None:
+    app = limited_app(
+        db,
+        settings,
+        tokens,
+        trusted_proxies=["10.0.0.0/8"],
+        rate_limit_login_per_ip="100/minute",
+        rate_limit_login_per_account="3/minute",
+    )
+    proxy = connect(app, "10.0.0.1")
+    await register(proxy, "vic")
+    for n in range(10):  # someone keeps the account's failure budget spent, from anywhere
+        response = await guess(proxy, "vic@conduit.test", f"198.51.100.{n}")
+        assert response.status_code in (401, 429), response.text
+    # The owner, from an address that has not been failing, still signs in.
+    for attempt in range(3):
+        owner = await login(proxy, "vic@conduit.test", **{"X-Forwarded-For": "192.0.2.77"})
+        assert owner.status_code == 200, (attempt, owner.text)
+        assert owner.json()["user"]["username"] == "vic"
+    # Also with a direct connection (no proxy) from a clean address.
+    direct = await login(connect(app, "192.0.2.78"), "vic@conduit.test")
+    assert direct.status_code == 200, direct.text
 
 
 async def test_a_login_body_read_for_the_limit_still_reaches_the_route(
@@ -131,8 +169,13 @@ async def test_a_login_body_read_for_the_limit_still_reaches_the_route(
     wrong = await http.post(
         "/users/login", json={"user": {"email": "dora@conduit.test", "password": "nope-nope"}}
     )
-    assert wrong.status_code in (401, 403, 422), wrong.text
-    assert wrong.headers["ratelimit-remaining"] == "1"
+    assert wrong.status_code == 401, wrong.text
+    assert wrong.headers["ratelimit-remaining"] == "2"  # as it stood before this failure
+    right = await http.post(
+        "/users/login", json={"user": {"email": "dora@conduit.test", "password": "password123"}}
+    )
+    assert right.status_code == 200, right.text
+    assert right.headers["ratelimit-remaining"] == "1"
     # Malformed bodies are the route's to judge (422), counted by address only.
     broken = await http.post(
         "/users/login", content=b"{not json", headers={"content-type": "application/json"}

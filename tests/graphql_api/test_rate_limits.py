@@ -47,17 +47,37 @@ async def test_graphql_logins_count_with_rest_logins_per_address(
 async def test_aliased_logins_in_one_document_each_count(
     db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
 ) -> None:
-    app = limited_app(db, settings, tokens, rate_limit_login_per_account="2/minute")
+    app = limited_app(db, settings, tokens, rate_limit_login_per_ip="2/minute")
     await register(connect(app, "198.51.100.1"), "alice")
     login = 'login(user: {email: "alice@conduit.test", password: "password123"}) { token }'
     document = "mutation { " + " ".join(f"a{n}: {login}" for n in range(3)) + " }"
     body = await run_graphql(connect(app, "198.51.100.2"), document)
     assert _codes(body) == ["RATE_LIMITED"]
     assert body["errors"][0]["path"] == ["a2"]
-    rest = await connect(app, "198.51.100.3").post(
+    rest = await connect(app, "198.51.100.2").post(
         "/users/login", json={"user": {"email": "alice@conduit.test", "password": "password123"}}
     )
     assert rest.status_code == 429
+
+
+async def test_graphql_login_failures_count_against_the_account_as_rest_ones(
+    db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
+) -> None:
+    app = limited_app(db, settings, tokens, rate_limit_login_per_account="2/minute")
+    await register(connect(app, "198.51.100.1"), "alice")
+    guesser = connect(app, "198.51.100.2")
+    for _ in range(2):
+        assert _codes(await run_graphql(guesser, LOGIN)) == ["UNAUTHENTICATED"]
+    assert _codes(await run_graphql(guesser, LOGIN)) == ["RATE_LIMITED"]
+    rest = await guesser.post(
+        "/users/login", json={"user": {"email": "alice@conduit.test", "password": "password123"}}
+    )
+    assert rest.status_code == 429
+    # The failures were this address's: the owner elsewhere still signs in.
+    owner = await connect(app, "198.51.100.3").post(
+        "/users/login", json={"user": {"email": "alice@conduit.test", "password": "password123"}}
+    )
+    assert owner.status_code == 200, owner.text
 
 
 async def test_registration_writes_and_reads_are_limited(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from conduit.adapters.rate_limits import parse_rule, redis_rate_limiter
 from conduit.bootstrap import Container, rate_limiter
@@ -119,7 +120,10 @@ async def test_a_frozen_redis_costs_a_timeout_then_is_left_alone_until_it_answer
     redis_server: PrivateRedis,
 ) -> None:
     limiter = redis_rate_limiter(
-        redis_server.url, {"reads_per_ip": parse_rule("3/minute")}, timeout_seconds=0.25
+        redis_server.url,
+        {"reads_per_ip": parse_rule("3/minute")},
+        secret="a secret key of the test, long enough to be strong",
+        timeout_seconds=0.25,
     )
     try:
         counted = await limiter.hit("reads_per_ip", "198.51.100.1")
@@ -141,3 +145,85 @@ async def test_a_frozen_redis_costs_a_timeout_then_is_left_alone_until_it_answer
         assert quota.remaining == 2
     finally:
         await limiter.close()
+
+
+def _redis_app(
+    db: Database, settings: Settings, tokens: TokenCodec, url: str, **values: object
+) -> tuple[httpx.AsyncClient, Container]:
+    configured = settings.model_copy(update={"redis_url": url, **values})
+    container = Container(
+        settings=configured, db=db, tokens=tokens, rate_limiter=rate_limiter(configured)
+    )
+    transport = httpx.ASGITransport(app=create_app(container=container), client=("192.0.2.1", 1))
+    return httpx.AsyncClient(transport=transport, base_url="http://conduit.test/api"), container
+
+
+async def test_redis_keys_name_no_email_nor_address(
+    db: Database, settings: Settings, tokens: TokenCodec, redis_server: PrivateRedis
+) -> None:
+    http, container = _redis_app(db, settings, tokens, redis_server.url)
+    try:
+        user = {"username": "carol", "email": "carol@example.com", "password": "password123"}
+        assert (await http.post("/users", json={"user": user})).status_code == 201
+        for password in ("wrong-guess", "password123"):
+            body = {"user": {"email": "Carol@Example.com", "password": password}}
+            response = await http.post("/users/login", json=body)
+            assert "ratelimit-limit" in response.headers, response.text
+        assert (await http.get("/tags")).status_code == 200
+    finally:
+        await http.aclose()
+        assert container.rate_limiter is not None
+        await container.rate_limiter.close()
+    keys = [key.decode() for key in redis_server.client().keys("*")]
+    for key in keys:
+        assert "carol" not in key.lower(), key
+        assert "example" not in key.lower(), key
+        assert "192.0.2.1" not in key, key
+        assert key.startswith("conduit:limits:"), key
+    assert any("login_per_account" in key for key in keys), keys
+    assert any("login_failures_per_address" in key for key in keys), keys
+
+
+def _calls(server: redis.Redis) -> dict[str, int]:
+    stats = server.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+# What the counting script runs inside Redis (counted by INFO too, but no round trips).
+_INSIDE_THE_SCRIPT = {"get", "pttl", "set", "incrby", "exists", "rename", "info"}
+
+
+async def test_a_counted_request_costs_one_round_trip_per_limit(
+    db: Database, settings: Settings, tokens: TokenCodec, redis_server: PrivateRedis
+) -> None:
+    http, container = _redis_app(db, settings, tokens, redis_server.url)
+    try:
+        user = {"username": "dave", "email": "dave@conduit.test", "password": "password123"}
+        token = (await http.post("/users", json={"user": user})).json()["user"]["token"]
+        assert (await http.get("/tags")).status_code == 200  # the script is loaded by now
+        probe = redis_server.client()
+        before = _calls(probe)
+        for _ in range(5):
+            response = await http.get("/tags")
+            assert response.status_code == 200
+            assert response.headers["ratelimit-remaining"]
+        bio = await http.put(
+            "/user", json={"user": {"bio": "x"}}, headers={"Authorization": f"Token {token}"}
+        )
+        assert bio.status_code == 200, bio.text
+        after = _calls(probe)
+        delta = {name: after[name] - before.get(name, 0) for name in after}
+        delta = {name: calls for name, calls in delta.items() if calls}
+        assert delta["evalsha"] == 6, delta  # one call per request: 5 reads, 1 write
+        assert set(delta) - {"evalsha"} <= _INSIDE_THE_SCRIPT, delta
+
+        # A login: its address counted, its account looked at; one call each.
+        before = _calls(probe)
+        body = {"user": {"email": "dave@conduit.test", "password": "password123"}}
+        assert (await http.post("/users/login", json=body)).status_code == 200
+        after = _calls(probe)
+        assert after["evalsha"] - before["evalsha"] == 2
+    finally:
+        await http.aclose()
+        assert container.rate_limiter is not None
+        await container.rate_limiter.close()

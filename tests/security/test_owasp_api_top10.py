@@ -647,7 +647,9 @@ class TestAPI2BrokenAuthentication:
         self, db: Database, settings: Settings, tokens: TokenCodec, connect: Connect
     ) -> None:
         """Guesses spread over many addresses (behind a trusted proxy, each named by
-        X-Forwarded-For, or straight from elsewhere) still count against the account."""
+        X-Forwarded-For, or straight from elsewhere) still count against the account: once
+        its failures are spent, an address that failed on it is refused, and a new one
+        gets a single guess."""
         app = limited_app(
             db,
             settings,
@@ -665,10 +667,20 @@ class TestAPI2BrokenAuthentication:
             assert_error(wrong, 401, {"credentials": ["invalid"]})
 
         refused = [
-            await log_in(proxy, "alice@conduit.test", **{"X-Forwarded-For": "198.51.100.7"}),
-            await log_in(proxy, "ALICE@conduit.test", **{"X-Forwarded-For": "198.51.100.8"}),
-            await log_in(connect(app, "192.0.2.50"), "alice@conduit.test"),
+            await log_in(proxy, "alice@conduit.test", **{"X-Forwarded-For": "203.0.113.0"}),
+            await log_in(proxy, "ALICE@conduit.test", **{"X-Forwarded-For": "203.0.113.1"}),
+            await log_in(
+                proxy, "alice@conduit.test", "guess-x-xyz", **{"X-Forwarded-For": "203.0.113.2"}
+            ),
         ]
+        for n, address in enumerate(("198.51.100.7", "198.51.100.8")):
+            forwarded = {"X-Forwarded-For": address}
+            wrong = await log_in(proxy, "alice@conduit.test", f"guess-{n}-abc", **forwarded)
+            assert_error(wrong, 401, {"credentials": ["invalid"]})
+            refused.append(await log_in(proxy, "alice@conduit.test", **forwarded))
+        guesser = connect(app, "192.0.2.50")
+        assert (await log_in(guesser, "alice@conduit.test", "guess-d-xyz")).status_code == 401
+        refused.append(await log_in(guesser, "alice@conduit.test"))
 
         for response in refused:
             assert_too_many(response, limit=3)
@@ -715,7 +727,8 @@ class TestAPI2BrokenAuthentication:
 
         for n in range(3):
             assert_error(await attempt(f"guess-{n}-xyz", n), 401, {"credentials": ["invalid"]})
-        assert_too_many(await attempt(PASSWORD, 3), limit=3)
+        # The failures counted: the addresses that failed are refused.
+        assert_too_many(await attempt(PASSWORD, 2), limit=3)
 
 
 # --- API3 --------------------------------------------------------------------------------

@@ -1,12 +1,20 @@
-"""Rate limits counted by the ``limits`` library: in memory, or on Redis shared by instances.
+"""Rate limits counted with the ``limits`` library's rules: in memory, or on Redis shared by
+instances.
 
 Strategy: the *sliding window counter*. It keeps two counters per caller (this window and
 the previous one) and weighs the previous one by how much of it still overlaps the last
 minute, so a caller cannot spend a whole budget at the end of one window and another at
 the start of the next (the fixed window's double burst), while storage stays O(1) per
 caller (the moving window keeps a timestamp per request: 60 000 of them per address with
-the development read budget). On Redis a hit is one Lua script, and the window figures for
-the response headers one more.
+the development read budget).
+
+One storage call per count: on Redis one Lua script (:data:`COUNT_SCRIPT`, ``limits``'
+sliding window with the same keys and arithmetic) counts the request and answers the window
+figures the response headers need, where ``limits`` takes a second round trip for them; in
+memory ``limits``' own storage counts.
+
+Callers are never stored as given: a key names the HMAC-SHA256 of the caller (an email, an
+address, a user id) under a key derived from the secret key, so Redis holds no email.
 
 Redis unreachable: a call fails after ``timeout_seconds`` (never retried), the request goes
 through (fail open) with one warning per ``WARNING_INTERVAL``, and Redis is left alone for
@@ -16,15 +24,17 @@ through (fail open) with one warning per ``WARNING_INTERVAL``, and Redis is left
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import math
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import MemoryStorage
 from limits.errors import StorageError
 
 from conduit.core.rate_limits import Quota
@@ -38,6 +48,7 @@ KEY_PREFIX = "conduit:limits"
 WARNING_INTERVAL = 10.0
 PAUSE_SECONDS = 1.0
 _FAILURES = (StorageError, OSError, asyncio.TimeoutError)
+_KEY_PURPOSE = b"conduit rate-limit keys"
 
 
 def parse_rule(text: str) -> RateLimitItem:
@@ -50,43 +61,165 @@ def parse_rule(text: str) -> RateLimitItem:
     return items[0]
 
 
+def caller_key(secret: str | bytes) -> bytes:
+    """The HMAC key callers are hashed with, derived from the secret key (never the key
+    itself, which signs tokens)."""
+    raw = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(raw, _KEY_PURPOSE, hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The two counters of one caller after a count (TTLs in seconds)."""
+
+    counted: bool
+    previous_count: int
+    previous_ttl: float
+    current_count: int
+    current_ttl: float
+
+
+class Windows(Protocol):
+    async def count(self, key: str, limit: int, expiry: int, cost: int) -> Window:
+        """Add ``cost`` (0: only look) if the window has room; the counters after."""
+        ...
+
+
+class MemoryWindows:
+    """``limits``' memory storage: counts in this process."""
+
+    def __init__(self) -> None:
+        self.storage = MemoryStorage()
+
+    async def count(self, key: str, limit: int, expiry: int, cost: int) -> Window:
+        counted = cost > 0 and await self.storage.acquire_sliding_window_entry(
+            key, limit, expiry, cost
+        )
+        previous, previous_ttl, current, current_ttl = await self.storage.get_sliding_window(
+            key, expiry
+        )
+        return Window(counted, previous, previous_ttl, current, current_ttl)
+
+
+# ``limits``' acquire_sliding_window.lua, answering the counters as its sliding_window.lua
+# does: a count and the figures for the headers in one round trip. Times in milliseconds.
+COUNT_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2]) * 1000
+local cost = tonumber(ARGV[3])
+local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
+if current_ttl > 0 and current_ttl < expiry then
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+end
+local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = math.max(0, tonumber(redis.call('pttl', KEYS[1])))
+local current_count = tonumber(redis.call('get', KEYS[2])) or 0
+current_ttl = math.max(0, tonumber(redis.call('pttl', KEYS[2])))
+local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
+local counted = 0
+if cost > 0 and weighted + cost <= limit then
+    if redis.call('exists', KEYS[2]) == 1 then
+        redis.call('incrby', KEYS[2], cost)
+    else
+        redis.call('set', KEYS[2], cost, 'PX', expiry * 2)
+        current_ttl = expiry * 2
+    end
+    current_count = current_count + cost
+    counted = 1
+end
+return {counted, previous_count, previous_ttl, current_count, current_ttl}
+"""
+
+
+class RedisWindows:
+    """The counters on Redis: one ``EVALSHA`` of :data:`COUNT_SCRIPT` per count."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import RedisError
+
+        self._errors = RedisError
+        client = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+        self._script = client.register_script(COUNT_SCRIPT)
+
+    async def count(self, key: str, limit: int, expiry: int, cost: int) -> Window:
+        current = f"{KEY_PREFIX}:{{{key}}}"  # both keys on one cluster slot, as ``limits``
+        try:
+            answer: Any = await self._script(
+                keys=[f"{current}/-1", current], args=[limit, expiry, cost]
+            )
+        except self._errors as exc:
+            raise StorageError(exc) from exc
+        counted, previous, previous_ttl, now, current_ttl = (int(value) for value in answer)
+        return Window(bool(counted), previous, previous_ttl / 1000, now, current_ttl / 1000)
+
+
+def _quota(item: RateLimitItem, window: Window, *, counting: bool) -> Quota:
+    """The figures ``limits``' get_window_stats computes, from the counters at hand."""
+    expiry = item.get_expiry()
+    weighted = window.previous_count * window.previous_ttl / expiry + window.current_count
+    remaining = max(0, item.amount - math.floor(weighted))
+    resets = [math.inf]
+    if window.previous_count:
+        resets.append(window.previous_ttl % (expiry / window.previous_count))
+    if window.current_count:
+        resets.append(window.current_ttl % expiry)
+    reset = min(resets)
+    return Quota(
+        allowed=window.counted if counting else weighted < item.amount,
+        limit=item.amount,
+        remaining=remaining,
+        reset_seconds=max(1, math.ceil(0 if reset == math.inf else reset)),
+    )
+
+
 class LimitsRateLimiter:
-    """The :class:`conduit.core.rate_limits.RateLimiter` port on ``limits``."""
+    """The :class:`conduit.core.rate_limits.RateLimiter` port."""
 
     def __init__(
         self,
         rules: Mapping[str, RateLimitItem],
-        storage: Storage,
+        windows: Windows,
         *,
+        secret: str | bytes,
         timeout_seconds: float | None = None,
         pool: ConnectionPool | None = None,
     ) -> None:
         self.rules = dict(rules)
-        self.storage = storage
-        self.strategy = SlidingWindowCounterRateLimiter(storage)
+        self.windows = windows
         self.timeout = timeout_seconds
+        self._key = caller_key(secret)
         self._pool = pool
         self._paused_until = 0.0
         self._warned_at = -math.inf
 
+    def key_of(self, rule: str, caller: str) -> str:
+        """The storage key of ``caller`` under ``rule``: the caller only as its HMAC."""
+        digest = hmac.new(self._key, caller.encode(), hashlib.sha256).hexdigest()[:32]
+        return self.rules[rule].key_for(rule, digest)
+
     async def hit(self, rule: str, caller: str) -> Quota | None:
+        return await self._count(rule, caller, cost=1)
+
+    async def peek(self, rule: str, caller: str) -> Quota | None:
+        return await self._count(rule, caller, cost=0)
+
+    async def _count(self, rule: str, caller: str, *, cost: int) -> Quota | None:
         item = self.rules[rule]
         if self._paused_until and time.monotonic() < self._paused_until:
             return None
+        key = self.key_of(rule, caller)
         try:
             async with asyncio.timeout(self.timeout):  # None: no timeout (memory)
-                allowed = await self.strategy.hit(item, rule, caller)
-                stats = await self.strategy.get_window_stats(item, rule, caller)
+                window = await self.windows.count(key, item.amount, item.get_expiry(), cost)
         except _FAILURES as exc:
             self._failed(exc)
             return None
         self._paused_until = 0.0
-        return Quota(
-            allowed=allowed,
-            limit=item.amount,
-            remaining=max(0, stats.remaining),
-            reset_seconds=max(1, math.ceil(stats.reset_time - time.time())),
-        )
+        return _quota(item, window, counting=cost > 0)
 
     def _failed(self, exc: BaseException) -> None:
         now = time.monotonic()
@@ -100,19 +233,19 @@ class LimitsRateLimiter:
             await self._pool.disconnect()
 
 
-def memory_rate_limiter(rules: Mapping[str, RateLimitItem]) -> LimitsRateLimiter:
+def memory_rate_limiter(
+    rules: Mapping[str, RateLimitItem], *, secret: str | bytes
+) -> LimitsRateLimiter:
     """Counts in this process: right for one instance (``conduit serve --workers 1``)."""
-    return LimitsRateLimiter(rules, MemoryStorage())
+    return LimitsRateLimiter(rules, MemoryWindows(), secret=secret)
 
 
 def redis_rate_limiter(
-    url: str, rules: Mapping[str, RateLimitItem], *, timeout_seconds: float
+    url: str, rules: Mapping[str, RateLimitItem], *, secret: str | bytes, timeout_seconds: float
 ) -> LimitsRateLimiter:
     """Counts on Redis, so every instance (and worker process) shares one budget per caller."""
     # Imported here: redis-py takes a tenth of a second to import, and only this mode needs it.
     from redis.asyncio import ConnectionPool
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
 
     pool = ConnectionPool.from_url(
         url,
@@ -120,12 +253,10 @@ def redis_rate_limiter(
         socket_connect_timeout=timeout_seconds,
         max_connections=256,
     )
-    storage = RedisStorage(
-        f"async+{url}",
-        wrap_exceptions=True,
-        implementation="redispy",
-        key_prefix=KEY_PREFIX,
-        connection_pool=pool,  # type: ignore[arg-type]  # passed on to redis.asyncio.Redis
-        retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]
+    return LimitsRateLimiter(
+        rules,
+        RedisWindows(pool),
+        secret=secret,
+        timeout_seconds=timeout_seconds,
+        pool=pool,
     )
-    return LimitsRateLimiter(rules, storage, timeout_seconds=timeout_seconds, pool=pool)

@@ -37,7 +37,7 @@ from conduit.core.identity import IdentityProvider
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
 from conduit.core.principal import Authenticator
-from conduit.core.rate_limits import RateLimiter
+from conduit.core.rate_limits import LOGIN_FAILURES_PER_ADDRESS, LOGIN_PER_ACCOUNT, RateLimiter
 from conduit.core.security import TokenCodec, is_weak_secret, load_or_create_secret
 from conduit.core.storage import FileStorage
 from conduit.http.client_address import IPNetwork
@@ -303,18 +303,27 @@ def rate_limit_rules(settings: Settings) -> dict[str, RateLimitItem]:
     return rules
 
 
-def rate_limiter(settings: Settings) -> RateLimiter | None:
-    """The limits counted on Redis when ``CONDUIT_REDIS_URL`` is set, else in this process."""
+def rate_limiter(settings: Settings, secret: str | None = None) -> RateLimiter | None:
+    """The limits counted on Redis when ``CONDUIT_REDIS_URL`` is set, else in this process.
+
+    Callers are stored as an HMAC under a key derived from ``secret`` (the secret key,
+    resolved from the settings when not given).
+    """
     rules = rate_limit_rules(settings)  # checked even when switched off: a typo waits for no one
     if not settings.rate_limits_enabled:
         return None
     from conduit.adapters.rate_limits import memory_rate_limiter, redis_rate_limiter
 
+    rules[LOGIN_FAILURES_PER_ADDRESS] = rules[LOGIN_PER_ACCOUNT]  # in the account's window
+    secret = secret or resolve_secret(settings)
     if not settings.redis_url:
-        return memory_rate_limiter(rules)
+        return memory_rate_limiter(rules, secret=secret)
     try:
         return redis_rate_limiter(
-            settings.redis_url, rules, timeout_seconds=settings.cache_timeout_seconds
+            settings.redis_url,
+            rules,
+            secret=secret,
+            timeout_seconds=settings.cache_timeout_seconds,
         )
     except ValueError as exc:
         raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
@@ -357,6 +366,6 @@ def build(settings: Settings | None = None, *, serving: bool = True) -> Containe
         cache=response_cache(settings, db),
         live=live_bus(settings),
         identity_providers=identity_providers(settings),
-        rate_limiter=rate_limiter(settings),
+        rate_limiter=rate_limiter(settings, secret),
         storage=file_storage(settings),
     )

@@ -1,9 +1,18 @@
 """The rate-limit port: count one request against a named rule for one caller.
 
 Rules are the fields of :class:`conduit.settings.RateLimits` (``login_per_ip``,
-``login_per_account``, ``register_per_ip``, ``writes_per_user``, ``reads_per_ip``). The HTTP
-layer decides which rule a request falls under and who the caller is; the adapter
-(``conduit.adapters.rate_limits``, on the ``limits`` library, in memory or on Redis) counts.
+``login_per_account``, ``register_per_ip``, ``writes_per_user``, ``reads_per_ip``), plus
+``login_failures_per_address`` (the failed logins of one account from one address, in the
+window of ``login_per_account``). The HTTP layer and GraphQL decide which rule a request
+falls under and who the caller is; the adapter (``conduit.adapters.rate_limits``, on the
+``limits`` library, in memory or on Redis) counts.
+
+Logins (:class:`LoginLimits`): ``login_per_ip`` counts every attempt of an address;
+``login_per_account`` counts the *failed* logins of an account, from anywhere. Once an
+account's failures reach its budget, only addresses that have not failed on that account
+within the window may still try: a distributed guessing attack gets one guess per address
+(each address then also spends its own ``login_per_ip``), while the owner, signing in from
+an address that has not been failing, is not locked out by someone else's failures.
 
 Framework-free: no HTTP types here.
 """
@@ -19,6 +28,8 @@ REGISTER_PER_IP = "register_per_ip"
 WRITES_PER_USER = "writes_per_user"
 READS_PER_IP = "reads_per_ip"
 RULES = (LOGIN_PER_IP, LOGIN_PER_ACCOUNT, REGISTER_PER_IP, WRITES_PER_USER, READS_PER_IP)
+# Counted in the window of LOGIN_PER_ACCOUNT, per "account address" pair.
+LOGIN_FAILURES_PER_ADDRESS = "login_failures_per_address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,4 +51,47 @@ class RateLimiter(Protocol):
         """
         ...
 
+    async def peek(self, rule: str, caller: str) -> Quota | None:
+        """The state of ``rule`` for ``caller`` without counting anything (``allowed``: one
+        more hit would be); None when the storage is unreachable."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def account_of(email: str) -> str:
+    """The caller a login's email counts as: trimmed, lower-cased, bounded."""
+    return email.strip().lower()[:320]
+
+
+class LoginLimits:
+    """The login rules, shared by every entry point (REST and GraphQL).
+
+    :meth:`admit` before checking a password (the address's attempt is counted, the
+    account's failures looked at), :meth:`failed` once the credentials were refused.
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def admit(self, ip: str, email: str | None) -> tuple[Quota | None, Quota | None]:
+        """The address's quota (counted) and the account's (looked at, None without an
+        email). The login may go on unless one of them is not ``allowed``."""
+        by_ip = await self.limiter.hit(LOGIN_PER_IP, ip)
+        if (by_ip is not None and not by_ip.allowed) or email is None:
+            return by_ip, None
+        account = account_of(email)
+        by_account = await self.limiter.peek(LOGIN_PER_ACCOUNT, account)
+        if by_account is None or by_account.allowed:
+            return by_ip, by_account
+        # The account's failures are spent: is this address one of those that failed?
+        mine = await self.limiter.peek(LOGIN_FAILURES_PER_ADDRESS, f"{account} {ip}")
+        if mine is None or mine.remaining >= mine.limit:  # no failure from here: let it try
+            return by_ip, Quota(True, by_account.limit, 0, by_account.reset_seconds)
+        return by_ip, by_account
+
+    async def failed(self, ip: str, email: str) -> None:
+        """Count a refused login against the account and against this address on it."""
+        account = account_of(email)
+        await self.limiter.hit(LOGIN_PER_ACCOUNT, account)
+        await self.limiter.hit(LOGIN_FAILURES_PER_ADDRESS, f"{account} {ip}")

@@ -14,11 +14,10 @@ from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Principal, token_of
 from conduit.core.rate_limits import (
-    LOGIN_PER_ACCOUNT,
-    LOGIN_PER_IP,
     READS_PER_IP,
     REGISTER_PER_IP,
     WRITES_PER_USER,
+    LoginLimits,
 )
 from conduit.graphql.errors import TooManyRequests
 from conduit.graphql.loaders import Loaders
@@ -100,6 +99,16 @@ class ConduitContext(BaseContext):
         await self._count(REGISTER_PER_IP, self._ip)
 
     async def count_login(self, email: Any) -> None:
-        await self._count(LOGIN_PER_IP, self._ip)
-        if isinstance(email, str) and email.strip():
-            await self._count(LOGIN_PER_ACCOUNT, email.strip().lower()[:320])
+        """As REST counts a login (see :class:`conduit.core.rate_limits.LoginLimits`)."""
+        limiter = self.parts.rate_limiter
+        if limiter is None:
+            return
+        named = email if isinstance(email, str) and email.strip() else None
+        for quota in await LoginLimits(limiter).admit(self._ip, named):
+            if quota is not None and not quota.allowed:
+                raise TooManyRequests(quota.reset_seconds)
+
+    async def count_login_failure(self, email: str) -> None:
+        limiter = self.parts.rate_limiter
+        if limiter is not None and email.strip():
+            await LoginLimits(limiter).failed(self._ip, email)

@@ -25,6 +25,7 @@ from conduit.graphql.inputs import (
 )
 from conduit.graphql.types import Article, Comment, Info, Profile, User
 from conduit.profiles import service as profiles
+from conduit.users.exceptions import InvalidCredentials
 from conduit.users.schemas import LoginUser, NewUser, UpdateUser
 
 _WIRE_NAMES = {"tag_list": "tagList"}
@@ -65,14 +66,18 @@ class Mutation:
         context = info.context
         await context.count_login(user.email)
         credentials = LoginUser.model_validate(_body(user))
-        signed_in = await auth.login(
-            context.db,
-            email=credentials.email,
-            password=credentials.password,
-            client=context.client,
-            tokens=context.parts.tokens,
-            refresh_ttl_seconds=context.parts.settings.refresh_token_ttl_seconds,
-        )
+        try:
+            signed_in = await auth.login(
+                context.db,
+                email=credentials.email,
+                password=credentials.password,
+                client=context.client,
+                tokens=context.parts.tokens,
+                refresh_ttl_seconds=context.parts.settings.refresh_token_ttl_seconds,
+            )
+        except InvalidCredentials:
+            await context.count_login_failure(user.email)
+            raise
         return _signed_in(info, signed_in)
 
     @strawberry.mutation(description="Change the signed-in user (REST: PUT /user).")

@@ -1,8 +1,9 @@
 """Rate limits on the REST API: which rule a request falls under, and who is counted.
 
 =========================  ==============================================================
-POST /api/users/login      ``login_per_ip`` (client address), then ``login_per_account``
-                           (the email of the JSON body, lower-cased)
+POST /api/users/login      ``login_per_ip`` (client address), then the failed logins of
+                           the account (the email of the JSON body, lower-cased): see
+                           :class:`conduit.core.rate_limits.LoginLimits`
 POST /api/users            ``register_per_ip``
 POST/PUT/PATCH/DELETE      ``writes_per_user``: the user of a valid access token, or the
 under /api                 client address when there is none (counted apart from users)
@@ -10,8 +11,9 @@ GET/HEAD under /api        ``reads_per_ip``
 =========================  ==============================================================
 
 Anything else (CORS preflights, /health, /docs, WebSockets) is not counted. One rule (one
-storage call) per request, two for a login. The client address is the one
-:class:`conduit.http.client_address.ClientAddress` settled on.
+storage call) per request; a login looks at its account's failures too, and a refused
+login (401) counts against the account and the address's failures on it. The client
+address is the one :class:`conduit.http.client_address.ClientAddress` settled on.
 
 A refused request is answered 429 with ``{"errors": {"request": ["too many requests"]}}``
 and Retry-After; every counted answer carries RateLimit-Limit, RateLimit-Remaining and
@@ -30,11 +32,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Authenticator, token_of
 from conduit.core.rate_limits import (
-    LOGIN_PER_ACCOUNT,
-    LOGIN_PER_IP,
     READS_PER_IP,
     REGISTER_PER_IP,
     WRITES_PER_USER,
+    LoginLimits,
     Quota,
     RateLimiter,
 )
@@ -44,6 +45,7 @@ LOGIN_PATH = "/api/users/login"
 REGISTER_PATH = "/api/users"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _READS = frozenset({"GET", "HEAD"})
+UNAUTHORIZED = 401  # the credentials were refused: a failed login
 _TOO_MANY = orjson.dumps({"errors": {"request": ["too many requests"]}})
 
 
@@ -61,6 +63,7 @@ class RateLimit:
     ) -> None:
         self.app = app
         self.limiter = limiter
+        self.logins = LoginLimits(limiter)
         self.authenticator = authenticator
         self.prefix = prefix + "/"
 
@@ -86,18 +89,24 @@ class RateLimit:
         await self._answer(scope, receive, send, quota)
 
     async def _login(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
-        by_ip = await self.limiter.hit(LOGIN_PER_IP, ip)
-        if by_ip is not None and not by_ip.allowed:
-            await _too_many(send, by_ip)
-            return
         # The body is read here (through RequestContext's size limit) and replayed below.
         body = await _read_body(receive)
         replay = _replaying(body, receive)
         email = _login_email(body)
-        by_account = None if email is None else await self.limiter.hit(LOGIN_PER_ACCOUNT, email)
+        by_ip, by_account = await self.logins.admit(ip, email)
         quotas = [quota for quota in (by_ip, by_account) if quota is not None]
         tightest = min(quotas, key=lambda quota: (quota.allowed, quota.remaining), default=None)
-        await self._answer(scope, replay, send, tightest)
+        refused = False
+
+        async def watch(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                refused = message["status"] == UNAUTHORIZED
+            await send(message)
+
+        await self._answer(scope, replay, watch, tightest)
+        if refused and email is not None:
+            await self.logins.failed(ip, email)
 
     def _writer(self, scope: Scope, ip: str) -> str:
         """``user:<id>`` for a valid access token, ``ip:<address>`` otherwise (the header
@@ -178,7 +187,7 @@ def _login_email(body: bytes) -> str | None:
     email = user.get("email") if isinstance(user, dict) else None
     if not isinstance(email, str) or not email.strip():
         return None
-    return email.strip().lower()[:320]
+    return email
 
 
 async def _too_many(send: Send, quota: Quota) -> None:
