@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         ge=60,
         description="Lifetime of a refresh token (the HttpOnly cookie); each refresh rotates it.",
     )
+    refresh_reuse_grace_seconds: int = Field(
+        default=10,
+        ge=0,
+        description="How long a refresh token just exchanged may be presented again and answer "
+        "the same new one (two tabs refreshing at once); later, reuse revokes the session. "
+        "0: never.",
+    )
     access_rules_refresh_seconds: float = Field(
         default=1.0,
         gt=0,

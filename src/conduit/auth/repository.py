@@ -2,15 +2,19 @@
 
 A refresh token is 32 random bytes given to the browser in an HttpOnly cookie and stored
 only as its SHA-256. Each refresh exchanges it for a new one of the same session (the
-family); presenting an already exchanged token again means it was copied, and revokes the
-whole session. Access tokens carry the session id (``sid``), so revoking a session also
+family): its *successor*, derived from it by a keyed hash (:func:`successor_of`), so that the
+same token presented again within the reuse grace period answers the same successor without
+any token being stored. Presenting an exchanged token after that means it was copied, and
+revokes the whole session. Access tokens carry the session id (``sid``), so revoking a session also
 cuts off its access tokens (see :class:`conduit.core.principal.AccessRules`).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -37,6 +41,14 @@ def token_hash(refresh_token: str) -> str:
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def successor_of(refresh_token: str, *, secret: str) -> str:
+    """The token a refresh token is exchanged for: HMAC-SHA256 under a key derived from the
+    secret key, as long and as unguessable as a random one to whoever lacks the key."""
+    key = hmac.new(secret.encode(), b"conduit refresh successor", hashlib.sha256).digest()
+    digest = hmac.new(key, refresh_token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 async def start(conn: AsyncConnection, *, user_id: int, ttl_seconds: int) -> IssuedSession:
@@ -68,9 +80,13 @@ class PresentedToken:
 
     session_id: str
     user_id: int
-    rotated: bool
+    rotated_at: dt.datetime | None  # naive UTC; None while unused
     session_expires_at: dt.datetime
     session_revoked: bool
+
+    @property
+    def rotated(self) -> bool:
+        return self.rotated_at is not None
 
 
 async def find(conn: AsyncConnection, refresh_token: str) -> PresentedToken | None:
@@ -93,19 +109,26 @@ async def find(conn: AsyncConnection, refresh_token: str) -> PresentedToken | No
     return PresentedToken(
         session_id=row.session_id,
         user_id=row.user_id,
-        rotated=row.rotated_at is not None,
+        rotated_at=row.rotated_at,
         session_expires_at=row.expires_at,
         session_revoked=row.revoked_at is not None,
     )
 
 
 async def rotate(
-    conn: AsyncConnection, refresh_token: str, *, session_id: str, ttl_seconds: int
+    conn: AsyncConnection,
+    refresh_token: str,
+    *,
+    successor: str,
+    session_id: str,
+    ttl_seconds: int,
 ) -> IssuedSession | None:
-    """Exchange a token for the next of its session; None if another request did it first.
+    """Exchange a token for ``successor``, the next of its session; None if another request
+    did it first.
 
     The conditional UPDATE makes concurrent exchanges of one token safe: the database lets
-    exactly one of them see the token unrotated.
+    exactly one of them see the token unrotated (and makes the others wait until it
+    committed, successor included).
     """
     now = utcnow()
     marked = await conn.execute(
@@ -120,7 +143,7 @@ async def rotate(
         return None
     issued = IssuedSession(
         session_id=session_id,
-        refresh_token=new_refresh_token(),
+        refresh_token=successor,
         expires_at=now + dt.timedelta(seconds=ttl_seconds),
     )
     await conn.execute(
@@ -132,6 +155,27 @@ async def rotate(
         )
     )
     return issued
+
+
+async def successor_issued(
+    conn: AsyncConnection, successor: str, *, session_id: str
+) -> IssuedSession | None:
+    """The session as the exchange that issued ``successor`` left it; None if it issued none
+    or the successor was exchanged in turn (the family moved on: a late copy is reuse)."""
+    row = (
+        await conn.execute(
+            select(sessions.c.expires_at)
+            .join(refresh_tokens, refresh_tokens.c.session_id == sessions.c.id)
+            .where(
+                refresh_tokens.c.token_hash == token_hash(successor),
+                refresh_tokens.c.rotated_at.is_(None),
+                sessions.c.id == session_id,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return IssuedSession(session_id=session_id, refresh_token=successor, expires_at=row.expires_at)
 
 
 async def revoke(conn: AsyncConnection, *, session_id: str, user_id: int, reason: str) -> bool:

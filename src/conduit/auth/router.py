@@ -100,9 +100,10 @@ def _signed_in_reply(signed_in: SignedIn, *, status_code: int = 200) -> JSONRepl
     responses=error_responses(401, 403, 422),
     summary="Exchange the refresh cookie for a new access token",
     description="Reads the HttpOnly refresh cookie (set by login and registration), rotates "
-    "it and answers the user with a new access token. A refresh token used twice revokes "
-    "its session. Requests from an origin other than Conduit's own or a listed CORS origin "
-    "are refused (403).",
+    "it and answers the user with a new access token. A refresh token presented again "
+    "within CONDUIT_REFRESH_REUSE_GRACE_SECONDS answers the same new one (two tabs); later, "
+    "it revokes its session. Requests from an origin other than Conduit's own or a listed "
+    "CORS origin are refused (403).",
     operation_id="RefreshSession",
 )
 async def refresh(
@@ -120,6 +121,7 @@ async def refresh(
         client=client,
         tokens=tokens,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+        reuse_grace_seconds=settings.refresh_reuse_grace_seconds,
     )
     return _signed_in_reply(signed_in)
 

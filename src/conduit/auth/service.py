@@ -179,16 +179,20 @@ async def refresh(
     client: Client,
     tokens: TokenCodec,
     refresh_ttl_seconds: int,
+    reuse_grace_seconds: int = 0,
 ) -> SignedIn:
     """Exchange a refresh token for the next one of its session (and a new access token).
 
     An unknown or expired token, or one of a revoked session, is refused (401). A token
-    that was already exchanged was copied: the whole session is revoked, its access tokens
-    with it, and the reuse is audited (401). A banned user may not refresh (403).
+    exchanged less than ``reuse_grace_seconds`` ago (or a moment ago by a concurrent
+    request: two tabs refreshing at once) answers the same next token again. Exchanged
+    earlier, it was copied: the whole session is revoked, its access tokens with it, and the
+    reuse is audited (401). A banned user may not refresh (403).
     """
     if not refresh_token:
         raise InvalidRefreshToken("is missing")
     issued: IssuedSession | None = None
+    successor = sessions.successor_of(refresh_token, secret=tokens.secret)
     async with db.uow() as uow:
         presented = await sessions.find(uow.conn, refresh_token)
         if presented is None:
@@ -206,12 +210,20 @@ async def refresh(
             issued = await sessions.rotate(
                 uow.conn,
                 refresh_token,
+                successor=successor,
                 session_id=presented.session_id,
                 ttl_seconds=refresh_ttl_seconds,
             )
+        if issued is None and _in_grace(presented, reuse_grace_seconds):
+            # Exchanged a moment ago (by a concurrent request if we saw it unused): the same
+            # successor again, issued by that exchange (committed before ours could tell).
+            if account.banned:
+                raise Banned()
+            issued = await sessions.successor_issued(
+                uow.conn, successor, session_id=presented.session_id
+            )
         if issued is None:
-            # Presented again after it was exchanged (or exchanged by a concurrent request
-            # in the meantime: the same thing, decided the same way on every database).
+            # Presented again after it was exchanged, past the grace period: it was copied.
             if await sessions.revoke(
                 uow.conn, session_id=presented.session_id, user_id=account.id, reason=REUSE
             ):
@@ -233,6 +245,16 @@ async def refresh(
     if issued is None:  # reuse: the session is revoked now
         raise InvalidRefreshToken("has been revoked")
     return SignedIn.issue(tokens, account, issued, refresh_ttl_seconds=refresh_ttl_seconds)
+
+
+def _in_grace(presented: sessions.PresentedToken, grace_seconds: int) -> bool:
+    """Whether a token that is no longer unused was exchanged within the grace period (one
+    we read unused was exchanged by a concurrent request, just now)."""
+    if grace_seconds <= 0:
+        return False
+    if presented.rotated_at is None:
+        return True
+    return presented.rotated_at > utcnow() - dt.timedelta(seconds=grace_seconds)
 
 
 def next_millisecond(moment: dt.datetime) -> dt.datetime:
