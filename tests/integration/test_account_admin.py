@@ -43,10 +43,15 @@ async def test_other_instances_load_roles_and_bans_as_stored(db: Database) -> No
     assert rules.banned == {troll}
     assert issued.session_id not in rules.revoked_sessions
 
+    assert troll not in rules.revoked_before
+
+    issued_before = utcnow()
     await admin.set_account(db, actor=acting, username="troll", banned=False)
     async with db.reader() as uow:
         rules = await access.load(uow.conn, horizon=utcnow() - dt.timedelta(hours=1))
     assert rules.banned == frozenset()
+    # The tokens issued before the unban stay cut off on every instance.
+    assert rules.revoked_before[troll] >= issued_before
 
 
 async def test_use_cases_refuse_banned_and_unprivileged_actors(db: Database) -> None:
