@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         default=None, description='Default: "10/minute" in production, loose in development.'
     )
     rate_limit_login_per_account: str | None = Field(
-        default=None, description='Default: "10/minute" in production.'
+        default=None, description='Failed logins per account. Default: "10/minute" in production.'
     )
     rate_limit_register_per_ip: str | None = Field(
         default=None, description='Default: "5/minute" in production.'
