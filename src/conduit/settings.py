@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 class OidcProvider(BaseModel):
@@ -105,6 +106,26 @@ class Settings(BaseSettings):
         default="http://localhost:4200",
         description="Where OpenID Connect login sends the browser back, with the access "
         "token in the URL fragment.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The API's public base URL (https://api.example.com): OpenID Connect "
+        "redirect URIs are built from it (<public_url>/api/auth/<provider>/callback), never "
+        "from a request's Host header. Required in production with OpenID Connect "
+        "providers; elsewhere conduit serve derives it from --host and --port, else "
+        "http://127.0.0.1:8000.",
+    )
+    oidc_failed_login_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Audit records of failed OpenID Connect logins are deleted after this "
+        "long (by the worker, or conduit serve with the embedded bus), with the states of "
+        "logins abandoned at the provider.",
+    )
+    oidc_prune_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often those failed logins and abandoned login states are pruned.",
     )
     oidc_providers: list[OidcProvider] = Field(
         default=[],
@@ -337,6 +358,11 @@ class Settings(BaseSettings):
         if self.graphql_introspection is not None:
             return self.graphql_introspection
         return self.environment != "production"
+
+    @property
+    def public_base_url(self) -> str:
+        """CONDUIT_PUBLIC_URL without a trailing slash (default http://127.0.0.1:8000)."""
+        return (self.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
 
     @property
     def effective_database_url(self) -> str:

@@ -84,6 +84,7 @@ def app_settings(database_url: str, data_dir: Path, providers: list[OidcProvider
         log_json=True,
         log_level="WARNING",
         frontend_url=FRONTEND,
+        public_url=APP_BASE.removesuffix("/api"),
         oidc_providers=providers,
     )
 

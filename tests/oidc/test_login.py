@@ -266,18 +266,22 @@ async def test_an_expired_state_is_refused(app: httpx.AsyncClient, db: Database)
 
 async def test_a_code_the_provider_refuses(app: httpx.AsyncClient, db: Database) -> None:
     callback = await browse_to_callback(app, "test", "alice")
-    state = parse_qs(urlsplit(callback).query)["state"][0]
-    response = await app.get("/auth/test/callback", params={"code": "made-up", "state": state})
+    query = parse_qs(urlsplit(callback).query)
+    params = {"code": "made-up", "state": query["state"][0], "iss": query["iss"][0]}
+    response = await app.get("/auth/test/callback", params=params)
     assert response.status_code == 401
     assert response.json() == {"errors": {"login": ["code was refused by the provider"]}}
     await assert_nothing_created(db)
 
 
-async def test_the_provider_says_no(app: httpx.AsyncClient, db: Database) -> None:
+async def test_the_provider_says_no(
+    app: httpx.AsyncClient, db: Database, provider: OidcProviderProcess
+) -> None:
     start = await app.get("/auth/test/login")
     state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
     response = await app.get(
-        "/auth/test/callback", params={"error": "access_denied", "state": state}
+        "/auth/test/callback",
+        params={"error": "access_denied", "state": state, "iss": provider.issuer},
     )
     assert response.status_code == 401
     assert response.json() == {"errors": {"login": ["was refused by the provider (access_denied)"]}}

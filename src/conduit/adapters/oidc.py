@@ -4,7 +4,8 @@ Discovery (``{issuer}/.well-known/openid-configuration``) and the provider's key
 fetched on first use and kept; the keys are fetched again once when an id_token names a key
 that is not in them (the provider rotated its keys). The id_token is verified with joserfc
 (signature, with the provider's asymmetric algorithms only) and Authlib's ``CodeIDToken``
-(iss, aud, exp, iat, nonce, azp, at_hash).
+(iss, aud, exp, iat, nonce, azp, at_hash). The ``iss`` of the authorization response is
+checked against the discovered issuer (RFC 9207, :meth:`OidcClient.check_issuer`).
 
 Every call has a timeout of a few seconds. A network failure, a timeout, a 5xx or an answer
 of the wrong shape is :class:`ProviderUnavailable` (503); a code the provider refuses or an
@@ -106,6 +107,22 @@ class OidcClient:
             redirect_uri=redirect_uri,
         )
         return str(url)
+
+    async def check_issuer(self, iss: str | None) -> None:
+        """RFC 9207: the ``iss`` of the authorization response must be this provider's own
+        (simple string comparison with the discovered issuer); a provider that advertises
+        ``authorization_response_iss_parameter_supported`` must send it. Another provider's
+        response sent to this callback (a mix-up attack) is refused before its code is used.
+        """
+        metadata = await self._discover()
+        if iss is None:
+            if metadata.get("authorization_response_iss_parameter_supported") is True:
+                log.warning("oidc_callback_without_iss", provider=self.name)
+                raise InvalidLogin("iss is missing (the provider always sends it)")
+            return
+        if iss != metadata["issuer"]:
+            log.warning("oidc_callback_issuer_mismatch", provider=self.name, iss=iss[:256])
+            raise InvalidLogin("iss is not this provider's issuer")
 
     async def verified_claims(
         self, *, code: str, code_verifier: str, nonce: str, redirect_uri: str

@@ -273,8 +273,26 @@ def trusted_networks(settings: Settings) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def check_public_url(settings: Settings) -> None:
+    """CONDUIT_PUBLIC_URL is an absolute http(s) URL; production with OpenID Connect
+    providers needs it (the providers' redirect URIs are built from it)."""
+    url = settings.public_url
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise ConfigurationError(
+            f"CONDUIT_PUBLIC_URL must be the API's public base URL, such as "
+            f"https://api.example.com, not {url!r}"
+        )
+    if url is None and settings.oidc_providers and settings.environment == "production":
+        raise ConfigurationError(
+            "CONDUIT_PUBLIC_URL is not set: with CONDUIT_OIDC_PROVIDERS in production, set it "
+            "to the API's public base URL (https://api.example.com); the providers send the "
+            "browser back to <CONDUIT_PUBLIC_URL>/api/auth/<provider>/callback."
+        )
+
+
 def check_production(settings: Settings) -> None:
     """What production refuses beyond the secret key (see resolve_secret)."""
+    check_public_url(settings)
     if settings.environment != "production":
         return
     if "*" in settings.cors_origins:

@@ -6,12 +6,14 @@ the role is all that differs:
 
 ``Role.SERVE``
     the access-rules keeper; live updates (the commit-time publisher, and the bus that feeds
-    this instance's sockets); the events: with the embedded bus the relay, upload pruning
-    and every consumer, with a broker the relay and upload pruning if
+    this instance's sockets); the events: with the embedded bus the relay, the pruning
+    (uploads; failed OpenID Connect logins) and every consumer, with a broker the relay and
+    the pruning if
     CONDUIT_RELAY_IN_SERVE (the consumers run in ``conduit worker``), else nothing.
 ``Role.WORKER``
     the live publisher (what the consumers commit reaches every instance's sockets); the
-    relay, upload pruning and every consumer.
+    relay, the pruning (unreferenced uploads; with OpenID Connect providers, failed logins'
+    audit records and abandoned login states) and every consumer.
 
 First of all the container's pools are entered, so that they close last: the database, the
 file storage, the rate limiter, the OpenID Connect clients and the response cache. Every
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from conduit.auth import access
+from conduit.auth.oidc import service as oidc_logins
 from conduit.core.bus import delivery
 from conduit.core.consumers import Consumer
 from conduit.core.lifecycle import StartedParts
@@ -196,6 +199,8 @@ async def run_worker(
         if relay:
             tasks.append(asyncio.create_task(relay_for(container).run(), name="relay"))
             tasks.append(asyncio.create_task(prune_uploads(container), name="prune-uploads"))
+            if container.identity_providers:
+                tasks.append(asyncio.create_task(prune_logins(container), name="prune-logins"))
         log.info("worker_started", consumers=[c.name for c in chosen], relay=relay)
         # A task that ends on its own has failed: let its error surface.
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -223,4 +228,27 @@ async def prune_uploads(container: Container) -> None:
                 log.info("uploads_pruned", count=pruned)
         except Exception as exc:
             log.warning("uploads_prune_failed", error_type=type(exc).__name__, error=str(exc))
+        await asyncio.sleep(interval)
+
+
+async def prune_logins(container: Container) -> None:
+    """Delete the audit records of failed OpenID Connect logins past
+    ``oidc_failed_login_retention_days``, and abandoned login states, every
+    ``oidc_prune_interval_seconds`` until cancelled; a failed round is logged and tried
+    again at the next."""
+    settings = container.settings
+    interval = settings.oidc_prune_interval_seconds
+    retention = dt.timedelta(days=settings.oidc_failed_login_retention_days)
+    await asyncio.sleep(min(interval, FIRST_PRUNE_DELAY_SECONDS))
+    while True:
+        try:
+            pruned = await oidc_logins.prune(container.db, failed_logins_older_than=retention)
+            if pruned.failed_logins or pruned.login_states:
+                log.info(
+                    "oidc_logins_pruned",
+                    failed_logins=pruned.failed_logins,
+                    login_states=pruned.login_states,
+                )
+        except Exception as exc:
+            log.warning("oidc_logins_prune_failed", error_type=type(exc).__name__, error=str(exc))
         await asyncio.sleep(interval)

@@ -3,7 +3,9 @@
 Logins (success and failure), refresh-token reuse, sign-outs everywhere, role changes, bans
 and moderators' deletions are recorded by the use case that does them, in its own
 transaction (a login failure in one of its own), so a record exists exactly when the act
-happened. Nothing updates or deletes a row; admins read them at ``GET /api/admin/audit``.
+happened. Nothing updates a row, and nothing deletes one but the retention of failed
+OpenID Connect logins (``auth.oidc.service.prune``); admins read them at
+``GET /api/admin/audit``.
 
 This module is the mechanism: recording and reading. The kinds of record belong to the
 features that record them, each in its ``audit.py`` (see :class:`AuditType`).

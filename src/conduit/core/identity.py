@@ -48,6 +48,12 @@ class IdentityProvider(Protocol):
         """Where to send the browser; ProviderUnavailable if discovery fails."""
         ...
 
+    async def check_issuer(self, iss: str | None) -> None:
+        """The ``iss`` of an authorization response (RFC 9207) is this provider's issuer;
+        missing, it is refused when the provider advertises the parameter (a mix-up attack
+        otherwise); InvalidLogin if not."""
+        ...
+
     async def verified_claims(
         self, *, code: str, code_verifier: str, nonce: str, redirect_uri: str
     ) -> Claims:

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from conduit.auth.cookies import set_refresh_cookie
 from conduit.auth.oidc import service as identity
 from conduit.http.kit import DB, AppSettings, ClientInfo, IdentityProviders, Tokens, error_responses
+from conduit.settings import Settings
 
 router = APIRouter(tags=["Authentication"])
 
@@ -35,9 +36,11 @@ def _redirect_response(description: str, *, cookie: bool = False) -> dict[int | 
     return {302: {"description": description, "headers": headers}}
 
 
-def _callback_url(request: Request, provider: str) -> str:
-    """The redirect URI: this API's own absolute callback URL for the provider."""
-    return str(request.url_for("oidc_callback", provider=provider))
+def _callback_url(request: Request, settings: Settings, provider: str) -> str:
+    """The redirect URI: CONDUIT_PUBLIC_URL and the callback's path, never the request's
+    Host header (which the client chooses)."""
+    path = request.app.url_path_for("oidc_callback", provider=provider)
+    return f"{settings.public_base_url}{path}"
 
 
 @router.get(
@@ -54,10 +57,13 @@ def _callback_url(request: Request, provider: str) -> str:
     operation_id="OidcLogin",
 )
 async def oidc_login(
-    provider: str, request: Request, db: DB, providers: IdentityProviders
+    provider: str, request: Request, db: DB, settings: AppSettings, providers: IdentityProviders
 ) -> RedirectResponse:
     url = await identity.begin(
-        db, providers=providers, provider=provider, redirect_uri=_callback_url(request, provider)
+        db,
+        providers=providers,
+        provider=provider,
+        redirect_uri=_callback_url(request, settings, provider),
     )
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)
 
@@ -76,7 +82,8 @@ async def oidc_login(
     summary="Where the provider sends the browser back",
     description="Signs the user in (creating the account at the first login, or linking an "
     "existing one whose email the provider verified) and redirects to the frontend with the "
-    "access token in the URL fragment. 401 for an unknown, replayed or expired state, a "
+    "access token in the URL fragment. 401 for an unknown, replayed or expired state, an "
+    "iss that is not the provider's (RFC 9207; required when the provider advertises it), a "
     "refused code or an id_token that does not verify; 403 when the provider's email is not "
     "verified; 503 when the provider does not answer.",
     operation_id="OidcCallback",
@@ -92,6 +99,7 @@ async def oidc_callback(
     code: Annotated[str | None, Query(max_length=4096)] = None,
     state: Annotated[str | None, Query(max_length=256)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
+    iss: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> RedirectResponse:
     signed_in = await identity.complete(
         db,
@@ -100,7 +108,8 @@ async def oidc_callback(
         state=state,
         code=code,
         error=error,
-        redirect_uri=_callback_url(request, provider),
+        iss=iss,
+        redirect_uri=_callback_url(request, settings, provider),
         tokens=tokens,
         session_ttl_seconds=settings.refresh_token_ttl_seconds,
         client=client,

@@ -11,7 +11,9 @@ and verify the id_token, then signs in, in one transaction:
 - else a new user, again only with a verified email: an unverified one could squat an
   address that its owner later registers (or links), so it is refused as well.
 
-Provider failures or a refused login leave nothing behind but the consumed state.
+Provider failures or a refused login leave nothing behind but the consumed state (and the
+audit record of a refusal, which :func:`prune` deletes after the retention period, with the
+states of logins abandoned at the provider).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,7 +33,7 @@ from conduit.auth.audit import LOGIN_FAILED, LOGIN_SUCCEEDED
 from conduit.auth.oidc.models import login_states, user_identities
 from conduit.auth.service import SignedIn
 from conduit.core import audit
-from conduit.core.audit import Client
+from conduit.core.audit import Client, audit_log
 from conduit.core.db import Database
 from conduit.core.db_errors import is_unique_violation
 from conduit.core.errors import NotFound
@@ -131,6 +133,7 @@ async def complete(
     state: str | None,
     code: str | None,
     error: str | None = None,
+    iss: str | None = None,
     redirect_uri: str,
     tokens: TokenCodec,
     session_ttl_seconds: int,
@@ -141,6 +144,7 @@ async def complete(
 
     A refused login is recorded in the audit log (``login.failed``, with the provider and
     the reason), in a transaction of its own; a provider that does not answer is not.
+    Those records are kept for a while only (:func:`prune`).
     """
     idp = provider_named(providers, provider)
     try:
@@ -151,6 +155,7 @@ async def complete(
             state=state,
             code=code,
             error=error,
+            iss=iss,
             redirect_uri=redirect_uri,
             session_ttl_seconds=session_ttl_seconds,
             client=client,
@@ -178,6 +183,7 @@ async def _complete(
     state: str | None,
     code: str | None,
     error: str | None,
+    iss: str | None,
     redirect_uri: str,
     session_ttl_seconds: int,
     client: Client,
@@ -189,6 +195,8 @@ async def _complete(
         raise InvalidLogin("state is unknown or already used")
     if utcnow() - pending.created_at > LOGIN_STATE_TTL:
         raise InvalidLogin("has expired, start again")
+    # RFC 9207: an answer of another provider (a mix-up attack) is refused, code unused.
+    await idp.check_issuer(iss)
     if error:
         reason = error if _PROVIDER_ERROR.match(error) else "error"
         raise InvalidLogin(f"was refused by the provider ({reason})")
@@ -325,3 +333,40 @@ async def _free_username(conn: AsyncConnection, base: str) -> str:
         if candidate not in taken:
             return candidate
     return f"{base}-{secrets.token_hex(3)}"
+
+
+# How the details of an OpenID Connect login's failure start (``record`` writes them with
+# orjson, the provider first): password logins' failures (details {"email": ...}) are kept.
+_PROVIDER_DETAILS = '{"provider":%'
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    failed_logins: int
+    login_states: int
+
+
+async def prune(db: Database, *, failed_logins_older_than: dt.timedelta) -> Pruned:
+    """Delete the audit records of failed OpenID Connect logins older than the retention,
+    and the states of logins abandoned at the provider (older than ``LOGIN_STATE_TTL``).
+
+    Anyone can make a provider login fail (a forged or replayed callback), each failure an
+    audit record: kept for ``failed_logins_older_than`` only, their number stays bounded.
+    """
+    now = utcnow()
+    async with db.uow() as uow:
+        failed = await uow.conn.execute(
+            delete(audit_log).where(
+                and_(
+                    audit_log.c.type == LOGIN_FAILED,
+                    audit_log.c.actor_id.is_(None),
+                    audit_log.c.details.like(_PROVIDER_DETAILS),
+                    audit_log.c.occurred_at < now - failed_logins_older_than,
+                )
+            )
+        )
+        states = await uow.conn.execute(
+            delete(login_states).where(login_states.c.created_at < now - LOGIN_STATE_TTL)
+        )
+        await uow.commit()
+    return Pruned(failed_logins=failed.rowcount or 0, login_states=states.rowcount or 0)

@@ -4,7 +4,9 @@ uploads, seed, openapi, graphql schema."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -60,6 +62,18 @@ def main(
     """Conduit: a RealWorld backend."""
 
 
+def local_url(host: str, port: int) -> str:
+    """The base URL a browser on this machine reaches ``conduit serve --host --port`` at."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (every interface: this machine's too)
+        host = "127.0.0.1"
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass  # a name
+    return f"http://{host}:{port}"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -81,6 +95,10 @@ def serve(
         check_settings(settings)
     except ConfigurationError as exc:
         raise fail(str(exc), 2) from None
+    if settings.public_url is None and settings.environment != "production":
+        # The workers' settings come from the environment: the URL this server answers at
+        # (OpenID Connect redirect URIs), unless CONDUIT_PUBLIC_URL says otherwise.
+        os.environ["CONDUIT_PUBLIC_URL"] = local_url(host, port)
     url = settings.effective_database_url
     if settings.should_auto_migrate:
         # Migrate once here, before any worker starts, so workers never race on it.
