@@ -28,8 +28,19 @@ $(UV):
 	@.venv/bin/python -m compileall -q src >/dev/null
 	@touch $@
 
+# GraphiQL's scripts (npm packages pinned by web/graphiql/package-lock.json, git-ignored
+# node_modules), which Conduit serves at /static/graphiql. Without npm everything else works
+# (/docs's Swagger UI comes from a Python package) and GET /graphql in a browser says how to
+# install them.
+web/graphiql/node_modules/.installed: web/graphiql/package.json web/graphiql/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix web/graphiql --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
+	else \
+	  echo "npm not found: GraphiQL's scripts are not installed (GET /graphql in a browser says how); the API and /docs work without them."; \
+	fi
+
 .PHONY: install
-install: .venv/.synced ## Create .venv with every dependency (locked)
+install: .venv/.synced web/graphiql/node_modules/.installed ## Create .venv with every dependency (locked), and GraphiQL's scripts when npm is there
 
 .PHONY: run
 run: install ## Serve the API on SQLite (data/conduit.db) at http://127.0.0.1:8000/api

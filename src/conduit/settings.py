@@ -290,6 +290,11 @@ class Settings(BaseSettings):
         default=None,
         description="Serve GraphiQL on GET /graphql (a browser). Default: on, off in production.",
     )
+    graphiql_assets_dir: Path | None = Field(
+        default=None,
+        description="Folder whose package.json and node_modules hold GraphiQL's npm "
+        "packages (make install runs npm ci there). Default: the repository's web/graphiql.",
+    )
     graphql_introspection: bool | None = Field(
         default=None,
         description="Answer GraphQL introspection queries. Default: on, off in production.",

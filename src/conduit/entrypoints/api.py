@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 
 from conduit import API_VERSION, __version__, migrations
 from conduit.admin.router import audit_router
@@ -38,6 +39,12 @@ from conduit.http.middleware import RequestContext
 from conduit.http.rate_limits import RateLimit
 from conduit.http.read_cache import CachedPaths, ReadCache
 from conduit.http.routing import add_routes
+from conduit.http.static_assets import (
+    GRAPHIQL_PREFIX,
+    GraphiqlAssets,
+    swagger_ui_files,
+    swagger_ui_page,
+)
 from conduit.notifications.router import router as notifications_router
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
@@ -119,7 +126,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         description=f"Conduit API documentation (Conduit {__version__})",
         version=API_VERSION,  # the RealWorld API spec's; Conduit's is info.x-conduit-version
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below, with Swagger UI's assets from this server
         redoc_url=None,
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
@@ -154,6 +161,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(graphql_router(parts, live_updates.hub))
 
+    install_docs(app, parts.settings)
     event_catalogue = asyncapi_document()
 
     @app.get("/asyncapi.json", include_in_schema=False)
@@ -213,3 +221,21 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
     return app
+
+
+def install_docs(app: FastAPI, settings: Settings) -> None:
+    """/docs (Swagger UI) and, with GraphiQL on, GraphiQL's assets: every script and style
+    sheet from this server (http/static_assets.py), none from a CDN."""
+    assets, swagger_files = swagger_ui_files()
+    app.mount(assets, swagger_files, name="swagger-ui")
+    openapi_url = app.openapi_url or f"{API_PREFIX}/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return swagger_ui_page(
+            openapi_url=openapi_url, title=f"{app.title} - Swagger UI", assets=assets
+        )
+
+    if settings.graphql_ide_enabled:
+        graphiql = GraphiqlAssets(settings.graphiql_assets_dir)
+        app.mount(GRAPHIQL_PREFIX, graphiql.files, name="graphiql")

@@ -1,5 +1,6 @@
 """``/graphql``: queries and mutations over HTTP (GET and POST), subscriptions over a
-WebSocket speaking ``graphql-transport-ws``, GraphiQL in a browser (not in production).
+WebSocket speaking ``graphql-transport-ws``, GraphiQL in a browser (not in production; its
+scripts from this server, see ``http/static_assets.py``).
 
 Authentication is REST's: ``Authorization: Token <jwt>`` (or ``Bearer``) on the request or
 the WebSocket handshake, or ``{"authorization": "Token <jwt>"}`` as the ``connection_init``
@@ -8,7 +9,8 @@ payload (an invalid token there closes the socket with 4403).
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -17,6 +19,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from conduit.bootstrap import Container
 from conduit.graphql.context import ConduitContext
 from conduit.graphql.schema import build_schema
+from conduit.http.static_assets import GraphiqlAssets
 from conduit.live.hub import Hub
 
 GRAPHQL_PATH = "/graphql"
@@ -33,6 +36,14 @@ def _authorization(params: object) -> str | None:
 
 
 class ConduitGraphQLRouter(GraphQLRouter[ConduitContext, None]):
+    graphiql_assets: GraphiqlAssets | None = None
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """Strawberry's GraphiQL page, its scripts served by Conduit (no CDN)."""
+        assets = self.graphiql_assets or GraphiqlAssets()
+        page, status = assets.page(self.graphql_ide_html)
+        return HTMLResponse(page, status_code=status)
+
     async def on_ws_connect(self, context: ConduitContext) -> UnsetType | dict[str, object] | None:
         authorization = _authorization(context.connection_params)
         if authorization is not None:
@@ -49,7 +60,7 @@ def graphql_router(parts: Container, hub: Hub) -> GraphQLRouter[ConduitContext, 
     async def context(connection: HTTPConnection) -> ConduitContext:
         return ConduitContext(parts, hub, connection)
 
-    return ConduitGraphQLRouter(
+    router = ConduitGraphQLRouter(
         build_schema(settings),
         path=GRAPHQL_PATH,
         graphql_ide="graphiql" if settings.graphql_ide_enabled else None,
@@ -57,3 +68,5 @@ def graphql_router(parts: Container, hub: Hub) -> GraphQLRouter[ConduitContext, 
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         include_in_schema=False,
     )
+    router.graphiql_assets = GraphiqlAssets(settings.graphiql_assets_dir)
+    return router

@@ -10,11 +10,12 @@ API answers are JSON that no browser should render, frame, sniff or embed::
     Cross-Origin-Resource-Policy: same-origin   (CORS requests of frontends are unaffected)
     Strict-Transport-Security: max-age=31536000; includeSubDomains   (CONDUIT_HTTPS only)
 
-The interactive documentation (/docs, FastAPI's Swagger UI) is a page: it loads its script
-and style sheet from cdn.jsdelivr.net and starts with an inline script. Its policy allows
-exactly that: the CDN, and the inline scripts of the page itself by their SHA-256 (computed
-from the page as it is sent, so an upgrade of FastAPI cannot silently break it), never
-'unsafe-inline' scripts.
+The interactive documentation (/docs, FastAPI's Swagger UI) and GraphiQL (GET /graphql in
+a browser) are pages: they load their scripts and style sheets from this server (under
+/static, see ``static_assets.py``; no CDN) and start with an inline script. Their policy
+allows exactly that: 'self', and the inline scripts of the page itself by their SHA-256
+(computed from the page as it is sent, so an upgrade of FastAPI or Strawberry cannot
+silently break it), never 'unsafe-inline' scripts, and no other host.
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
-DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_IMAGES = "https://fastapi.tiangolo.com"  # the favicon of FastAPI's Swagger UI page
-IDE_CDN = "https://unpkg.com"  # GraphiQL's scripts and style sheets (Strawberry's page)
 HSTS = b"max-age=31536000; includeSubDomains"
 _CSP = b"content-security-policy"
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
@@ -50,20 +48,21 @@ def _script_hashes(html: bytes) -> str:
 
 
 def docs_policy(html: bytes) -> bytes:
-    """The policy of a documentation page: its own inline scripts and the CDN's assets."""
+    """The policy of a documentation page: its own inline scripts and this server's assets."""
     hashes = _script_hashes(html)
     return (
-        f"default-src 'none'; script-src {DOCS_CDN} {hashes}; "
-        f"style-src {DOCS_CDN} 'unsafe-inline'; img-src 'self' data: {DOCS_IMAGES}; "
+        f"default-src 'none'; script-src 'self' {hashes}; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ).encode()
 
 
 def ide_policy(html: bytes) -> bytes:
-    """The policy of GraphiQL: its own inline scripts, unpkg's assets, requests to itself."""
+    """The policy of GraphiQL: its own inline scripts, this server's assets and requests to
+    itself (the WebSocket of subscriptions included)."""
     return (
-        f"default-src 'none'; script-src {IDE_CDN} {_script_hashes(html)}; "
-        f"style-src {IDE_CDN} 'unsafe-inline'; font-src {IDE_CDN} data:; "
+        f"default-src 'none'; script-src 'self' {_script_hashes(html)}; "
+        "style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
         "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     ).encode()
