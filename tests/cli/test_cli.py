@@ -216,6 +216,9 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, 
         calls.append((target, kwargs))
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    # conduit serve hands its workers CONDUIT_PUBLIC_URL in the environment: undone after.
+    monkeypatch.setenv("CONDUIT_PUBLIC_URL", "http://placeholder.test")
+    monkeypatch.delenv("CONDUIT_PUBLIC_URL")
     return calls
 
 

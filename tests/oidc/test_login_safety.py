@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import orjson
 import pytest
+import uvicorn
 from sqlalchemy import insert, select
+from typer.testing import CliRunner
 
 from conduit.auth.audit import LOGIN_FAILED, LOGIN_SUCCEEDED
 from conduit.auth.oidc import service as oidc_logins
@@ -24,7 +27,9 @@ from conduit.core.audit import audit_log
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow
+from conduit.entrypoints.cli.main import app as cli
 from conduit.entrypoints.cli.main import local_url
+from conduit.settings import Settings
 from tests.oidc.conftest import app_settings, browse_to_callback, provider_config, serve
 from tests.oidc.provider_process import APP_BASE, OidcProviderProcess
 from tests.oidc.test_login import assert_nothing_created, count, token_of
@@ -163,11 +168,27 @@ def test_production_with_providers_needs_the_public_url(tmp_path: Path) -> None:
         check_settings(base.model_copy(update={"public_url": "api.example.com"}))
 
 
-def test_conduit_serve_derives_the_public_url_from_host_and_port() -> None:
+def test_conduit_serve_derives_the_public_url_from_host_and_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     assert local_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
     assert local_url("0.0.0.0", 9000) == "http://127.0.0.1:9000"
     assert local_url("::1", 8000) == "http://[::1]:8000"
     assert local_url("localhost", 8001) == "http://localhost:8001"
+    # The workers (uvicorn's factory) read it from the environment conduit serve leaves.
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setenv("CONDUIT_PUBLIC_URL", "http://placeholder.test")
+    monkeypatch.delenv("CONDUIT_PUBLIC_URL")
+    env = {"CONDUIT_DATA_DIR": str(tmp_path), "CONDUIT_LOG_LEVEL": "WARNING"}
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8123"], env=env)
+    assert result.exit_code == 0, result.output
+    assert os.environ["CONDUIT_PUBLIC_URL"] == "http://127.0.0.1:8123"
+    assert Settings().public_base_url == "http://127.0.0.1:8123"
+    # Set, it is kept as it is.
+    monkeypatch.setenv("CONDUIT_PUBLIC_URL", "https://api.example.com")
+    result = CliRunner().invoke(cli, ["serve", "--port", "8124"], env=env)
+    assert result.exit_code == 0, result.output
+    assert os.environ["CONDUIT_PUBLIC_URL"] == "https://api.example.com"
 
 
 # --- retention: failed provider logins and abandoned login states -------------------------
