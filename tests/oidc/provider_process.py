@@ -65,11 +65,13 @@ class OidcProviderProcess:
         *,
         redirect_uris: list[str],
         claims_in_id_token: bool = True,
+        iss_parameter: bool = True,
     ) -> None:
         self.port = free_port()
         self.accounts = accounts
         self.redirect_uris = redirect_uris
         self.claims_in_id_token = claims_in_id_token
+        self.iss_parameter = iss_parameter
         self.process: subprocess.Popen[bytes] | None = None
         self.log = Path(tempfile.gettempdir()) / f"conduit-oidc-provider-{self.port}.log"
 
@@ -88,6 +90,7 @@ class OidcProviderProcess:
             },
             "accounts": self.accounts,
             "claims_in_id_token": self.claims_in_id_token,
+            "iss_parameter": self.iss_parameter,
         }
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

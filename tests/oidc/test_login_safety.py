@@ -30,7 +30,13 @@ from conduit.core.tables import utcnow
 from conduit.entrypoints.cli.main import app as cli
 from conduit.entrypoints.cli.main import local_url
 from conduit.settings import Settings
-from tests.oidc.conftest import app_settings, browse_to_callback, provider_config, serve
+from tests.oidc.conftest import (
+    app_settings,
+    browse_to_callback,
+    callback_uris,
+    provider_config,
+    serve,
+)
 from tests.oidc.provider_process import APP_BASE, OidcProviderProcess
 from tests.oidc.test_login import assert_nothing_created, count, token_of
 
@@ -98,6 +104,29 @@ async def test_another_providers_answer_is_refused(
         assert response.json() == {"errors": {"login": ["iss is not this provider's issuer"]}}
     await assert_nothing_created(db)
     assert len(await failures(db)) == 3
+
+
+async def test_a_provider_without_rfc_9207_needs_no_iss_but_a_wrong_one_is_refused(
+    db: Database, database_url: str, tmp_path: Path, tokens: TokenCodec
+) -> None:
+    plain = OidcProviderProcess(
+        {"zoe": {"email": "zoe@example.test", "email_verified": True}},
+        redirect_uris=callback_uris(),
+        iss_parameter=False,
+    )
+    plain.start()
+    try:
+        settings = app_settings(database_url, tmp_path, [provider_config("late", plain.issuer)])
+        async for app in serve(db, settings, tokens):
+            callback = await browse_to_callback(app, "late", "zoe")
+            assert "iss" not in parse_qs(urlsplit(callback).query)
+            token_of(await app.get(callback))  # signed in without it
+            # An iss present is checked all the same.
+            callback = await browse_to_callback(app, "late", "zoe")
+            response = await app.get(with_query(callback, iss="https://evil.example"))
+            assert response.status_code == 401
+    finally:
+        plain.stop()
 
 
 async def test_an_error_answer_with_another_iss_is_refused_as_a_mix_up(

@@ -5,7 +5,8 @@
 //    "client": {"client_id": "conduit", "client_secret": "...", "redirect_uris": ["..."]},
 //    "accounts": {"alice": {"email": "alice@example.test", "email_verified": true,
 //                           "name": "Alice Liddell", "preferred_username": "alice"}},
-//    "claims_in_id_token": true}
+//    "claims_in_id_token": true,
+//    "iss_parameter": true}        (false: no RFC 9207 iss, neither advertised nor sent)
 //
 // Besides the provider's own endpoints it serves, for the tests only:
 //   GET  /interaction/<uid>?account=<id>   logs in that account (or the login_hint of the
@@ -88,6 +89,19 @@ function alter(idToken, mode) {
 
 provider.use(async (ctx, next) => {
   await next();
+  if (config.iss_parameter === false) {
+    // A provider without RFC 9207: no advertisement, no iss in its answers.
+    if (ctx.path === '/.well-known/openid-configuration' && ctx.body) {
+      const { authorization_response_iss_parameter_supported: _, ...metadata } = ctx.body;
+      ctx.body = metadata;
+    }
+    const location = ctx.response.get('location');
+    if (location && location.includes('iss=')) {
+      const url = new URL(location);
+      url.searchParams.delete('iss');
+      ctx.response.set('location', url.href);
+    }
+  }
   if (ctx.path === '/token' && tamper && ctx.body && typeof ctx.body.id_token === 'string') {
     ctx.body = { ...ctx.body, id_token: alter(ctx.body.id_token, tamper) };
     tamper = null;
