@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import importlib.metadata
 import json
+import os
 import re
 from importlib.resources import files
 from pathlib import Path
@@ -31,7 +32,7 @@ import structlog
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
-from starlette.staticfiles import StaticFiles
+from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
 SWAGGER_UI_PREFIX = "/static/swagger-ui"
@@ -48,8 +49,14 @@ log = structlog.get_logger("conduit")
 class ImmutableFiles(StaticFiles):
     """Static files whose URLs change with their content: cached for a year."""
 
-    def file_response(self, *args: object, **kwargs: object) -> Response:
-        response = super().file_response(*args, **kwargs)  # type: ignore[arg-type]
+    def file_response(
+        self,
+        full_path: PathLike,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["cache-control"] = IMMUTABLE
         return response
 
