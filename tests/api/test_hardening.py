@@ -63,7 +63,7 @@ async def test_the_docs_policy_lets_swagger_ui_load_and_nothing_else(
     }
     assert policy["default-src"] == "'none'"
     assert policy["frame-ancestors"] == "'none'"
-    assert policy["connect-src"] == "'self'"  # fetches /api/openapi.json, runs "Try it out"
+    assert policy["connect-src"] == "'self'"  # fetches /openapi.json, runs "Try it out"
     html = response.text
     # Every asset the page names is this server's (no CDN), which the policy allows.
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)

@@ -220,8 +220,8 @@ def test_openid_connect_login_is_documented(ours: Spec) -> None:
     login = ours_ops[("/auth/{provider}/login", "get")]
     callback = ours_ops[("/auth/{provider}/callback", "get")]
     assert login["tags"] == callback["tags"] == ["Authentication"]
-    assert set(login["responses"]) == {"302", "404", "422", "503"}
-    assert set(callback["responses"]) == {"302", "401", "403", "404", "422", "503"}
+    assert set(login["responses"]) == {"302", "404", "422", "429", "503"}
+    assert set(callback["responses"]) == {"302", "401", "403", "404", "422", "429", "503"}
     assert "Location" in login["responses"]["302"]["headers"]
     assert {"Location", "Set-Cookie"} <= set(callback["responses"]["302"]["headers"])
     assert {p["name"] for p in callback["parameters"]} == {"provider", "code", "state", "error"}
@@ -364,6 +364,21 @@ def test_added_error_statuses_use_the_error_model(reference: Spec, ours: Spec) -
                 schema = json_schema(ours, response)
                 assert schema is not None, (key, status)
                 assert shape(ours, schema, nullability=True) == error, (key, status)
+
+
+def test_every_operation_documents_the_rate_limit_and_unavailability(ours: Spec) -> None:
+    """Any operation can be refused by a rate limit (429) or find a service it needs down
+    (503); both say when to retry."""
+    found = operations(ours)
+    assert len(found) > 25
+    for key, operation in found.items():
+        for status in ("429", "503"):
+            response = operation["responses"].get(status)
+            assert response is not None, (key, status)
+            assert response["description"], (key, status)
+            assert "Retry-After" in response.get("headers", {}), (key, status)
+            schema = json_schema(ours, response)
+            assert schema == {"$ref": "#/components/schemas/GenericErrorModel"}, (key, status)
 
 
 def test_article_list_items_have_no_body(ours: Spec) -> None:

@@ -34,7 +34,8 @@ from conduit.http.client_address import ClientAddress
 from conduit.http.conditional import ConditionalGet
 from conduit.http.errors import errors_body, install_error_handlers
 from conduit.http.hardening import SecurityHeaders
-from conduit.http.kit import JSONReply
+from conduit.http.head import HeadAsGet
+from conduit.http.kit import JSONReply, error_responses
 from conduit.http.middleware import RequestContext
 from conduit.http.rate_limits import RateLimit
 from conduit.http.read_cache import CachedPaths, ReadCache
@@ -54,6 +55,14 @@ from conduit.uploads.router import router as uploads_router
 from conduit.users.router import router as users_router
 
 API_PREFIX = "/api"
+# The machine-readable descriptions sit at the root side by side: /openapi.json (REST),
+# /asyncapi.json (events); /graphql answers introspection. /api/openapi.json, where the
+# OpenAPI document used to be, still serves it.
+OPENAPI_PATH = "/openapi.json"
+LEGACY_OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+# Every operation can be refused by a rate limit or answer 503 when a service it needs
+# (the database, a provider) does not answer: documented once, here, for all of them.
+COMMON_RESPONSES = error_responses(429, 503)
 log = structlog.get_logger("conduit")
 
 OPENAPI_TAGS = [
@@ -125,7 +134,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         title="RealWorld Conduit API",
         description=f"Conduit API documentation (Conduit {__version__})",
         version=API_VERSION,  # the RealWorld API spec's; Conduit's is info.x-conduit-version
-        openapi_url=f"{API_PREFIX}/openapi.json",
+        openapi_url=OPENAPI_PATH,
         docs_url=None,  # served below, with Swagger UI's assets from this server
         redoc_url=None,
         openapi_tags=OPENAPI_TAGS,
@@ -156,13 +165,24 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         audit_router(parts.audit_types),
         uploads_router,
     ):
-        add_routes(app, router, prefix=API_PREFIX, plans=parts.settings.route_plans)
-    add_routes(app, media_router, plans=parts.settings.route_plans)
+        add_routes(
+            app,
+            router,
+            prefix=API_PREFIX,
+            plans=parts.settings.route_plans,
+            responses=COMMON_RESPONSES,
+        )
+    add_routes(app, media_router, plans=parts.settings.route_plans, responses=COMMON_RESPONSES)
     app.include_router(live_router, prefix=API_PREFIX)
     app.include_router(graphql_router(parts, live_updates.hub))
 
     install_docs(app, parts.settings)
     event_catalogue = asyncapi_document()
+
+    @app.get(LEGACY_OPENAPI_PATH, include_in_schema=False)
+    async def legacy_openapi() -> JSONReply:
+        """The OpenAPI document where it used to be (now at /openapi.json)."""
+        return JSONReply(app.openapi())
 
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> JSONReply:
@@ -196,6 +216,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         paths=CachedPaths(parts.cache_rules.reads, prefix=API_PREFIX),
     )
     app.add_middleware(ConditionalGet)
+    # Outside the conditional step: a HEAD is answered with the GET's ETag and length.
+    app.add_middleware(HeadAsGet)
     if parts.rate_limiter is not None:
         app.add_middleware(
             RateLimit,
@@ -228,7 +250,7 @@ def install_docs(app: FastAPI, settings: Settings) -> None:
     sheet from this server (http/static_assets.py), none from a CDN."""
     assets, swagger_files = swagger_ui_files()
     app.mount(assets, swagger_files, name="swagger-ui")
-    openapi_url = app.openapi_url or f"{API_PREFIX}/openapi.json"
+    openapi_url = app.openapi_url or OPENAPI_PATH
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -186,13 +186,34 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict - resource already exists",
     413: "Payload Too Large",
     422: "Unexpected error",
-    503: "Service Unavailable: a service Conduit depends on did not answer",
+    429: (
+        "Too Many Requests: a rate limit refused the request "
+        '(`{"errors": {"request": ["too many requests"]}}`); retry after Retry-After seconds'
+    ),
+    503: (
+        "Service Unavailable: a service Conduit depends on did not answer, or every database "
+        "connection is busy; retry after Retry-After seconds"
+    ),
 }
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+_HEADERS = {429: _RETRY_AFTER, 503: _RETRY_AFTER}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer."""
-    return {
-        status: {"model": GenericErrorModel, "description": _ERROR_DESCRIPTIONS[status]}
-        for status in statuses
-    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {
+            "model": GenericErrorModel,
+            "description": _ERROR_DESCRIPTIONS[status],
+        }
+        if status in _HEADERS:
+            entry["headers"] = _HEADERS[status]
+        responses[status] = entry
+    return responses

@@ -266,18 +266,28 @@ class HandlerRoute(AppRoute):
     plans = False
 
 
-def add_routes(app: FastAPI, router: APIRouter, *, prefix: str = "", plans: bool = True) -> None:
+def add_routes(
+    app: FastAPI,
+    router: APIRouter,
+    *,
+    prefix: str = "",
+    plans: bool = True,
+    responses: Mapping[int | str, dict[str, Any]] | None = None,
+) -> None:
     """Put ``router``'s routes into ``app``'s own list, under ``prefix``, as they are; with
-    ``plans`` off, every one of them runs through FastAPI's own handler.
+    ``plans`` off, every one of them runs through FastAPI's own handler. ``responses`` are
+    documented on every route that does not document the same status itself.
 
     Refuses what would not survive the copy (websockets, mounts, custom route classes,
     start-up handlers): those need ``include_router``.
     """
     if router.on_startup or router.on_shutdown:
         raise TypeError("a router with start-up or shutdown handlers needs include_router")
+    common = dict(responses or {})
     for route in router.routes:
         if type(route) is not APIRoute:  # websockets, mounts, custom route classes
             raise TypeError(f"{route!r}: only plain API routes can be added this way")
+        own = dict(route.responses)
         app.router.add_api_route(
             prefix + route.path,
             route.endpoint,
@@ -288,7 +298,7 @@ def add_routes(app: FastAPI, router: APIRouter, *, prefix: str = "", plans: bool
             summary=route.summary,
             description=route.description,
             response_description=route.response_description,
-            responses=dict(route.responses),
+            responses={**own, **{k: v for k, v in common.items() if k not in own}},
             deprecated=route.deprecated,
             methods=route.methods,
             operation_id=route.operation_id,

@@ -249,13 +249,8 @@ class CodeOnlySettings(Settings):
         return (init_settings,)
 
 
-@app.command()
-def openapi(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write; stdout if unset.")
-    ] = None,
-) -> None:
-    """Write the OpenAPI document generated from the code."""
+def openapi_text() -> str:
+    """The OpenAPI document as ``conduit openapi`` writes it (and openapi.json holds it)."""
     from conduit.entrypoints.api import create_app
 
     # The document is the code's, whatever the environment says (production included): it
@@ -265,7 +260,17 @@ def openapi(
         database_url="sqlite+aiosqlite:///:memory:", secret_key=secrets.token_urlsafe(48)
     )
     spec = create_app(settings).openapi()
-    text = json.dumps(spec, indent=2, sort_keys=False) + "\n"
+    return json.dumps(spec, indent=2, sort_keys=False) + "\n"
+
+
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; stdout if unset.")
+    ] = None,
+) -> None:
+    """Write the OpenAPI document generated from the code (committed as openapi.json)."""
+    text = openapi_text()
     if output is None:
         typer.echo(text, nl=False)
     else:

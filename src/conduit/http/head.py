@@ -1,0 +1,68 @@
+"""HEAD wherever GET is served (RFC 9110 9.3.2): the GET's status and headers, no body.
+
+FastAPI routes answer only the methods they declare, so ``HEAD /api/articles`` would be a
+405. Rather than declare HEAD on every route (which would also list a ``head`` operation
+per path in the OpenAPI document), a HEAD request goes on as a GET and its answer loses
+its body on the way out. Sitting outside the conditional-GET step, the answer keeps the
+GET's ``ETag``, ``Content-Length`` and ``Content-Type``, and ``If-None-Match`` still gets
+its 304; the rate limits count it as the read it is; the read cache may answer it.
+
+A 405 lists HEAD beside GET in its ``Allow`` header, since both are answered.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_ALLOW = b"allow"
+
+
+class HeadAsGet:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "HEAD":
+            await self.app(scope, receive, _allowing_head(send))
+            return
+        sent_end = False
+
+        async def without_body(message: Message) -> None:
+            nonlocal sent_end
+            if message["type"] == "http.response.start":
+                _add_head_to_allow(message)
+                await send(message)
+            elif message["type"] == "http.response.body":
+                if not message.get("more_body", False) and not sent_end:
+                    sent_end = True
+                    await send({"type": "http.response.body", "body": b""})
+            else:
+                await send(message)
+
+        scope.setdefault("state", {})  # shared with the copy: what inner steps leave there
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
+def _allowing_head(send: Send) -> Send:
+    async def allowing_head(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 405:
+            _add_head_to_allow(message)
+        await send(message)
+
+    return allowing_head
+
+
+def _add_head_to_allow(message: Message) -> None:
+    if message["status"] != 405:
+        return
+    headers = []
+    for name, value in message.get("headers", []):
+        if name.lower() == _ALLOW:
+            methods = [method.strip() for method in value.split(b",")]
+            if b"GET" in methods and b"HEAD" not in methods:
+                value = b", ".join([*methods, b"HEAD"])
+        headers.append((name, value))
+    message["headers"] = headers
