@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import httpx
+
 from conduit.entrypoints.cli.main import openapi_text
 
 COMMITTED = Path(__file__).parents[2] / "openapi.json"
