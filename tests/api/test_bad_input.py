@@ -20,6 +20,7 @@ JSON = {"Content-Type": "application/json"}
 SLUG = "{slug}"
 BAD_URL = {"url": ["is invalid"]}
 NOT_JSON = {"body": ["is not valid JSON"]}
+NOT_JSON_TYPED = {"body": ["must be sent with Content-Type: application/json"]}
 GOOD_USER = {"username": "newbie", "email": "newbie@conduit.test", "password": "password123"}
 GOOD_ARTICLE = {"title": "T", "description": "D", "body": "B"}
 
@@ -312,9 +313,17 @@ def _wrong_type_cases() -> list[Case]:
             "deeply-nested",
             "POST",
             post,
-            b"[" * 100_000 + b"]" * 100_000,
+            b"[" * 200_000 + b"]" * 200_000,  # valid JSON, deeper than the parser goes
             status=422,
-            errors=NOT_JSON,
+            errors={"body": ["is nested too deeply"]},
+        ),
+        Case(
+            "deeply-nested-object",
+            "POST",
+            post,
+            b'{"article": ' * 50_000 + b"{}" + b"}" * 50_000,
+            status=422,
+            errors={"body": ["is nested too deeply"]},
         ),
         Case(
             "huge-integer",
@@ -339,7 +348,17 @@ def _wrong_type_cases() -> list[Case]:
             post,
             dumps({"article": article}),
             headers={"Content-Type": "text/plain"},
-            status=422,
+            status=415,
+            errors=NOT_JSON_TYPED,
+        ),
+        Case(
+            "form-content-type",
+            "PUT",
+            "/user",
+            dumps({"user": {"bio": "b"}}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            status=415,
+            errors=NOT_JSON_TYPED,
         ),
     ]
 
@@ -609,6 +628,31 @@ async def test_bad_input_is_a_4xx_in_error_format(
     article = (await client.get(f"/articles/{slug}")).json()["article"]
     assert article["title"] == "Existing"
     assert article["tagList"] == ["kept"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/users", {"user": GOOD_USER}),
+        ("POST", "/users/login", {"user": {"email": "a@b.co", "password": "password123"}}),
+        ("PUT", "/user", {"user": {"bio": "b"}}),
+        ("POST", "/articles", {"article": GOOD_ARTICLE}),
+        ("PUT", f"/articles/{SLUG}", {"article": {"title": "New"}}),
+        ("POST", f"/articles/{SLUG}/comments", {"comment": {"body": "c"}}),
+        ("POST", "/users/logout", {"everywhere": True}),
+    ],
+)
+async def test_a_json_body_without_content_type_is_415_naming_the_type(
+    client: httpx.AsyncClient, world: tuple[str, str], method: str, path: str, body: Any
+) -> None:
+    token, slug = world
+    response = await client.request(
+        method, path.replace(SLUG, slug), content=dumps(body), headers=auth(token)
+    )
+    assert "content-type" not in response.request.headers
+    assert_error(response, 415, NOT_JSON_TYPED)
+    article = (await client.get(f"/articles/{slug}")).json()["article"]
+    assert article["title"] == "Existing"
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])

@@ -24,8 +24,13 @@ RETRY_AFTER_UNAVAILABLE_SECONDS = 2
 _STATUS_MESSAGES = {404: "not found", 405: "method not allowed", 413: "is too large"}
 
 # FastAPI's 400 for a JSON body it cannot decode other than by JSONDecodeError (invalid
-# UTF-8, nesting too deep, an integer too long): as malformed JSON, a 422 like the others.
+# UTF-8, an integer too long): as malformed JSON, a 422 like the others. Nesting deeper
+# than the parser goes (RecursionError, some 900 levels) is valid JSON: it is said so.
 _UNPARSABLE_BODY = "There was an error parsing the body"
+NESTED_TOO_DEEPLY = {"body": ["is nested too deeply"]}
+# A body FastAPI did not read as JSON (no Content-Type, or another type) reaches validation
+# as bytes; every body the API takes is JSON, so the fix is the header: 415 says which.
+NOT_JSON_TYPED = {"body": ["must be sent with Content-Type: application/json"]}
 
 
 def errors_body(errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -40,11 +45,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONReply:
+        if isinstance(exc.body, bytes | bytearray):
+            return JSONReply(errors_body(NOT_JSON_TYPED), status_code=415)
         return JSONReply(errors_body(validation_errors(list(exc.errors()))), status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONReply:
         if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            if isinstance(exc.__cause__, RecursionError):
+                return JSONReply(errors_body(NESTED_TOO_DEEPLY), status_code=422)
             return JSONReply(errors_body({"body": ["is not valid JSON"]}), status_code=422)
         message = _STATUS_MESSAGES.get(exc.status_code, str(exc.detail).lower())
         key = {404: "path", 413: "body"}.get(exc.status_code, "request")
