@@ -161,6 +161,22 @@ async def test_hits_serve_the_same_bytes_without_the_database(
     assert swapped.status_code == 200
 
 
+async def test_a_head_is_answered_from_the_cache_with_the_gets_headers(
+    instances: tuple[Instance, Instance],
+) -> None:
+    a, b = instances
+    world = await _world(a)
+    for url in _anonymous_reads(world["slug"]):
+        got = await a.get(url)
+        with count_statements(b.db) as log:
+            head = await b.http.head(url)
+        assert log.count == 0, (url, log)
+        assert head.status_code == 200
+        assert head.content == b""
+        for name in ("etag", "content-type", "content-length"):
+            assert head.headers[name] == got.headers[name], (url, name)
+
+
 async def test_signed_in_reads_and_errors_are_never_cached(
     instances: tuple[Instance, Instance],
 ) -> None:
