@@ -128,3 +128,17 @@ async def test_head_counts_as_a_read_not_a_write(
 async def test_head_is_not_an_operation_of_the_document(client: httpx.AsyncClient) -> None:
     spec = (await client.get(f"{ROOT}/openapi.json")).json()
     assert all("head" not in item for item in spec["paths"].values())
+
+
+async def test_a_browser_may_send_head_with_a_token(client: httpx.AsyncClient) -> None:
+    """HEAD with Authorization needs a CORS preflight: it names HEAD as allowed."""
+    response = await client.options(
+        "/user",
+        headers={
+            "Origin": "http://localhost:4200",
+            "Access-Control-Request-Method": "HEAD",
+            "Access-Control-Request-Headers": "Authorization",
+        },
+    )
+    assert response.status_code == 200
+    assert "HEAD" in response.headers["access-control-allow-methods"]

@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         CORSMiddleware,
         allow_origins=origins,
         allow_credentials="*" not in origins,
-        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-None-Match"],
         expose_headers=["X-Request-ID", "ETag"],
         max_age=600,

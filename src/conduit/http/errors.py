@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -57,8 +58,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONReply(errors_body({"body": ["is not valid JSON"]}), status_code=422)
         message = _STATUS_MESSAGES.get(exc.status_code, str(exc.detail).lower())
         key = {404: "path", 413: "body"}.get(exc.status_code, "request")
+        headers = _allowing_head(exc.headers) if exc.status_code == 405 else exc.headers
         return JSONReply(
-            errors_body({key: [message]}), status_code=exc.status_code, headers=exc.headers
+            errors_body({key: [message]}), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(PoolTimeout)
@@ -90,6 +92,18 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_database_unavailable(exc):
             return unavailable_reply(exc)
         return _internal_error(exc)
+
+
+def _allowing_head(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """A 405's ``Allow`` with HEAD beside GET: every GET route answers HEAD too
+    (:mod:`conduit.http.head`)."""
+    allow = (headers or {}).get("Allow")
+    if allow is None:
+        return headers
+    methods = [method.strip() for method in allow.split(",")]
+    if "GET" not in methods or "HEAD" in methods:
+        return headers
+    return {**(headers or {}), "Allow": ", ".join([*methods, "HEAD"])}
 
 
 def busy_reply() -> JSONReply:

@@ -7,14 +7,12 @@ its body on the way out. Sitting outside the conditional-GET step, the answer ke
 GET's ``ETag``, ``Content-Length`` and ``Content-Type``, and ``If-None-Match`` still gets
 its 304; the rate limits count it as the read it is; the read cache may answer it.
 
-A 405 lists HEAD beside GET in its ``Allow`` header, since both are answered.
+(A 405 lists HEAD beside GET in its ``Allow`` header: :mod:`conduit.http.errors`.)
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-_ALLOW = b"allow"
 
 
 class HeadAsGet:
@@ -22,18 +20,14 @@ class HeadAsGet:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
-            return
-        if scope["method"] != "HEAD":
-            await self.app(scope, receive, _allowing_head(send))
             return
         sent_end = False
 
         async def without_body(message: Message) -> None:
             nonlocal sent_end
             if message["type"] == "http.response.start":
-                _add_head_to_allow(message)
                 await send(message)
             elif message["type"] == "http.response.body":
                 if not message.get("more_body", False) and not sent_end:
@@ -44,25 +38,3 @@ class HeadAsGet:
 
         scope.setdefault("state", {})  # shared with the copy: what inner steps leave there
         await self.app({**scope, "method": "GET"}, receive, without_body)
-
-
-def _allowing_head(send: Send) -> Send:
-    async def allowing_head(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 405:
-            _add_head_to_allow(message)
-        await send(message)
-
-    return allowing_head
-
-
-def _add_head_to_allow(message: Message) -> None:
-    if message["status"] != 405:
-        return
-    headers = []
-    for name, value in message.get("headers", []):
-        if name.lower() == _ALLOW:
-            methods = [method.strip() for method in value.split(b",")]
-            if b"GET" in methods and b"HEAD" not in methods:
-                value = b", ".join([*methods, b"HEAD"])
-        headers.append((name, value))
-    message["headers"] = headers
