@@ -6,6 +6,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from conduit.bootstrap import Container
+from conduit.core.db import Database
+from conduit.core.security import TokenCodec
+from conduit.entrypoints.api import create_app
+from conduit.settings import Settings
 from tests.graphql_api.conftest import GRAPHQL_URL
 
 JSON = {"Content-Type": "application/json"}
@@ -59,3 +64,13 @@ async def test_a_mutation_over_get_is_405(client: httpx.AsyncClient) -> None:
 async def test_bad_variables_over_get_are_400(client: httpx.AsyncClient) -> None:
     response = await client.get(GRAPHQL_URL, params={"query": "{ tags }", "variables": "{x"})
     assert_graphql_error(response, 400, "Unable to parse request body as JSON")
+
+
+async def test_graphiql_switched_off_is_a_404_in_the_same_shape(
+    db: Database, settings: Settings, tokens: TokenCodec
+) -> None:
+    configured = settings.model_copy(update={"graphql_ide": False})
+    app = create_app(container=Container(settings=configured, db=db, tokens=tokens))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        response = await http.get(GRAPHQL_URL, headers={"Accept": "text/html"})
+    assert_graphql_error(response, 404, "Not Found")
