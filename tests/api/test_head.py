@@ -85,6 +85,43 @@ async def test_head_answers_as_get_without_a_body(http: httpx.AsyncClient) -> No
     assert head.headers["etag"].startswith('"')
 
 
+async def test_the_app_itself_sends_no_body_for_head(
+    db: Database, settings: Settings, tokens: TokenCodec
+) -> None:
+    """httpx drops a HEAD answer's body by itself: here the app is called as a server calls
+    it, and what it sends is checked."""
+    app = create_app(container=Container(settings=settings, db=db, tokens=tokens))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    for path in ("/api/tags", "/api/articles", "/health/live", "/openapi.json"):
+        sent.clear()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "HEAD",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"conduit.test")],
+            "client": ("192.0.2.1", 40_000),
+            "server": ("conduit.test", 80),
+        }
+        await app(scope, receive, send)
+        start, *bodies = sent
+        assert start["status"] == 200, path
+        assert int(dict(start["headers"])[b"content-length"]) > 0, path
+        assert [body.get("body", b"") for body in bodies] == [b""], path
+
+
 async def test_a_conditional_head_gets_304(http: httpx.AsyncClient) -> None:
     etag = (await http.head("/tags")).headers["etag"]
     again = await http.head("/tags", headers={"If-None-Match": etag})

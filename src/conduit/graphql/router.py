@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import HTTPException  # what Strawberry's views raise for a refused request
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import ConnectionRejectionError

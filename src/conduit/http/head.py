@@ -7,7 +7,9 @@ its body on the way out. Sitting outside the conditional-GET step, the answer ke
 GET's ``ETag``, ``Content-Length`` and ``Content-Type``, and ``If-None-Match`` still gets
 its 304; the rate limits count it as the read it is; the read cache may answer it.
 
-(A 405 lists HEAD beside GET in its ``Allow`` header: :mod:`conduit.http.errors`.)
+(A 405 lists HEAD beside GET in its ``Allow`` header: :mod:`conduit.http.errors`.) The
+few answers made further out (a 429, a 413) keep their body here; the server leaves the
+body of any answer to a HEAD unsent, as HTTP requires of it.
 """
 
 from __future__ import annotations
