@@ -224,7 +224,13 @@ def test_openid_connect_login_is_documented(ours: Spec) -> None:
     assert set(callback["responses"]) == {"302", "401", "403", "404", "422", "429", "503"}
     assert "Location" in login["responses"]["302"]["headers"]
     assert {"Location", "Set-Cookie"} <= set(callback["responses"]["302"]["headers"])
-    assert {p["name"] for p in callback["parameters"]} == {"provider", "code", "state", "error"}
+    assert {p["name"] for p in callback["parameters"]} == {
+        "provider",
+        "code",
+        "state",
+        "error",
+        "iss",
+    }
 
 
 def test_operation_ids_match(reference: Spec, ours: Spec) -> None:
