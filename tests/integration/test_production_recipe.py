@@ -1,11 +1,13 @@
-"""README's "Production" section, run as written against PostgreSQL, Redis and RabbitMQ.
+"""README's "Production" section, run as written against PostgreSQL (or MariaDB), Redis and
+RabbitMQ.
 
 Every ``sh`` block of the section is run by bash in a fresh folder holding `.env.example`,
-except the two that install the machine (done here already) or use MariaDB instead. The only
+but the one that installs the machine (done here already); on MariaDB its block replaces
+PostgreSQL's and the MariaDB URL of `.env.example` is used, as the README says. The only
 changes made to the text: the name ``conduit`` of the database, role, vhost and RabbitMQ user
 becomes a fresh one (created and deleted by this test, even when it fails), port 8000 a free
-one, Redis a private server (tests/redis_server.py), and ``sudo -u postgres`` runs the command
-as this process with PGHOST/PGUSER pointing at the local server (postgres, trust). The
+one, Redis a private server (tests/redis_server.py), and ``sudo [-u postgres]`` runs the
+command as this process, PGHOST/PGUSER pointing at the local PostgreSQL (postgres, trust). The
 ``conduit serve`` and ``conduit worker`` lines are started as the long-running processes they
 are; then a user signs up, writes an article, and production mode is checked from outside.
 """
@@ -33,12 +35,16 @@ ROOT = Path(__file__).parents[2]
 ADMIN_URL = os.environ.get(
     "CONDUIT_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
-NOT_RUN = ("# once per machine", "# MariaDB instead")
+MARIADB_ADMIN_URL = os.environ.get(
+    "CONDUIT_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
+INSTALL = "# once per machine"
+MARIADB = "# MariaDB instead"
 PRELUDE = 'sudo() { if [ "$1" = -u ]; then shift 2; fi; "$@"; }\n'
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not a test backend"),
+DATABASES = [
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
 ]
 
 
@@ -49,9 +55,18 @@ def production_section() -> str:
     return match.group(1)
 
 
-def recipe_blocks() -> list[str]:
+def recipe_blocks(database: str) -> list[str]:
+    """The section's sh blocks but the installation; on MariaDB, its block in place of
+    PostgreSQL's."""
     blocks = re.findall(r"^```sh\n(.*?)^```$", production_section(), re.M | re.S)
-    return [block for block in blocks if not block.startswith(NOT_RUN)]
+    blocks = [block for block in blocks if not block.startswith(INSTALL)]
+    if database == "mariadb":
+        mariadb = [block for block in blocks if block.startswith(MARIADB)]
+        assert mariadb, "no MariaDB block"
+        return [
+            mariadb[0] if "createdb" in block else block for block in blocks if block not in mariadb
+        ]
+    return [block for block in blocks if not block.startswith(MARIADB)]
 
 
 def _rename(line: str, name: str) -> str:
@@ -69,9 +84,16 @@ def adapt(block: str, *, name: str, port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def adapt_env_example(text: str, *, name: str, redis_url: str) -> str:
+def adapt_env_example(text: str, *, database: str, name: str, redis_url: str) -> str:
+    """.env.example with the test's names; on MariaDB, its URL uncommented in place of
+    PostgreSQL's, as the README says to do."""
     lines = []
     for line in text.splitlines():
+        if database == "mariadb":
+            if line.startswith("CONDUIT_DATABASE_URL="):
+                continue
+            if line.startswith("# CONDUIT_DATABASE_URL=mysql"):
+                line = line.removeprefix("# ")
         if line.startswith(("CONDUIT_DATABASE_URL=", "CONDUIT_BROKER_URL=")):
             line = _rename(line, name)
         line = line.replace("redis://127.0.0.1:6379/0", redis_url)
@@ -101,32 +123,54 @@ def _run(block: str, *, cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def _cleanup(name: str) -> None:
-    engine = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+def _admin_url(database: str) -> str:
+    return ADMIN_URL if database == "postgresql" else MARIADB_ADMIN_URL
+
+
+def _cleanup(database: str, name: str) -> None:
+    engine = sqlalchemy.create_engine(_admin_url(database), isolation_level="AUTOCOMMIT")
+    if database == "postgresql":
+        statements = [
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'DROP ROLE IF EXISTS "{name}"',
+        ]
+    else:
+        statements = [
+            f"DROP DATABASE IF EXISTS `{name}`",
+            f"DROP USER IF EXISTS '{name}'@'127.0.0.1'",
+        ]
     try:
         with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sqlalchemy.text(f'DROP ROLE IF EXISTS "{name}"'))
+            for statement in statements:
+                conn.execute(sqlalchemy.text(statement))
     finally:
         engine.dispose()
     for args in (["delete_vhost", name], ["delete_user", name]):
         subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=60, check=False)
 
 
-@pytest.fixture
-def name() -> Iterator[str]:
-    name = f"conduit_recipe_{uuid.uuid4().hex[:10]}"
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    database: str = request.param
+    if database not in BACKENDS:
+        pytest.skip(f"{database} is not a test backend (CONDUIT_TEST_BACKENDS)")
     try:
-        engine = sqlalchemy.create_engine(ADMIN_URL)
+        engine = sqlalchemy.create_engine(_admin_url(database))
         with engine.connect():
             pass
         engine.dispose()
     except Exception as exc:
-        _unreachable("postgresql", exc)
+        _unreachable(database, exc)
+    return database
+
+
+@pytest.fixture
+def name(database: str) -> Iterator[str]:
+    name = f"conduit_recipe_{uuid.uuid4().hex[:10]}"
     try:
         yield name
     finally:
-        _cleanup(name)
+        _cleanup(database, name)
 
 
 @pytest.fixture
@@ -165,8 +209,8 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(5)
 
 
-def _database_count(name: str, query: str) -> int:
-    url = sqlalchemy.engine.make_url(ADMIN_URL).set(database=name)
+def _database_count(database: str, name: str, query: str) -> int:
+    url = sqlalchemy.engine.make_url(_admin_url(database)).set(database=name)
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
@@ -176,7 +220,7 @@ def _database_count(name: str, query: str) -> int:
 
 
 def test_the_readme_production_recipe_runs_as_written(
-    tmp_path: Path, name: str, redis_url: str
+    tmp_path: Path, database: str, name: str, redis_url: str
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -184,10 +228,12 @@ def test_the_readme_production_recipe_runs_as_written(
     env = _environment()
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     (tmp_path / ".env.example").write_text(
-        adapt_env_example(example, name=name, redis_url=redis_url), encoding="utf-8"
+        adapt_env_example(example, database=database, name=name, redis_url=redis_url),
+        encoding="utf-8",
     )
-    blocks = [adapt(block, name=name, port=port) for block in recipe_blocks()]
-    assert any("createdb" in block for block in blocks)
+    blocks = [adapt(block, name=name, port=port) for block in recipe_blocks(database)]
+    created = "createdb" if database == "postgresql" else "COLLATE utf8mb4_bin"
+    assert any(created in block for block in blocks)
     assert any("add_vhost" in block for block in blocks)
     assert any("conduit db upgrade" in block for block in blocks)
     processes: list[subprocess.Popen[bytes]] = []
@@ -217,13 +263,18 @@ def test_the_readme_production_recipe_runs_as_written(
                 _sign_up_and_write(base, origin)
             output = _run(block, cwd=tmp_path, env=env)
             if "/health/ready" in block:
-                assert '"database":"postgresql"' in output.replace(" ", "")
+                assert '"status":"ok"' in output.replace(" ", "")
         # The worker consumed the article's events from the dedicated vhost.
         deadline = time.monotonic() + 20
-        while _database_count(name, "SELECT count(*) FROM processed_events") == 0:
+        while _database_count(database, name, "SELECT count(*) FROM processed_events") == 0:
             assert time.monotonic() < deadline, "the worker applied no event"
             time.sleep(0.3)
-        assert _database_count(name, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        assert (
+            _database_count(
+                database, name, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+            == 0
+        )
         assert all(process.poll() is None for process in processes)
         _check_production_mode(base, origin)
     except BaseException:
