@@ -41,11 +41,38 @@ TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--faults-only",
+        action="store_true",
+        help="run only the tests marked faults (the second, serial phase of `make test`)",
+    )
+
+
+def _in_parallel(config: pytest.Config) -> bool:
+    """True in a run that pytest-xdist spreads over workers (and in each of its workers)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return True
+    numprocesses = config.getoption("numprocesses", default=None)
+    return bool(numprocesses) and config.getoption("dist", default="no") != "no"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``server_databases`` exist for PostgreSQL and MariaDB only, tests marked
-    ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere)."""
+    ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere).
+
+    Tests marked ``faults`` restart the shared database servers: they never run beside other
+    tests, so a run spread over xdist workers leaves them out (deselected) and ``make test``
+    runs them afterwards on their own (``--faults-only``, one process).
+    """
+    faults_only = config.getoption("faults_only")
+    parallel = _in_parallel(config)
     kept, dropped = [], []
     for item in items:
+        is_fault = item.get_closest_marker("faults") is not None
+        if (faults_only and not is_fault) or (parallel and is_fault):
+            dropped.append(item)
+            continue
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec is not None else None
         on_sqlite = backend == "sqlite"
@@ -111,18 +138,53 @@ class Backend:
                 conn.execute(text(f"DROP DATABASE IF EXISTS `{self.db_name}`"))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A migrated (``alembic upgrade head``) database on one backend, for the whole session."""
-    backend = Backend(request.param, tmp_path_factory.mktemp(request.param))
+class SessionDatabases:
+    """The migrated database of each backend this test process uses: made when a test first
+    asks for it, kept to the end of the session, then dropped.
+
+    (``database_url`` is a parametrized session fixture, and pytest finishes such a fixture
+    each time the next test wants another parameter: under xdist a worker runs the tests of
+    the backends interleaved, and would otherwise create and migrate a database again at
+    each switch.)
+    """
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.made: dict[str, Backend] = {}
+        self.failed: dict[str, Exception] = {}
+
+    def url(self, name: str) -> str:
+        if name in self.failed:
+            _unreachable(name, self.failed[name])
+        if name not in self.made:
+            backend = Backend(name, self.tmp_path_factory.mktemp(name))
+            try:
+                backend.create()
+            except Exception as exc:
+                self.failed[name] = exc
+                _unreachable(name, exc)
+            self.made[name] = backend
+        return self.made[name].url
+
+    def drop_all(self) -> None:
+        while self.made:
+            _name, backend = self.made.popitem()
+            backend.drop()
+
+
+@pytest.fixture(scope="session")
+def session_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionDatabases]:
+    databases = SessionDatabases(tmp_path_factory)
     try:
-        url = backend.create()
-    except Exception as exc:
-        _unreachable(request.param, exc)
-    yield url
-    backend.drop()
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, session_databases: SessionDatabases) -> str:
+    """A migrated (``alembic upgrade head``) database on one backend, for the whole session."""
+    return session_databases.url(request.param)
 
 
 @pytest.fixture
