@@ -7,6 +7,7 @@ are skipped with the reason printed.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,8 +26,10 @@ from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.migrations.models import load_all_models
 from conduit.settings import Settings
+from tests import route_building
 
 load_all_models()
+route_building.install()
 
 PG_ADMIN = os.environ.get(
     "CONDUIT_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -86,6 +89,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection built (modules, test data, the schemathesis app) lives to the end:
+    frozen, out of the walks of every later full garbage collection."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        route_building.forget_endpoints()  # the test's app can be collected now
 
 
 def _unreachable(backend: str, exc: Exception) -> None:
