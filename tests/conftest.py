@@ -67,11 +67,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Tests marked ``faults`` restart the shared database servers: they never run beside other
     tests, so a run spread over xdist workers leaves them out (deselected) and ``make test``
     runs them afterwards on their own (``--faults-only``, one process).
+
+    The tests of SLOW_MODULES are marked ``slow`` here (before ``-m`` selects).
     """
     faults_only = config.getoption("faults_only")
     parallel = _in_parallel(config)
     kept, dropped = [], []
     for item in items:
+        if _slow_rank(item) is not None:
+            item.add_marker(pytest.mark.slow)
         is_fault = item.get_closest_marker("faults") is not None
         if (faults_only and not is_fault) or (parallel and is_fault):
             dropped.append(item)
@@ -89,6 +93,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+# Modules whose tests start servers or processes of their own (conduit serve, a worker,
+# redis-server, nats-server, SeaweedFS, oidc-provider, uvicorn), use RabbitMQ, wait seconds
+# on purpose (retries, back-off, timeouts) or generate hundreds of cases: marked ``slow``
+# (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
+# so that none of them is left running alone at the end. Paths relative to tests/.
+SLOW_MODULES = (
+    "integration/test_worker_process.py",
+    "integration/test_events_end_to_end.py",
+    "integration/test_rate_limits_redis.py",
+    "integration/test_live_instances.py",
+    "unit/test_properties.py",
+    "integration/test_s3_storage.py",
+    "integration/test_rabbitmq.py",
+    "integration/test_nats_bus.py",
+    "api/test_startup_heap.py",
+    "api/test_schemathesis.py",
+    "cli/test_users_cli.py",
+    "integration/test_migrations.py",
+    "graphql_api/test_subscriptions.py",
+    "integration/test_response_cache.py",
+    "api/test_live.py",
+    "integration/test_statement_counts.py",
+    "integration/test_uploads_prune.py",
+    "integration/test_seed.py",
+    "integration/test_concurrency.py",
+    "integration/test_relay.py",
+    "integration/test_events_cli.py",
+    "oidc/test_login.py",
+    "integration/test_db_unavailable.py",
+)
+TESTS_DIR = Path(__file__).parent
+
+
+def _slow_rank(item: pytest.Item) -> int | None:
+    relative = item.path.relative_to(TESTS_DIR).as_posix()
+    return SLOW_MODULES.index(relative) if relative in SLOW_MODULES else None
+
+
+class SlowTestsFirst:
+    """In a parallel run the slow tests come first, slowest module first: xdist's "load"
+    scheduling deals the first quarter of the list out one test at a time, in turn, so they
+    are spread over the workers from the start and none is left running alone at the end.
+    (Last of the collection hooks: after pytest has grouped the tests by fixture.)"""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        last = len(SLOW_MODULES)
+        items.sort(key=lambda item: rank if (rank := _slow_rank(item)) is not None else last)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _in_parallel(config):
+        config.pluginmanager.register(SlowTestsFirst(), "conduit-slow-tests-first")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
