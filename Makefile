@@ -34,11 +34,12 @@ run: install ## Serve the API on SQLite (data/conduit.db) at http://127.0.0.1:80
 	$(UV) run --frozen conduit serve --host $(HOST) --port $(PORT)
 
 # The tests mostly wait (on the databases, on the servers they start), so `make test` spreads
-# them over more xdist workers than there are cores. Then the fault tests, which restart the
-# shared PostgreSQL and MariaDB, run on their own (tests/conftest.py keeps them out of a
-# parallel run). Either phase failing fails the target; "no tests collected" (exit 5) counts
+# them over more xdist workers than there are cores (4 measured best on 2 cores: 6 spent
+# more on their start-up than they gained). Then the fault tests, which stop or restart the
+# machine's PostgreSQL, MariaDB and RabbitMQ, run on their own (tests/conftest.py keeps them
+# out of a parallel run). Either phase failing fails the target; "no tests collected" (exit 5) counts
 # only when neither phase collected any.
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 4
 TEST_FAST_WORKERS ?= 3
 # Unset PYTHONDONTWRITEBYTECODE for the tests: pytest keeps its assertion-rewritten modules
 # (test modules, plugins) in __pycache__ instead of rewriting ~450 modules in each worker.

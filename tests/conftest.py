@@ -64,7 +64,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests marked ``server_databases`` exist for PostgreSQL and MariaDB only, tests marked
     ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere).
 
-    Tests marked ``faults`` restart the shared database servers: they never run beside other
+    Tests marked ``faults`` stop or restart a shared server (PostgreSQL, MariaDB, RabbitMQ):
+    they never run beside other
     tests, so a run spread over xdist workers leaves them out (deselected) and ``make test``
     runs them afterwards on their own (``--faults-only``, one process).
 
