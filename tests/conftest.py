@@ -65,9 +65,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere).
 
     Tests marked ``faults`` stop or restart a shared server (PostgreSQL, MariaDB, RabbitMQ):
-    they never run beside other
-    tests, so a run spread over xdist workers leaves them out (deselected) and ``make test``
-    runs them afterwards on their own (``--faults-only``, one process).
+    they never run beside other tests, so a run spread over xdist workers leaves them out
+    (deselected) and ``make test`` runs them afterwards on their own (``--faults-only``, one
+    process).
 
     The tests of SLOW_MODULES are marked ``slow`` here (before ``-m`` selects).
     """
