@@ -7,6 +7,7 @@ are skipped with the reason printed.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,8 +28,10 @@ from conduit.core.tables import Base
 from conduit.entrypoints.api import create_app
 from conduit.migrations.models import load_all_models
 from conduit.settings import Settings
+from tests import route_building
 
 load_all_models()
+route_building.install()
 
 PG_ADMIN = os.environ.get(
     "CONDUIT_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -43,11 +46,43 @@ TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--faults-only",
+        action="store_true",
+        help="run only the tests marked faults (the second, serial phase of `make test`)",
+    )
+
+
+def _in_parallel(config: pytest.Config) -> bool:
+    """True in a run that pytest-xdist spreads over workers (and in each of its workers)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return True
+    numprocesses = config.getoption("numprocesses", default=None)
+    return bool(numprocesses) and config.getoption("dist", default="no") != "no"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``server_databases`` exist for PostgreSQL and MariaDB only, tests marked
-    ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere)."""
+    ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere).
+
+    Tests marked ``faults`` stop or restart a shared server (PostgreSQL, MariaDB, RabbitMQ):
+    they never run beside other tests, so a run spread over xdist workers leaves them out
+    (deselected) and ``make test`` runs them afterwards on their own (``--faults-only``, one
+    process).
+
+    The tests of SLOW_MODULES are marked ``slow`` here (before ``-m`` selects).
+    """
+    faults_only = config.getoption("faults_only")
+    parallel = _in_parallel(config)
     kept, dropped = [], []
     for item in items:
+        if _slow_rank(item) is not None:
+            item.add_marker(pytest.mark.slow)
+        is_fault = item.get_closest_marker("faults") is not None
+        if (faults_only and not is_fault) or (parallel and is_fault):
+            dropped.append(item)
+            continue
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec is not None else None
         on_sqlite = backend == "sqlite"
@@ -61,6 +96,76 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+# Modules whose tests start servers or processes of their own (conduit serve, a worker,
+# redis-server, nats-server, SeaweedFS, oidc-provider, uvicorn), use RabbitMQ, wait seconds
+# on purpose (retries, back-off, timeouts) or generate hundreds of cases: marked ``slow``
+# (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
+# so that none of them is left running alone at the end. Paths relative to tests/.
+SLOW_MODULES = (
+    "integration/test_worker_process.py",
+    "integration/test_events_end_to_end.py",
+    "integration/test_rate_limits_redis.py",
+    "integration/test_live_instances.py",
+    "unit/test_properties.py",
+    "integration/test_s3_storage.py",
+    "integration/test_rabbitmq.py",
+    "integration/test_nats_bus.py",
+    "api/test_startup_heap.py",
+    "api/test_schemathesis.py",
+    "cli/test_users_cli.py",
+    "integration/test_migrations.py",
+    "graphql_api/test_subscriptions.py",
+    "integration/test_response_cache.py",
+    "api/test_live.py",
+    "integration/test_statement_counts.py",
+    "integration/test_uploads_prune.py",
+    "integration/test_seed.py",
+    "integration/test_concurrency.py",
+    "integration/test_relay.py",
+    "integration/test_events_cli.py",
+    "oidc/test_login.py",
+    "integration/test_db_unavailable.py",
+)
+TESTS_DIR = Path(__file__).parent
+
+
+def _slow_rank(item: pytest.Item) -> int | None:
+    relative = item.path.relative_to(TESTS_DIR).as_posix()
+    return SLOW_MODULES.index(relative) if relative in SLOW_MODULES else None
+
+
+class SlowTestsFirst:
+    """In a parallel run the slow tests come first, slowest module first: xdist's "load"
+    scheduling deals the first quarter of the list out one test at a time, in turn, so they
+    are spread over the workers from the start and none is left running alone at the end.
+    (Last of the collection hooks: after pytest has grouped the tests by fixture.)"""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        last = len(SLOW_MODULES)
+        items.sort(key=lambda item: rank if (rank := _slow_rank(item)) is not None else last)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _in_parallel(config):
+        config.pluginmanager.register(SlowTestsFirst(), "conduit-slow-tests-first")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection built (modules, test data, the schemathesis app) lives to the end:
+    frozen, out of the walks of every later full garbage collection."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        route_building.forget_endpoints()  # the test's app can be collected now
 
 
 def _unreachable(backend: str, exc: Exception) -> None:
@@ -113,18 +218,53 @@ class Backend:
                 conn.execute(text(f"DROP DATABASE IF EXISTS `{self.db_name}`"))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A migrated (``alembic upgrade head``) database on one backend, for the whole session."""
-    backend = Backend(request.param, tmp_path_factory.mktemp(request.param))
+class SessionDatabases:
+    """The migrated database of each backend this test process uses: made when a test first
+    asks for it, kept to the end of the session, then dropped.
+
+    (``database_url`` is a parametrized session fixture, and pytest finishes such a fixture
+    each time the next test wants another parameter: under xdist a worker runs the tests of
+    the backends interleaved, and would otherwise create and migrate a database again at
+    each switch.)
+    """
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.made: dict[str, Backend] = {}
+        self.failed: dict[str, Exception] = {}
+
+    def url(self, name: str) -> str:
+        if name in self.failed:
+            _unreachable(name, self.failed[name])
+        if name not in self.made:
+            backend = Backend(name, self.tmp_path_factory.mktemp(name))
+            try:
+                backend.create()
+            except Exception as exc:
+                self.failed[name] = exc
+                _unreachable(name, exc)
+            self.made[name] = backend
+        return self.made[name].url
+
+    def drop_all(self) -> None:
+        while self.made:
+            _name, backend = self.made.popitem()
+            backend.drop()
+
+
+@pytest.fixture(scope="session")
+def session_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionDatabases]:
+    databases = SessionDatabases(tmp_path_factory)
     try:
-        url = backend.create()
-    except Exception as exc:
-        _unreachable(request.param, exc)
-    yield url
-    backend.drop()
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, session_databases: SessionDatabases) -> str:
+    """A migrated (``alembic upgrade head``) database on one backend, for the whole session."""
+    return session_databases.url(request.param)
 
 
 @pytest.fixture

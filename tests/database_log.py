@@ -26,6 +26,7 @@ import asyncio
 import glob
 import os
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -164,12 +165,21 @@ def _postgres_statements(lines: list[str], database: str, start: str, end: str) 
     return statements
 
 
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
 async def _postgresql(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
     database = engine.url.database
     assert database
     async with engine.connect() as conn:
         configured = (await conn.execute(text("SELECT pg_current_logfile()"))).scalar()
     path = _postgres_log_file(configured)
+    # Only what the server writes from here on is read (the file holds every run's log, and
+    # other test processes write to it meanwhile).
+    offset = path.stat().st_size
     start, end = f"{_MARK}{uuid.uuid4().hex}", f"{_MARK}{uuid.uuid4().hex}"
     async with engine.connect() as conn:
         await conn.execute(text(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'"))
@@ -188,13 +198,14 @@ async def _postgresql(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) 
             await conn.execute(text(f'ALTER DATABASE "{database}" RESET log_statement'))
             await conn.commit()
         await engine.dispose()
-    for _ in range(50):  # the server writes its log asynchronously to the file
-        lines = path.read_text(errors="replace").splitlines()
-        if any(end in line for line in lines[-2000:]):
+    deadline = time.monotonic() + 10
+    while True:  # the server writes its log asynchronously to the file
+        lines = _read_from(path, offset).splitlines()
+        if any(end in line for line in lines):
             break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(f"the end marker never reached {path}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the end marker never reached {path}")
+        await asyncio.sleep(0.02)
     found = _postgres_statements(lines, database, start, end)
     return DatabaseLog("postgresql", _clean(found))
 
@@ -202,7 +213,22 @@ async def _postgresql(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) 
 # --- MariaDB -----------------------------------------------------------------------------
 
 
+# The general log is switched on and off for the whole server: one window at a time on the
+# server, whichever test process (xdist worker, another run on the machine) opens it.
+_GENERAL_LOG_LOCK = "conduit_test_general_log"
+
+
 async def _mariadb(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
+    async with engine.connect() as holder:
+        taken = await holder.scalar(text(f"SELECT GET_LOCK('{_GENERAL_LOG_LOCK}', 120)"))
+        assert taken == 1, "another test process kept the general log for 120 s"
+        try:
+            return await _mariadb_window(engine, block)
+        finally:
+            await holder.execute(text(f"SELECT RELEASE_LOCK('{_GENERAL_LOG_LOCK}')"))
+
+
+async def _mariadb_window(engine: AsyncEngine, block: Callable[[], Awaitable[Any]]) -> DatabaseLog:
     database = engine.url.database
     start, end = f"{_MARK}{uuid.uuid4().hex}", f"{_MARK}{uuid.uuid4().hex}"
     async with engine.connect() as conn:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.ports import free_ports
 
 ACCESS_KEY = "conduit-test-access"
 SECRET_KEY = "conduit-test-secret-0123456789"
@@ -38,17 +39,7 @@ def weed_binary() -> str:
     return found
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+_free_ports = free_ports  # the name the tests use
 
 
 @dataclass
@@ -120,9 +111,8 @@ def start() -> S3Server:
         filer_grpc,
         s3,
         s3_grpc,
-        iceberg,
         metrics,
-    ) = _free_ports(10)
+    ) = free_ports(9)
     command = [
         weed_binary(),
         "server",
@@ -132,6 +122,7 @@ def start() -> S3Server:
         f"-master.port={master}",
         f"-master.port.grpc={master_grpc}",
         "-master.volumeSizeLimitMB=64",
+        "-master.telemetry=false",
         f"-volume.port={volume}",
         f"-volume.port.grpc={volume_grpc}",
         "-volume.max=8",
@@ -142,7 +133,10 @@ def start() -> S3Server:
         "-s3",
         f"-s3.port={s3}",
         f"-s3.port.grpc={s3_grpc}",
-        f"-s3.port.iceberg={iceberg}",
+        # The catalogue servers are not used; left on, they would listen on fixed ports
+        # (Lance on 9101), which a second server on the machine could not bind.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         f"-s3.config={config}",
         f"-metricsPort={metrics}",
     ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typer.testing import CliRunner, Result
 from conduit import migrations
 from conduit.entrypoints.cli.main import app
 from tests.conftest import TEST_SECRET
+from tests.ports import free_port
 
 APP_TABLES = {"users", "follows", "articles", "favorites", "tags", "article_tags", "comments"}
 
@@ -65,12 +65,6 @@ def version(path: Path) -> str | None:
 def count(path: Path, table: str) -> int:
     with sqlite3.connect(path) as conn:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _head_and_previous() -> tuple[str, str]:

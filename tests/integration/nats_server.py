@@ -16,13 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _unreachable
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from tests.ports import free_port
 
 
 class NatsServer:

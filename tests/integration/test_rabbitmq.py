@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import aio_pika
 import pytest
 from sqlalchemy import select
 
-from conduit.adapters.rabbitmq import RabbitMqBus
+from conduit.adapters.rabbitmq import RabbitMqBus, queue_name
 from conduit.articles import service as articles
 from conduit.bootstrap import Container
 from conduit.core.bus import Outcome, delivery
@@ -59,8 +60,28 @@ class RawDeliveries:
 
 async def consuming(bus: RabbitMqBus, wanted: Consumer, deliver: object) -> asyncio.Task[None]:
     task = asyncio.create_task(bus.consume(wanted, deliver))  # type: ignore[arg-type]
-    await asyncio.sleep(0.3)
+    await _until_consumed(bus.url, queue_name(wanted), task)
     return task
+
+
+async def _until_consumed(url: str, queue: str, task: asyncio.Task[None]) -> None:
+    """Until the broker has ``queue`` (declared and bound by ``consume``) with a consumer."""
+    deadline = asyncio.get_running_loop().time() + 15
+    async with await aio_pika.connect(url, timeout=5) as connection:
+        while True:
+            assert not task.done(), task
+            channel = await connection.channel()
+            try:
+                declared = await channel.declare_queue(queue, passive=True)
+                if declared.declaration_result.consumer_count:
+                    return
+            except aio_pika.exceptions.ChannelClosed:  # not declared yet (404)
+                pass
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+            assert asyncio.get_running_loop().time() < deadline, f"no consumer on {queue}"
+            await asyncio.sleep(0.02)
 
 
 async def stop(*tasks: asyncio.Task[None]) -> None:
@@ -195,6 +216,7 @@ async def _applied(recorder: Recorder, count: int) -> bool:
     return len(recorder.applied) >= count
 
 
+@pytest.mark.faults  # stops the machine's RabbitMQ: never beside other tests that use it
 async def test_broker_down_while_200_writes_go_through(
     db: Database, settings: Settings, tokens: TokenCodec, rabbit_url: str
 ) -> None:

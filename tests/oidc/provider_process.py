@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,19 +20,15 @@ import httpx
 import pytest
 
 from tests.conftest import _unreachable
+from tests.ports import free_port
+
+__all__ = ["free_port"]
 
 FOLDER = Path(__file__).parent / "provider"
 CLIENT_ID = "conduit-test"
 CLIENT_SECRET = "conduit-test-secret-0123456789-abcdefghij"
 APP_BASE = "http://conduit.test/api"
 START_TIMEOUT_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def ensure_node_modules() -> str:
