@@ -70,4 +70,3 @@ def free_port() -> int:
 
 def free_ports(count: int) -> list[int]:
     return [free_port() for _ in range(count)]
-
