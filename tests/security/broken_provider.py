@@ -134,7 +134,11 @@ class BrokenProvider:
 
     @contextmanager
     def running(self) -> Iterator[BrokenProvider]:
-        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the serving loop to look at its flag, which it does once per
+        # poll interval (0.5 s by default: half a second at the end of every test).
+        thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
         thread.start()
         try:
             yield self
