@@ -99,13 +99,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # Modules whose tests start servers or processes of their own (conduit serve, a worker,
-# redis-server, nats-server, SeaweedFS, oidc-provider, uvicorn), use RabbitMQ, wait seconds
-# on purpose (retries, back-off, timeouts) or generate hundreds of cases: marked ``slow``
+# redis-server, nats-server, SeaweedFS, oidc-provider, uvicorn, Chromium), use RabbitMQ, wait
+# seconds on purpose (retries, back-off, timeouts) or generate hundreds of cases: marked ``slow``
 # (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
-    "integration/test_worker_process.py",
+    "browser/test_pages.py",
     "integration/test_events_end_to_end.py",
+    "integration/test_worker_process.py",
+    "integration/test_production_recipe.py",
+    "cli/test_serve_logs.py",
     "integration/test_rate_limits_redis.py",
     "integration/test_live_instances.py",
     "unit/test_properties.py",
@@ -127,6 +130,8 @@ SLOW_MODULES = (
     "integration/test_events_cli.py",
     "oidc/test_login.py",
     "integration/test_db_unavailable.py",
+    "integration/test_notification_statements.py",
+    "oidc/test_login_safety.py",
 )
 TESTS_DIR = Path(__file__).parent
 
