@@ -70,9 +70,13 @@ test: install ## Run the whole test suite (SQLite, PostgreSQL, MariaDB) on TEST_
 	done; \
 	if [ $$parallel -eq 5 ] && [ $$faults -eq 5 ]; then exit 5; fi
 
+# The inner loop: SQLite only, without the tests marked slow (servers and processes of their
+# own, deliberate waits: tests/conftest.py SLOW_MODULES) or faults, and without the OWASP API
+# Top 10 suite (tests/security: the API's guarantees again, end to end), which make test runs.
 .PHONY: test-fast
-test-fast: install ## The inner loop, under a minute: SQLite only, without the slow and fault tests
-	CONDUIT_TEST_BACKENDS=sqlite $(PYTEST) -n $(TEST_FAST_WORKERS) -m "not slow and not faults" $(PYTEST_ARGS)
+test-fast: install ## The inner loop, under a minute: SQLite only, without the slow, fault and OWASP tests
+	CONDUIT_TEST_BACKENDS=sqlite $(PYTEST) -n $(TEST_FAST_WORKERS) -m "not slow and not faults" \
+	  --ignore=tests/security $(PYTEST_ARGS)
 
 .PHONY: test-sqlite
 test-sqlite: install ## Run the test suite on SQLite only (no service needed), on TEST_WORKERS workers
