@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 
@@ -171,6 +172,16 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
         return (yield)
     finally:
         route_building.forget_endpoints()  # the test's app can be collected now
+
+
+@pytest.fixture(autouse=True)
+def keep_logging_configuration() -> Iterator[None]:
+    """Every test leaves structlog's configuration as it found it: a command run through
+    CliRunner configures logging onto the runner's stream, which is closed after the run, and
+    a later test of the same process that logs would fail writing to it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def _unreachable(backend: str, exc: Exception) -> None:
