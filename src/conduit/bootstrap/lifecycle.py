@@ -14,6 +14,13 @@ the role is all that differs:
     the live publisher (what the consumers commit reaches every instance's sockets); the
     relay, the pruning (unreferenced uploads; with OpenID Connect providers, failed logins'
     audit records and abandoned login states) and every consumer.
+``Role.FUNCTION``
+    a serverless function (``entrypoints/serverless.py``): the pools and the access rules,
+    loaded at the start and again before an invocation once they are older than
+    CONDUIT_ACCESS_RULES_REFRESH_SECONDS (:meth:`Lifecycle.refresh_access_rules`), nothing in
+    the background, since a function is frozen between invocations: no live updates, no
+    relay, no pruning. Writes leave their events in the outbox for a one-pass relay on a
+    schedule (:func:`relay_once`: ``conduit events relay --once``, or the relay function).
 
 First of all the container's pools are entered, so that they close last: the database, the
 file storage, the rate limiter, the OpenID Connect clients and the response cache. Every
@@ -28,7 +35,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import enum
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
@@ -58,6 +67,7 @@ class Role(enum.Enum):
 
     SERVE = "serve"
     WORKER = "worker"
+    FUNCTION = "function"
 
 
 class Lifecycle:
@@ -68,6 +78,7 @@ class Lifecycle:
         self._parts = StartedParts()
         self._keeper: AccessRulesKeeper | None = None
         self._live: LiveUpdates | None = None
+        self._rules_loaded_at: float | None = None  # Role.FUNCTION: wall-clock time
 
     @property
     def live_updates(self) -> LiveUpdates:
@@ -83,9 +94,10 @@ class Lifecycle:
         return self._parts.parts
 
     def prepare(self, role: Role) -> None:
-        """Build what the role's requests need before it starts: in ``conduit serve``, the
-        access-rules keeper, which applies this process's own commits from now on."""
-        if role is Role.SERVE and self._keeper is None:
+        """Build what the role's requests need before it starts: in ``conduit serve`` (and a
+        function), the access-rules keeper, which applies this process's own commits from
+        now on."""
+        if role in (Role.SERVE, Role.FUNCTION) and self._keeper is None:
             self._keeper = access_keeper(self._container)
 
     async def start(self, role: Role) -> None:
@@ -96,14 +108,34 @@ class Lifecycle:
             self._enter_pools()
             if role is Role.SERVE:
                 await self._start_serve()
-            else:
+            elif role is Role.WORKER:
                 await self._start_worker()
+            else:
+                await self.refresh_access_rules()
         except BaseException:
             await self._parts.stop()
             raise
 
     async def stop(self) -> list[str]:
+        self._rules_loaded_at = None
         return await self._parts.stop()
+
+    async def refresh_access_rules(self) -> None:
+        """Reload other instances' revocations, bans and roles if the last load is older
+        than CONDUIT_ACCESS_RULES_REFRESH_SECONDS: what ``Role.FUNCTION`` does before an
+        invocation instead of a background loop. A failed load keeps the last rules (the
+        request then meets the database's own error) and is tried again next time."""
+        keeper = self._keeper
+        assert keeper is not None  # prepare() built it
+        now, loaded = time.time(), self._rules_loaded_at
+        if loaded is not None and 0 <= now - loaded < keeper.interval:
+            return
+        try:
+            await keeper.reload()
+        except Exception as exc:
+            log.warning("access_rules_reload_failed", error=str(exc).splitlines()[:1])
+            return
+        self._rules_loaded_at = now
 
     async def wait(self) -> None:
         """Until a background part (the events) fails on its own: its error is raised."""
@@ -186,14 +218,7 @@ async def run_worker(
     """
     chosen = container.consumers if consumers is None else tuple(consumers)
     bus = container.bus
-    max_attempts = container.settings.consumer_max_attempts
-    tasks = [
-        asyncio.create_task(
-            bus.consume(consumer, delivery(container.db, consumer, max_attempts=max_attempts)),
-            name=f"consume:{consumer.name}",
-        )
-        for consumer in chosen
-    ]
+    tasks = consume_tasks(container, chosen)
     try:
         await asyncio.sleep(0)  # let every consume task subscribe
         if relay:
@@ -212,6 +237,57 @@ async def run_worker(
         await asyncio.gather(*tasks, return_exceptions=True)
         await bus.close()
         log.info("worker_stopped")
+
+
+def consume_tasks(container: Container, consumers: Sequence[Consumer]) -> list[asyncio.Task[None]]:
+    """A task per consumer, consuming from the container's bus until cancelled."""
+    max_attempts = container.settings.consumer_max_attempts
+    return [
+        asyncio.create_task(
+            container.bus.consume(
+                consumer, delivery(container.db, consumer, max_attempts=max_attempts)
+            ),
+            name=f"consume:{consumer.name}",
+        )
+        for consumer in consumers
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPass:
+    """What one pass of the relay did."""
+
+    published: int
+    pruned_outbox: int
+    pruned_processed_events: int
+
+
+async def relay_once(container: Container) -> RelayPass:
+    """One pass of the relay, for a schedule (cron, a serverless function): publish every
+    event waiting in the outbox, then delete published rows and processed-event records
+    past the retention.
+
+    With the embedded bus every consumer is subscribed first and applies the events in this
+    process (the embedded bus hands a batch to the consumers consuming at that moment, and
+    the relay stamps it sent once they are done); with a broker the consumers are
+    ``conduit worker``'s. A failure (the database, the broker) is raised: the rows stay
+    unpublished for the next pass.
+    """
+    relay = relay_for(container)
+    bus = container.bus
+    tasks = consume_tasks(container, container.consumers if container.embedded_bus else ())
+    try:
+        await asyncio.sleep(0)  # let every consume task subscribe
+        await bus.start()
+        published = await relay.drain()
+        sent, seen = await relay.prune()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bus.close()
+    log.info("relay_pass", published=published, pruned_outbox=sent, pruned_processed=seen)
+    return RelayPass(published, sent, seen)
 
 
 async def prune_uploads(container: Container) -> None:

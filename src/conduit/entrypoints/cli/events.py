@@ -1,8 +1,11 @@
-"""``conduit events``: the event catalogue (and, from the worker's side, dead letters)."""
+"""``conduit events``: the event catalogue, the relay on its own (one pass for a schedule),
+and, from the worker's side, dead letters."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,9 +23,11 @@ from conduit.entrypoints.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from conduit.bootstrap import Container
+    from conduit.bootstrap.lifecycle import RelayPass
     from conduit.core.dead_letters import DeadLetter
 
-events_app = ConduitTyper(help="Domain events: catalogue, dead letters.")
+events_app = ConduitTyper(help="Domain events: catalogue, relay, dead letters.")
 
 
 @events_app.command("catalogue")
@@ -44,6 +49,71 @@ def catalogue(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"Wrote {output}", err=True)
+
+
+@events_app.command("relay")
+def events_relay(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="One pass, then exit (for a schedule: cron, a serverless function)."
+        ),
+    ] = False,
+) -> None:
+    """Publish the events waiting in the outbox; with the embedded bus (no
+    CONDUIT_BROKER_URL) every consumer applies them here.
+
+    `--once`: publish every waiting event, delete what is past the retention, print what it
+    did as JSON and exit (0; 1 if the database or the broker failed, the events then wait
+    for the next pass). Without it: relay until SIGTERM or Ctrl-C, for when neither
+    `conduit serve` nor `conduit worker` runs the relay.
+    """
+    from conduit.bootstrap.lifecycle import relay_once
+
+    settings = load_settings()
+    container = build_container(settings)
+
+    async def one_pass() -> RelayPass:
+        try:
+            return await relay_once(container)
+        finally:
+            await container.db.dispose()
+
+    try:
+        if not once:
+            asyncio.run(_relay_until_signalled(container))
+            return
+        done = asyncio.run(one_pass())
+    except (OperationalError, DBAPIError) as exc:
+        raise database_error(settings.effective_database_url, exc) from None
+    except Exception as exc:  # the broker's client: its own error types, no traceback here
+        raise fail(f"The relay failed ({type(exc).__name__}): {exc}") from None
+    typer.echo(
+        json.dumps(
+            {
+                "published": done.published,
+                "pruned_outbox": done.pruned_outbox,
+                "pruned_processed_events": done.pruned_processed_events,
+            }
+        )
+    )
+
+
+async def _relay_until_signalled(container: Container) -> None:
+    import signal
+
+    from conduit.bootstrap.lifecycle import run_worker
+
+    consumers = None if container.embedded_bus else ()
+    loop = asyncio.get_running_loop()
+    relaying = asyncio.create_task(run_worker(container, consumers), name="relay")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, relaying.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await relaying
+    finally:
+        await container.db.dispose()
 
 
 @events_app.command("dead-letters")

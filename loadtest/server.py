@@ -1,0 +1,174 @@
+"""What the drivers share (run.py, soak.py, tests/loadtest): a ``conduit serve`` to load,
+a PostgreSQL database of its own, and locust itself, each run as a process.
+
+Nothing here imports locust (which patches the standard library with gevent on import):
+locust runs in a process of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+import sqlalchemy
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
+ORIGIN = "https://app.example.com"
+PG_ADMIN = os.environ.get(
+    "LOADTEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def production_environment(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a production-like ``conduit serve``: production mode (its rate
+    limits, no GraphiQL), the frontend's origin for CORS, a fresh signing key, the load
+    generator trusted as the proxy (each virtual user's ``X-Forwarded-For`` is believed)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CONDUIT_")}
+    env.update(
+        CONDUIT_ENVIRONMENT="production",
+        CONDUIT_DATABASE_URL=database_url,
+        CONDUIT_SECRET_KEY=secrets.token_urlsafe(48),
+        CONDUIT_CORS_ORIGINS=f'["{ORIGIN}"]',
+        CONDUIT_TRUSTED_PROXIES='["127.0.0.1"]',
+        CONDUIT_LOG_LEVEL="WARNING",
+        CONDUIT_LOG_JSON="true",
+    )
+    env.update(extra)
+    return env
+
+
+def conduit(*args: str) -> list[str]:
+    return [sys.executable, "-m", "conduit.entrypoints.cli", *args]
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    subprocess.run(conduit("db", "upgrade"), env=dict(env), check=True, capture_output=True)
+
+
+class Server:
+    """``conduit serve`` on a port of its own, its output in ``log``."""
+
+    def __init__(self, env: Mapping[str, str], *, port: int, log: Path, cwd: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                conduit("serve", "--port", str(port)),
+                env=dict(env),
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        """The server's process: ``conduit serve`` runs uvicorn in it (one worker)."""
+        return self.process.pid
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"conduit serve exited: {self.tail()}")
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"conduit serve was not ready within {timeout:g} s: {self.tail()}")
+
+    def tail(self, size: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-size:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+
+class PostgresDatabase:
+    """A database of its own on the local PostgreSQL, dropped by :meth:`drop`."""
+
+    def __init__(self, name: str, admin_url: str = PG_ADMIN) -> None:
+        self.name = name
+        self.admin_url = admin_url
+        admin = sqlalchemy.engine.make_url(admin_url)
+        self.url = admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+            hide_password=False
+        )
+
+    def _execute(self, statement: str) -> None:
+        engine = sqlalchemy.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text(statement))
+        finally:
+            engine.dispose()
+
+    def create(self) -> str:
+        self._execute(f'CREATE DATABASE "{self.name}"')
+        return self.url
+
+    def drop(self) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def locust_command(
+    host: str, prefix: Path, *, users: int, spawn_rate: float, duration: str
+) -> list[str]:
+    """Locust, headless, on the mix; its CSV files at ``prefix``; exit code 1 on any
+    failed request or error."""
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--host",
+        host,
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        f"{spawn_rate:g}",
+        "-t",
+        duration,
+        "--csv",
+        str(prefix),
+        "--exit-code-on-error",
+        "1",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+def locust_environment(**extra: str) -> dict[str, str]:
+    """Locust imports ``loadtest.*`` from the repository's root."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
