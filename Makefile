@@ -118,6 +118,24 @@ seed: install ## Fill the configured database with demo data
 bench: install ## Benchmark on PostgreSQL with wrk (seeds 1,000 users / 10,000 articles)
 	$(UV) run --frozen python bench/run.py
 
+# Load tests (loadtest/, docs/operating/load-tests.md). LOADTEST_HOST: a running Conduit to
+# load; unset, `make loadtest` starts a production-like conduit serve on a fresh SQLite file.
+LOADTEST_HOST ?=
+LOADTEST_USERS ?= 50
+LOADTEST_SPAWN_RATE ?= 5
+LOADTEST_DURATION ?= 60s
+SOAK_ARGS ?=
+
+.PHONY: loadtest
+loadtest: install ## Locust: the realistic mix (LOADTEST_USERS, LOADTEST_DURATION) against LOADTEST_HOST or a server it starts on SQLite, then loadtest/thresholds.toml
+	$(UV) run --frozen python -m loadtest.run --users $(LOADTEST_USERS) \
+	  --spawn-rate $(LOADTEST_SPAWN_RATE) --duration $(LOADTEST_DURATION) \
+	  $(if $(LOADTEST_HOST),--host $(LOADTEST_HOST),)
+
+.PHONY: soak
+soak: install ## 10 minutes of the mix against a conduit serve on PostgreSQL it starts: memory and latency drift report in loadtest/results/
+	$(UV) run --frozen python -m loadtest.soak $(SOAK_ARGS)
+
 .PHONY: clean
 clean: ## Remove the environment, caches and the embedded database
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache data

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class Window:
     p99: float
     rss_mb: float
     cpu_s: float
+    warmup: bool  # in the first minute: shown, left out of the drift
 
 
 def read_windows(path: Path) -> list[dict[str, float]]:
@@ -68,7 +70,9 @@ def drift(windows: list[Window], field: str) -> dict[str, float]:
 
 
 def summary(windows: list[Window]) -> dict[str, Any]:
-    return {field: drift(windows, field) for field in ("rss_mb", "p50", "p95", "p99", "rps")}
+    """The drift of every measure over the windows past the warm-up."""
+    steady = [w for w in windows if not w.warmup] or windows
+    return {field: drift(steady, field) for field in ("rss_mb", "p50", "p95", "p99", "rps")}
 
 
 def _polyline(points: list[tuple[float, float]], colour: str) -> str:
@@ -95,6 +99,12 @@ def _panel(
         f'<text x="14" y="{top + height / 2:.0f}" transform="rotate(-90 14 {top + height / 2:.0f})"'
         f' text-anchor="middle">{html.escape(unit)}</text>'
     )
+    every = max(1, math.ceil(span / 10))
+    for minute in range(0, math.floor(span) + 1, every):
+        x = left + width * minute / span
+        parts.append(
+            f'<text x="{x:.1f}" y="{top + height + 14}" text-anchor="middle">{minute}</text>'
+        )
     for n, (label, (colour, values)) in enumerate(series.items()):
         points = [
             (left + width * m / span, top + height - height * v / peak)
@@ -109,7 +119,7 @@ def _panel(
 
 def chart_svg(windows: list[Window], title: str) -> str:
     minutes = [w.minute for w in windows]
-    width, height = 720, 470
+    width, height = 720, 480
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
@@ -125,7 +135,7 @@ def chart_svg(windows: list[Window], title: str) -> str:
             minutes,
             "ms",
         ),
-        f'<text x="380" y="{height - 12}" text-anchor="middle">minutes into the run '
+        f'<text x="380" y="{height - 10}" text-anchor="middle">minutes into the run '
         f"(one point per window)</text>",
         "</svg>",
     ]
@@ -155,8 +165,9 @@ def markdown(report: dict[str, Any], chart_name: str) -> str:
         "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for w in report["windows"]:
+        minute = f"{w['minute']:.1f}" + (" (warm-up)" if w["warmup"] else "")
         window_rows.append(
-            f"| {w['minute']:.1f} | {w['requests']} | {w['failures']} | {w['rps']:.1f} "
+            f"| {minute} | {w['requests']} | {w['failures']} | {w['rps']:.1f} "
             f"| {w['p50']:.0f} | {w['p95']:.0f} | {w['p99']:.0f} | {w['rss_mb']:.1f} "
             f"| {w['cpu_s']:.1f} |"
         )
@@ -173,7 +184,8 @@ def markdown(report: dict[str, Any], chart_name: str) -> str:
             "",
             f"![server RSS and latency per window]({chart_name})",
             "",
-            "## Drift (first vs last full window; least-squares slope per minute)",
+            "## Drift (first vs last window after the first minute; least-squares slope "
+            "per minute)",
             "",
             *drift_rows,
             "",
