@@ -31,6 +31,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from mangum import Mangum
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conduit.bootstrap import Container, Role, build
 from conduit.bootstrap.lifecycle import relay_once
@@ -54,13 +55,35 @@ def function_lifespan(container: Container) -> Lifespan:
     return lifespan
 
 
+class BalancerClientAddress:
+    """Behind an Application Load Balancer, the client is the address the balancer saw.
+
+    Mangum takes the whole ``X-Forwarded-For`` of an ALB event as the client's address; a
+    client may send that header itself, and the balancer then appends the address it saw
+    (``"what the client wrote, the client"``). The last entry is the one to believe: it
+    becomes the client of the request, for the rate limits and the audit log. (API
+    Gateway's ``requestContext.http.sourceIp``, which Mangum uses, is already the peer.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        event = scope.get("aws.event")
+        client = scope.get("client")
+        if scope["type"] == "http" and event and "elb" in event.get("requestContext", {}):
+            seen = client[0].rsplit(",", 1)[-1].strip() if client else ""
+            scope["client"] = (seen, 0) if seen else None
+        await self.app(scope, receive, send)
+
+
 def build_handler(settings: Settings | None = None) -> Mangum:
     """The Lambda handler of the REST API, built from ``settings`` (default: the
     environment). Migrations are not run here: run ``conduit db upgrade`` when deploying."""
     container = build(settings)
     app = create_app(container=container)
     app.router.lifespan_context = function_lifespan(container)
-    return Mangum(app, lifespan="on")
+    return Mangum(BalancerClientAddress(app), lifespan="on")
 
 
 def relay(_event: dict[str, Any], _context: Any) -> dict[str, int]:
