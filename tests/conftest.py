@@ -105,6 +105,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
+    "loadtest/test_locust.py",
     "browser/test_pages.py",
     "integration/test_events_end_to_end.py",
     "integration/test_worker_process.py",

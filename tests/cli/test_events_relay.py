@@ -56,7 +56,9 @@ async def _api(url: str, tmp_path: Path, steps: object) -> object:
         data_dir=tmp_path,
         log_level="WARNING",
     )
-    container = Container(settings=settings, db=db, tokens=TokenCodec(secret=TEST_SECRET, ttl_seconds=3600))
+    container = Container(
+        settings=settings, db=db, tokens=TokenCodec(secret=TEST_SECRET, ttl_seconds=3600)
+    )
     transport = httpx.ASGITransport(app=create_app(container=container))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as client:

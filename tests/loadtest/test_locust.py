@@ -1,0 +1,91 @@
+"""The load test CI runs: the realistic mix (loadtest/locustfile.py) for 60 s against a real
+``conduit serve`` on PostgreSQL in production mode, then loadtest/thresholds.toml.
+
+The server gets a database of its own (migrated), the frontend's origin for CORS, and the
+load generator as its trusted proxy, so the production rate limits apply per virtual user
+(each sends its own X-Forwarded-For). Locust seeds its data set through the API, runs
+headless and exits non-zero on any failed request or error; the check fails the test on a
+failure or a p95 over its bound, and on a request name no scenario sent.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadtest import check
+from loadtest.server import (
+    ROOT,
+    Server,
+    locust_command,
+    locust_environment,
+    production_environment,
+)
+from tests.conftest import BACKENDS, Backend, _unreachable
+from tests.ports import free_port
+
+USERS = 50
+SPAWN_RATE = 5
+DURATION = "60s"
+SCENARIOS = {"anonymous", "signed-in", "writer", "live"}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test's own."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("postgresql is not a test backend (CONDUIT_TEST_BACKENDS)")
+    backend = Backend("postgresql", tmp_path)
+    try:
+        url = backend.create()
+    except Exception as exc:
+        _unreachable("postgresql", exc)
+    try:
+        yield url
+    finally:
+        backend.drop()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    env = production_environment(database_url, CONDUIT_DATA_DIR=str(tmp_path))
+    server = Server(env, port=free_port(), log=tmp_path / "serve.log", cwd=tmp_path)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_mix_holds_its_thresholds_against_conduit_on_postgresql(
+    server: Server, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "ci"
+    command = locust_command(
+        server.url, prefix, users=USERS, spawn_rate=SPAWN_RATE, duration=DURATION
+    )
+    done = subprocess.run(
+        command,
+        env=locust_environment(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    output = done.stdout[-6000:] + done.stderr[-6000:]
+    assert done.returncode == 0, f"locust exited with {done.returncode}\n{output}"
+
+    rows = check.read_stats(prefix)
+    thresholds = check.load_thresholds()
+    print(check.table(rows, thresholds))
+    print(check.scenario_table(prefix))
+    assert check.problems(rows, thresholds) == [], f"{output}\n{server.tail()}"
+    with Path(f"{prefix}_scenarios.csv").open(newline="") as source:
+        sent = {row["scenario"]: int(row["requests"]) for row in csv.DictReader(source)}
+    assert set(sent) == SCENARIOS
+    assert all(count > 0 for count in sent.values()), sent
