@@ -12,11 +12,14 @@ import csv
 import html
 import json
 import math
+import statistics
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 MB = 1024 * 1024
+EDGE_WINDOWS = 3
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,14 @@ def slope_per_minute(points: list[tuple[float, float]]) -> float:
 
 
 def drift(windows: list[Window], field: str) -> dict[str, float]:
+    """First and last: the median of the first and of the last few windows (up to 3, a
+    quarter of them at most), so that one noisy window on a shared machine is not read as
+    a drift; the slopes: over every window, and over the second half alone."""
     values = [(w.minute, float(getattr(w, field))) for w in windows]
     half = values[len(values) // 2 :]
-    first, last = values[0][1], values[-1][1]
+    edge = max(1, min(EDGE_WINDOWS, len(values) // 4))
+    first = statistics.median(v for _, v in values[:edge])
+    last = statistics.median(v for _, v in values[-edge:])
     return {
         "first": round(first, 2),
         "last": round(last, 2),
@@ -144,7 +152,7 @@ def chart_svg(windows: list[Window], title: str) -> str:
 
 def markdown(report: dict[str, Any], chart_name: str) -> str:
     drift_rows = [
-        "| measure | first window | last window | change | slope /min | slope /min, 2nd half |",
+        "| measure | first windows | last windows | change | slope /min | slope /min, 2nd half |",
         "|---|--:|--:|--:|--:|--:|",
     ]
     labels = {
@@ -184,8 +192,11 @@ def markdown(report: dict[str, Any], chart_name: str) -> str:
             "",
             f"![server RSS and latency per window]({chart_name})",
             "",
-            "## Drift (first vs last window after the first minute; least-squares slope "
-            "per minute)",
+            "## Drift",
+            "",
+            "After the first minute (its windows still hold the ramp-up): the median of the "
+            "first and of the last three windows, and the least-squares slope per minute over "
+            "every window and over the second half alone.",
             "",
             *drift_rows,
             "",
@@ -207,3 +218,16 @@ def write(folder: Path, name: str, report: dict[str, Any], windows: list[Window]
     page = base.with_suffix(".md")
     page.write_text(markdown(report, chart.name), encoding="utf-8")
     return page
+
+
+def rerender(path: Path) -> Path:
+    """Write a report's Markdown and chart again from its JSON, the drift recomputed."""
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    windows = [Window(**window) for window in saved.pop("windows")]
+    saved["drift"] = summary(windows)
+    return write(path.parent, saved["name"], saved, windows)
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:]:
+        print(rerender(Path(argument)))
