@@ -79,8 +79,10 @@ def environment(database_url: str, folder: str) -> dict[str, str]:
 
 def seed_one_article(env: dict[str, str]) -> None:
     subprocess.run(
-        conduit("seed", "--users", "1", "--articles", "1", "--tags", "1", "--favorites", "0")
-        + ["--follows", "0", "--comments", "0"],
+        conduit(
+            *("seed", "--users", "1", "--articles", "1", "--tags", "1"),
+            *("--favorites", "0", "--follows", "0", "--comments", "0"),
+        ),
         env=env,
         check=True,
         capture_output=True,
