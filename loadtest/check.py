@@ -4,8 +4,9 @@ bound, every required request sent.
     python -m loadtest.check loadtest/results/ci      # the --csv prefix of the run
 
 Prints one Markdown table (per request name: requests, requests/s, failures, p50/p95/p99,
-the bound) and, when the run breaks a threshold, what it broke; exits 1 then. Used by
-``make loadtest``, ``make soak`` and tests/loadtest/test_locust.py.
+the bound), one per scenario, the server's CPU time per request when the driver measured it
+(``--server-cpu-seconds``), and, when the run breaks a threshold, what it broke; exits 1
+then. Used by ``make loadtest``, ``make soak`` and tests/loadtest/test_locust.py.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Thresholds:
     default: Bound
     by_name: dict[str, Bound]
     required: tuple[str, ...]
+    # The server process's CPU time per HTTP request (ms), when the driver measured it.
+    cpu_ms_per_request: float | None = None
 
     def bound(self, name: str) -> Bound:
         return self.by_name.get(name, self.default)
@@ -84,16 +87,36 @@ def _bound(entry: dict[str, Any], fallback: Bound) -> Bound:
 def load_thresholds(path: Path = THRESHOLDS) -> Thresholds:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     default = _bound(data.get("defaults", {}), Bound(p95_ms=1000.0, failures=0))
+    cpu = data.get("server", {}).get("cpu_ms_per_request")
     return Thresholds(
         default=default,
         by_name={name: _bound(entry, default) for name, entry in data.get("requests", {}).items()},
         required=tuple(data.get("required", ())),
+        cpu_ms_per_request=None if cpu is None else float(cpu),
     )
 
 
-def problems(rows: list[Row], thresholds: Thresholds) -> list[str]:
-    """What the run broke, one sentence each (empty: it holds)."""
+def http_requests(rows: list[Row]) -> int:
+    """The HTTP requests of the run (not the WebSocket frames)."""
+    return sum(row.requests for row in rows if row.name != AGGREGATED and row.kind != "WS")
+
+
+def cpu_per_request(rows: list[Row], cpu_seconds: float) -> float:
+    """The server's CPU milliseconds per HTTP request of the run."""
+    return 1000 * cpu_seconds / max(1, http_requests(rows))
+
+
+def problems(
+    rows: list[Row], thresholds: Thresholds, *, server_cpu_seconds: float | None = None
+) -> list[str]:
+    """What the run broke, one sentence each (empty: it holds). ``server_cpu_seconds``: the
+    CPU time the server process spent during the run, where the driver measured it."""
     found: list[str] = []
+    bound = thresholds.cpu_ms_per_request
+    if server_cpu_seconds is not None and bound is not None:
+        spent = cpu_per_request(rows, server_cpu_seconds)
+        if spent > bound:
+            found.append(f"server: {spent:.2f} CPU ms per request over its bound of {bound:g}")
     sent = {row.name for row in rows if row.requests > 0}
     for name in thresholds.required:
         if name not in sent:
@@ -139,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("prefix", help="the --csv prefix locust wrote its files with")
     parser.add_argument("--thresholds", type=Path, default=THRESHOLDS)
+    parser.add_argument(
+        "--server-cpu-seconds", type=float, help="the server's CPU time during the run"
+    )
     args = parser.parse_args(argv)
     rows = read_stats(args.prefix)
     thresholds = load_thresholds(args.thresholds)
@@ -146,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = scenario_table(args.prefix)
     if scenarios:
         print("\nPer scenario (ms):\n" + scenarios)
-    found = problems(rows, thresholds)
+    if args.server_cpu_seconds is not None:
+        spent = cpu_per_request(rows, args.server_cpu_seconds)
+        print(f"\nServer CPU: {spent:.2f} ms per HTTP request ({http_requests(rows)} requests)")
+    found = problems(rows, thresholds, server_cpu_seconds=args.server_cpu_seconds)
     for problem in found:
         print(f"FAILED {problem}", file=sys.stderr)
     if not found:

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     prefix = args.results / f"loadtest-{stamp}"
+    measured: list[str] = []  # the server's CPU time, when it is this process's to read
     if args.host:
         status = run_locust(args.host, prefix, args)
     else:
@@ -70,13 +71,15 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 server.wait_ready()
                 print(f"conduit serve on {server.url} ({database.split('://')[0]})", flush=True)
+                cpu_before = server.cpu_seconds()
                 status = run_locust(server.url, prefix, args)
+                measured = ["--server-cpu-seconds", f"{server.cpu_seconds() - cpu_before:.3f}"]
             finally:
                 server.stop()
     if not Path(f"{prefix}_stats.csv").exists():
         print("locust wrote no statistics", file=sys.stderr)
         return status or 1
-    verdict = check.main([str(prefix)])
+    verdict = check.main([str(prefix), *measured])
     return status or verdict
 
 

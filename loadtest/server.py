@@ -23,9 +23,29 @@ import sqlalchemy
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 ORIGIN = "https://app.example.com"
+MB = 1024 * 1024
 PG_ADMIN = os.environ.get(
     "LOADTEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def process_usage(pid: int) -> tuple[float, float]:
+    """The process's resident memory (MB) and CPU time so far (s)."""
+    try:
+        import psutil
+    except ImportError:
+        return _proc_usage(pid)
+    process = psutil.Process(pid)
+    times = process.cpu_times()
+    return process.memory_info().rss / MB, times.user + times.system
+
+
+def _proc_usage(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return rss_kb / 1024, (int(fields[11]) + int(fields[12])) / ticks
 
 
 def free_port() -> int:
@@ -38,7 +58,8 @@ def free_port() -> int:
 def production_environment(database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a production-like ``conduit serve``: production mode (its rate
     limits, no GraphiQL), the frontend's origin for CORS, a fresh signing key, the load
-    generator trusted as the proxy (each virtual user's ``X-Forwarded-For`` is believed)."""
+    generator trusted as the proxy (each virtual user's ``X-Forwarded-For`` is believed), a
+    pool of 10 connections."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("CONDUIT_")}
     env.update(
         CONDUIT_ENVIRONMENT="production",
@@ -48,6 +69,9 @@ def production_environment(database_url: str, **extra: str) -> dict[str, str]:
         CONDUIT_TRUSTED_PROXIES='["127.0.0.1"]',
         CONDUIT_LOG_LEVEL="WARNING",
         CONDUIT_LOG_JSON="true",
+        # The mix keeps a few requests in flight, not 64: a small pool, kind to a PostgreSQL
+        # that the rest of a test machine shares (its max_connections).
+        CONDUIT_DB_POOL_SIZE="10",
     )
     env.update(extra)
     return env
@@ -77,6 +101,10 @@ class Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def cpu_seconds(self) -> float:
+        """The CPU time the server process has used so far."""
+        return process_usage(self.pid)[1]
 
     @property
     def pid(self) -> int:

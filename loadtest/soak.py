@@ -33,6 +33,7 @@ from loadtest.server import (
     locust_command,
     locust_environment,
     migrate,
+    process_usage,
     production_environment,
 )
 
@@ -40,25 +41,6 @@ RESULTS = ROOT / "loadtest" / "results"
 # The first full windows still hold the ramp-up (sign-ups, log-ins: password hashing):
 # shown in the report, left out of the drift.
 WARMUP_SECONDS = 60
-
-
-def process_usage(pid: int) -> tuple[float, float]:
-    """The process's resident memory (MB) and CPU time so far (s)."""
-    try:
-        import psutil
-    except ImportError:
-        return _proc_usage(pid)
-    process = psutil.Process(pid)
-    times = process.cpu_times()
-    return process.memory_info().rss / soak_report.MB, times.user + times.system
-
-
-def _proc_usage(pid: int) -> tuple[float, float]:
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return rss_kb / 1024, (int(fields[11]) + int(fields[12])) / ticks
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -152,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra = {"LOADTEST_WINDOW_SECONDS": str(args.window)}
                 locust = subprocess.Popen(command, env=locust_environment(**extra), cwd=ROOT)
                 usage = sample_until_done(locust, server.pid, args.window)
+                cpu_during = process_usage(server.pid)[1] - cpu_before
             finally:
                 server.stop()
         finally:
@@ -178,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     page = soak_report.write(args.results, name, report, windows)
     print(page.read_text(), flush=True)
-    verdict = check.main([str(prefix)])
+    verdict = check.main([str(prefix), "--server-cpu-seconds", f"{cpu_during:.3f}"])
     return locust.returncode or verdict
 
 

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-MB = 1024 * 1024
 EDGE_WINDOWS = 3
 
 

@@ -28,6 +28,8 @@ from tests.integration.test_events_cli import invoke
 
 @pytest.fixture
 def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """As tests/integration/test_events_cli.py's, but every table is emptied afterwards:
+    this test signs users up and notifies them."""
     monkeypatch.setenv("CONDUIT_DATABASE_URL", database_url)
     monkeypatch.setenv("CONDUIT_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("CONDUIT_AUTO_MIGRATE", "false")

@@ -5,7 +5,8 @@ The server gets a database of its own (migrated), the frontend's origin for CORS
 load generator as its trusted proxy, so the production rate limits apply per virtual user
 (each sends its own X-Forwarded-For). Locust seeds its data set through the API, runs
 headless and exits non-zero on any failed request or error; the check fails the test on a
-failure or a p95 over its bound, and on a request name no scenario sent.
+failure, a p95 over its bound, the server's CPU time per request over its bound, or a
+request name no scenario sent.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def test_the_mix_holds_its_thresholds_against_conduit_on_postgresql(
     command = locust_command(
         server.url, prefix, users=USERS, spawn_rate=SPAWN_RATE, duration=DURATION
     )
+    cpu_before = server.cpu_seconds()
     done = subprocess.run(
         command,
         env=locust_environment(),
@@ -77,14 +79,17 @@ def test_the_mix_holds_its_thresholds_against_conduit_on_postgresql(
         timeout=240,
         check=False,
     )
+    cpu = server.cpu_seconds() - cpu_before
     output = done.stdout[-6000:] + done.stderr[-6000:]
-    assert done.returncode == 0, f"locust exited with {done.returncode}\n{output}"
+    assert done.returncode == 0, f"locust exited with {done.returncode}\n{output}\n{server.tail()}"
 
     rows = check.read_stats(prefix)
     thresholds = check.load_thresholds()
     print(check.table(rows, thresholds))
     print(check.scenario_table(prefix))
-    assert check.problems(rows, thresholds) == [], f"{output}\n{server.tail()}"
+    print(f"server CPU: {check.cpu_per_request(rows, cpu):.2f} ms per request")
+    found = check.problems(rows, thresholds, server_cpu_seconds=cpu)
+    assert found == [], f"{output}\n{server.tail()}"
     with Path(f"{prefix}_scenarios.csv").open(newline="") as source:
         sent = {row["scenario"]: int(row["requests"]) for row in csv.DictReader(source)}
     assert set(sent) == SCENARIOS
