@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,12 +22,13 @@ from pathlib import Path
 from loadtest import check
 from loadtest.server import (
     ROOT,
+    LocustRun,
     Server,
     free_port,
     locust_command,
-    locust_environment,
     migrate,
     production_environment,
+    run_locust,
 )
 
 RESULTS = ROOT / "loadtest" / "results"
@@ -45,12 +45,14 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_locust(host: str, prefix: Path, args: argparse.Namespace) -> int:
+def load(host: str, prefix: Path, args: argparse.Namespace, server: Server | None) -> LocustRun:
     command = locust_command(
         host, prefix, users=args.users, spawn_rate=args.spawn_rate, duration=args.duration
     )
     print("$ " + " ".join(command[1:]), flush=True)
-    return subprocess.run(command, env=locust_environment(), cwd=ROOT, check=False).returncode
+    done = run_locust(command, prefix=prefix, users=args.users, server=server, timeout=3600 * 24)
+    print(done.output[-20000:], flush=True)
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     prefix = args.results / f"loadtest-{stamp}"
-    measured: list[str] = []  # the server's CPU time, when it is this process's to read
     if args.host:
-        status = run_locust(args.host, prefix, args)
+        done = load(args.host, prefix, args, None)
     else:
         with tempfile.TemporaryDirectory(prefix="conduit-loadtest-") as folder:
             database = args.database_url or f"sqlite+aiosqlite:///{folder}/conduit.db"
@@ -71,16 +72,19 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 server.wait_ready()
                 print(f"conduit serve on {server.url} ({database.split('://')[0]})", flush=True)
-                cpu_before = server.cpu_seconds()
-                status = run_locust(server.url, prefix, args)
-                measured = ["--server-cpu-seconds", f"{server.cpu_seconds() - cpu_before:.3f}"]
+                done = load(server.url, prefix, args, server)
             finally:
                 server.stop()
     if not Path(f"{prefix}_stats.csv").exists():
         print("locust wrote no statistics", file=sys.stderr)
-        return status or 1
+        return done.returncode or 1
+    measured = (
+        []
+        if done.cpu_ms_per_request is None
+        else ["--cpu-ms-per-request", f"{done.cpu_ms_per_request:.3f}"]
+    )
     verdict = check.main([str(prefix), *measured])
-    return status or verdict
+    return done.returncode or verdict
 
 
 if __name__ == "__main__":

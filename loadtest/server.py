@@ -7,6 +7,7 @@ locust runs in a process of its own.
 
 from __future__ import annotations
 
+import csv
 import os
 import secrets
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -200,3 +202,74 @@ def locust_environment(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
+
+
+# How long after the last user started the steady part begins: its log-in or sign-up
+# (password hashing) is done by then.
+SETTLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class LocustRun:
+    """A finished locust process, and the server's CPU time per request while every user
+    ran (the data set's making and the users' sign-ups and log-ins left out); None when
+    the run never had every user running."""
+
+    returncode: int
+    output: str
+    cpu_ms_per_request: float | None
+
+
+def _requests_so_far(prefix: Path) -> tuple[int, int] | None:
+    """(users running, requests so far) from the last line of ``<prefix>_stats_history.csv``,
+    which locust writes every second."""
+    try:
+        with Path(f"{prefix}_stats_history.csv").open(newline="") as source:
+            rows = list(csv.DictReader(source))
+    except FileNotFoundError:
+        return None
+    if not rows:
+        return None
+    last = rows[-1]
+    return int(last["User Count"]), int(last["Total Request Count"])
+
+
+def _total_requests(prefix: Path) -> int:
+    """Every request of the finished run (the ``Aggregated`` row of its statistics)."""
+    with Path(f"{prefix}_stats.csv").open(newline="") as source:
+        for row in csv.DictReader(source):
+            if row["Name"] == "Aggregated":
+                return int(row["Request Count"])
+    return 0
+
+
+def run_locust(
+    command: list[str], *, prefix: Path, users: int, server: Server | None, timeout: float
+) -> LocustRun:
+    """Run locust to its end; with ``server``, measure the server's CPU time per request
+    from :data:`SETTLE_SECONDS` after every user runs to the end."""
+    log = Path(f"{prefix}_locust.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=locust_environment(), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        full_since: float | None = None
+        start: tuple[float, int] | None = None
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                process.kill()
+                break
+            time.sleep(0.5)
+            progress = _requests_so_far(prefix) if server and start is None else None
+            if progress is None or progress[0] < users:
+                continue
+            full_since = full_since or time.monotonic()
+            if time.monotonic() - full_since >= SETTLE_SECONDS:
+                start = (server.cpu_seconds(), progress[1]) if server else None
+        end_cpu = server.cpu_seconds() if server and start else None
+    cpu_ms = None
+    if start is not None and end_cpu is not None:
+        requests = _total_requests(prefix) - start[1]
+        cpu_ms = 1000 * (end_cpu - start[0]) / requests if requests > 0 else None
+    return LocustRun(process.wait(), log.read_text(errors="replace"), cpu_ms)

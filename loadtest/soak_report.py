@@ -82,6 +82,12 @@ def summary(windows: list[Window]) -> dict[str, Any]:
     return {field: drift(steady, field) for field in ("rss_mb", "p50", "p95", "p99", "rps")}
 
 
+def cpu_ms_per_request(windows: list[Window]) -> float:
+    """The server's CPU milliseconds per HTTP request over the windows past the warm-up."""
+    steady = [w for w in windows if not w.warmup] or windows
+    return 1000 * sum(w.cpu_s for w in steady) / max(1, sum(w.requests for w in steady))
+
+
 def _polyline(points: list[tuple[float, float]], colour: str) -> str:
     shown = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     return f'<polyline points="{shown}" fill="none" stroke="{colour}" stroke-width="2"/>'
@@ -186,7 +192,14 @@ def markdown(report: dict[str, Any], chart_name: str) -> str:
             f"{run['duration_seconds']} s of the mix (loadtest/locustfile.py), {run['users']} "
             f"users, against one `conduit serve` on PostgreSQL (production mode); "
             f"{run['window_seconds']} s windows. Locust exit code {run['locust_exit_code']}; "
-            f"server RSS before the load {run['rss_before_mb']} MB. Commit "
+            f"server RSS before the load {run['rss_before_mb']} MB"
+            + (
+                f", server CPU {run['cpu_ms_per_http_request']} ms per HTTP request after "
+                "the first minute"
+                if "cpu_ms_per_http_request" in run
+                else ""
+            )
+            + ". Commit "
             f"`{run['commit'][:10]}`, {run['cpus']} CPUs.",
             "",
             f"![server RSS and latency per window]({chart_name})",
@@ -224,6 +237,7 @@ def rerender(path: Path) -> Path:
     saved = json.loads(path.read_text(encoding="utf-8"))
     windows = [Window(**window) for window in saved.pop("windows")]
     saved["drift"] = summary(windows)
+    saved["run"]["cpu_ms_per_http_request"] = round(cpu_ms_per_request(windows), 2)
     return write(path.parent, saved["name"], saved, windows)
 
 

@@ -12,20 +12,13 @@ request name no scenario sent.
 from __future__ import annotations
 
 import csv
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from loadtest import check
-from loadtest.server import (
-    ROOT,
-    Server,
-    locust_command,
-    locust_environment,
-    production_environment,
-)
+from loadtest.server import Server, locust_command, production_environment, run_locust
 from tests.conftest import BACKENDS, Backend, _unreachable
 from tests.ports import free_port
 
@@ -69,26 +62,17 @@ def test_the_mix_holds_its_thresholds_against_conduit_on_postgresql(
     command = locust_command(
         server.url, prefix, users=USERS, spawn_rate=SPAWN_RATE, duration=DURATION
     )
-    cpu_before = server.cpu_seconds()
-    done = subprocess.run(
-        command,
-        env=locust_environment(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    cpu = server.cpu_seconds() - cpu_before
-    output = done.stdout[-6000:] + done.stderr[-6000:]
+    done = run_locust(command, prefix=prefix, users=USERS, server=server, timeout=240)
+    output = done.output[-12000:]
     assert done.returncode == 0, f"locust exited with {done.returncode}\n{output}\n{server.tail()}"
+    assert done.cpu_ms_per_request is not None, output  # every user ran, for a while
 
     rows = check.read_stats(prefix)
     thresholds = check.load_thresholds()
     print(check.table(rows, thresholds))
     print(check.scenario_table(prefix))
-    print(f"server CPU: {check.cpu_per_request(rows, cpu):.2f} ms per request")
-    found = check.problems(rows, thresholds, server_cpu_seconds=cpu)
+    print(f"server CPU: {done.cpu_ms_per_request:.2f} ms per request")
+    found = check.problems(rows, thresholds, cpu_ms_per_request=done.cpu_ms_per_request)
     assert found == [], f"{output}\n{server.tail()}"
     with Path(f"{prefix}_scenarios.csv").open(newline="") as source:
         sent = {row["scenario"]: int(row["requests"]) for row in csv.DictReader(source)}
