@@ -25,6 +25,7 @@ in the outbox, in the same transaction: the relay function (or ``conduit events 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -92,14 +93,9 @@ def relay(_event: dict[str, Any], _context: Any) -> dict[str, int]:
 
     async def one_pass() -> dict[str, int]:
         try:
-            done = await relay_once(container)
+            return dataclasses.asdict(await relay_once(container))
         finally:
             await container.db.dispose()
-        return {
-            "published": done.published,
-            "pruned_outbox": done.pruned_outbox,
-            "pruned_processed_events": done.pruned_processed_events,
-        }
 
     return event_loop().run_until_complete(one_pass())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -88,15 +89,7 @@ def events_relay(
         raise database_error(settings.effective_database_url, exc) from None
     except Exception as exc:  # the broker's client: its own error types, no traceback here
         raise fail(f"The relay failed ({type(exc).__name__}): {exc}") from None
-    typer.echo(
-        json.dumps(
-            {
-                "published": done.published,
-                "pruned_outbox": done.pruned_outbox,
-                "pruned_processed_events": done.pruned_processed_events,
-            }
-        )
-    )
+    typer.echo(json.dumps(dataclasses.asdict(done)))
 
 
 async def _relay_until_signalled(container: Container) -> None:
