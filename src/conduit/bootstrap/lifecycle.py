@@ -125,6 +125,7 @@ class Lifecycle:
         with contextlib.suppress(Exception):  # the loop below retries (and logs) a failure
             await keeper.reload()
         await self._start_live(deliver=True)
+        self._start_metrics()
         parts.run("access-rules", keeper.run())
         if c.embedded_bus:  # relay and consumers in this process
             parts.run("events", run_worker(c))
@@ -134,7 +135,15 @@ class Lifecycle:
     async def _start_worker(self) -> None:
         # Notifications written here reach the sockets of every conduit serve (over Redis).
         await self._start_live(deliver=False)
+        self._start_metrics()
         self._parts.run("events", run_worker(self._container))
+
+    def _start_metrics(self) -> None:
+        """Sample what the metrics read from the process's state (when they are on)."""
+        metrics = self._container.metrics
+        if metrics is not None:
+            metrics.watch(self.live_updates.hub)
+            self._parts.run("metrics", metrics.run())
 
     async def _start_live(self, *, deliver: bool) -> None:
         """Publish what this process commits; ``deliver``: hand what any instance published

@@ -16,6 +16,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
+from starlette.routing import Route
 
 from conduit import API_VERSION, __version__, migrations
 from conduit.admin.router import audit_router
@@ -47,6 +48,7 @@ from conduit.http.static_assets import (
     swagger_ui_page,
 )
 from conduit.notifications.router import router as notifications_router
+from conduit.observability.metrics_http import METRICS_PATH, MetricsEndpoint, RequestMetrics
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -242,7 +244,21 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         route_limits={API_PREFIX + path: UPLOAD_BODY_BYTES for path in UPLOAD_PATHS},
     )
     app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
+    install_metrics(app, parts)
     return app
+
+
+def install_metrics(app: FastAPI, parts: Container) -> None:
+    """Every request measured (outermost: 413s and 429s too) and, unless the metrics have a
+    port of their own (CONDUIT_METRICS_PORT), GET /metrics; nothing with metrics off."""
+    if parts.metrics is None:
+        return
+    app.add_middleware(RequestMetrics)
+    if parts.settings.metrics_port is None:
+        endpoint = MetricsEndpoint(parts.metrics)
+        app.router.routes.append(
+            Route(METRICS_PATH, endpoint, methods=["GET"], include_in_schema=False)
+        )
 
 
 def install_docs(app: FastAPI, settings: Settings) -> None:
