@@ -106,6 +106,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
     "browser/test_pages.py",
+    "observability/test_prometheus.py",
     "integration/test_events_end_to_end.py",
     "integration/test_worker_process.py",
     "integration/test_production_recipe.py",
@@ -133,6 +134,7 @@ SLOW_MODULES = (
     "integration/test_db_unavailable.py",
     "integration/test_notification_statements.py",
     "oidc/test_login_safety.py",
+    "observability/test_metrics_processes.py",
 )
 TESTS_DIR = Path(__file__).parent
 
