@@ -345,7 +345,8 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="A port of their own for the metrics."
     )
-    metrics_host: str = "127.0.0.1"
+    # Every interface: the port answers only what CONDUIT_METRICS_ALLOW allows, as /metrics.
+    metrics_host: str = "0.0.0.0"  # noqa: S104
     git_sha: str | None = Field(default=None, description="conduit_build_info's git_sha.")
 
     @field_validator("metrics_allow")

@@ -42,7 +42,10 @@ async def test_requests_are_counted_and_timed_by_route_template_method_and_statu
 
     route = "/api/articles/{slug}"
     assert requests(after, route, "GET", 404) - requests(before, route, "GET", 404) == 3
-    assert requests(after, "/api/users", "POST", 201) - requests(before, "/api/users", "POST", 201) == 1
+    assert (
+        requests(after, "/api/users", "POST", 201) - requests(before, "/api/users", "POST", 201)
+        == 1
+    )
     assert requests(after, "/api/user", "GET", 200) - requests(before, "/api/user", "GET", 200) == 1
     timed = "conduit_http_request_duration_seconds_count"
     labels = {"route": route, "method": "GET", "status": "404"}
@@ -105,7 +108,9 @@ async def test_metrics_answer_loopback_and_the_allowed_networks_and_refuse_every
     assert allowed.status_code == 200
     # A client cannot pretend to be loopback through a proxy nobody trusts.
     spoofed = app.client("203.0.113.5", prefix="")
-    assert (await spoofed.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})).status_code == 403
+    assert (
+        await spoofed.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
+    ).status_code == 403
 
 
 async def test_with_metrics_off_nothing_is_measured_and_metrics_are_not_found(
@@ -142,7 +147,9 @@ def test_a_network_metrics_allow_cannot_read_stops_the_start(
         Settings(metrics_allow="127.0.0.1,10.0.0.0/33")
     monkeypatch.chdir(str(tmp_path))
     result = CliRunner().invoke(
-        cli, ["serve"], env={"CONDUIT_METRICS_ALLOW": "10.0.0.0/8,intranet", "CONDUIT_LOG_JSON": "true"}
+        cli,
+        ["serve"],
+        env={"CONDUIT_METRICS_ALLOW": "10.0.0.0/8,intranet", "CONDUIT_LOG_JSON": "true"},
     )
     assert result.exit_code == 2
     assert "Invalid configuration" in result.stderr
@@ -171,7 +178,10 @@ async def test_refusals_are_counted_by_the_limit_refused(conduit: Callable[..., 
     assert refused("register_per_ip") == 1
     assert refused("login_per_account") == 1
     assert refused("login_per_ip") == 0
-    assert requests(after, "/api/users", "POST", 429) - requests(before, "/api/users", "POST", 429) == 1
+    assert (
+        requests(after, "/api/users", "POST", 429) - requests(before, "/api/users", "POST", 429)
+        == 1
+    )
 
 
 async def test_events_are_counted_from_the_outbox_to_the_consumers(
