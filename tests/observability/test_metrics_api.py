@@ -143,7 +143,7 @@ async def test_a_metrics_port_of_their_own_takes_metrics_off_the_api_port(
 def test_a_network_metrics_allow_cannot_read_stops_the_start(
     tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ValueError, match="'10.0.0.0/33' is not an IP network"):
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33' is not an IP network"):
         Settings(metrics_allow="127.0.0.1,10.0.0.0/33")
     monkeypatch.chdir(str(tmp_path))
     result = CliRunner().invoke(

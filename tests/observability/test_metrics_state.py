@@ -89,7 +89,8 @@ async def test_live_connections_and_the_messages_sent_to_them(
     app.container.metrics.watch(hub)
     before = await app.scrape()
     first, second = hub.connect(1), hub.connect(2)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     hub.subscribe(first, "an-article")
     hub.subscribe(second, "an-article")
     await hub.deliver(b'{"article": "an-article", "message": {"type": "article.updated"}}')
