@@ -1,5 +1,6 @@
 """Metrics across processes: ``conduit serve --workers 2`` adds up its workers' values
-whichever answers, the metrics port of ``conduit serve`` and of ``conduit worker``."""
+whichever answers, the metrics port of ``conduit serve`` and of ``conduit worker``; and the
+response cache's hits, misses and failures on a redis-server of the test's own."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import TEST_SECRET
 from tests.live_support import _wait_for_port
-from tests.observability.conftest import parse, value
+from tests.observability.conftest import Conduit, Samples, parse, value
 from tests.ports import free_port
+from tests.redis_server import PrivateRedis
 
 REQUESTS = 60
 
@@ -114,3 +116,34 @@ def test_the_worker_is_scraped_on_its_metrics_port(tmp_path: Path) -> None:
     assert value(samples, "conduit_outbox_unpublished_events") == 0
     assert any(name == "conduit_build_info" for name, _ in samples)
     assert any(name == "process_resident_memory_bytes" for name, _ in samples)
+
+
+async def test_cache_hits_misses_and_failures_of_a_real_redis(
+    conduit: Callable[..., Conduit], tmp_path: Path
+) -> None:
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    try:
+        app = conduit(redis_url=redis.url, rate_limits_enabled=False)
+        http = app.client()
+        before = await app.scrape()
+        for _ in range(3):  # a miss, then two answers from Redis
+            assert (await http.get("/articles")).status_code == 200
+        cached = await app.scrape()
+        redis.stop()
+        assert (await http.get("/articles")).status_code == 200  # from the database
+        after = await app.scrape()
+    finally:
+        redis.stop()
+
+    def counted(samples: Samples, name: str, **labels: str) -> float:
+        return value(samples, name, **labels) - value(before, name, **labels)
+
+    assert counted(cached, "conduit_cache_misses_total") == 1
+    assert counted(cached, "conduit_cache_hits_total") == 2
+    assert counted(cached, "conduit_cache_errors_total", operation="lookup") == 0
+    assert counted(after, "conduit_cache_bypasses_total") == 1
+    assert counted(after, "conduit_cache_errors_total", operation="lookup") == 1
+    # Answers from the cache skip the router: they are labelled with its template all the same.
+    labels = {"route": "/api/articles", "method": "GET", "status": "200"}
+    assert counted(after, "conduit_http_requests_total", **labels) == 4
