@@ -15,6 +15,9 @@ the role is all that differs:
     relay, the pruning (unreferenced uploads; with OpenID Connect providers, failed logins'
     audit records and abandoned login states) and every consumer.
 
+With metrics on, both roles also sample what the metrics read from the process's state
+(``observability.metrics_sampler``), as the part ``metrics``.
+
 First of all the container's pools are entered, so that they close last: the database, the
 file storage, the rate limiter, the OpenID Connect clients and the response cache. Every
 part stops in the reverse order of its start (the events first, the database last), each
