@@ -39,18 +39,14 @@ def conduit_env(folder: Path, **settings: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running(folder: Path, *args: str, port: int, **settings: str) -> Iterator[None]:
-    log = (folder / f"{args[0]}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "conduit.entrypoints.cli", *args],
-        env=conduit_env(folder, **settings),
-        cwd=folder,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+def started(
+    folder: Path, name: str, command: list[str], env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` running (its output in ``<folder>/<name>.log``), stopped with SIGINT."""
+    log = (folder / f"{name}.log").open("wb")
+    process = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for_port(port, process, wait=60)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -59,6 +55,19 @@ def running(folder: Path, *args: str, port: int, **settings: str) -> Iterator[No
             process.kill()
             process.wait()
         log.close()
+
+
+def conduit_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "conduit.entrypoints.cli", *args]
+
+
+@contextlib.contextmanager
+def running(folder: Path, *args: str, port: int, **settings: str) -> Iterator[None]:
+    """``conduit <args>`` running, once it listens on ``port``."""
+    env = conduit_env(folder, **settings)
+    with started(folder, args[0], conduit_command(*args), env) as process:
+        _wait_for_port(port, process, wait=60)
+        yield
 
 
 def get(url: str) -> httpx.Response:

@@ -7,14 +7,13 @@ unit tests (``promtool test rules``).
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from conduit.observability.metrics import REGISTRY
 from tests.conftest import IN_CI, Backend
 from tests.integration.messaging import rabbit_url
 from tests.live_support import _wait_for_port
-from tests.observability.test_metrics_processes import conduit_env
+from tests.observability.test_metrics_processes import conduit_command, conduit_env, started
 from tests.ports import free_port
 from tests.redis_server import PrivateRedis
 
@@ -116,17 +115,12 @@ class Prometheus:
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             f"rule_files:\n  - alerts.yml\nscrape_configs:\n{jobs}"
         )
-        self.log = (folder / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                tool("prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        self.command = [
+            tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
 
     def query(self, promql: str) -> dict[str, Any]:
         answer = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
@@ -147,31 +141,6 @@ class Prometheus:
                 return found
             time.sleep(0.5)
         raise AssertionError(f"{promql} = {found} after {within} s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-
-
-@contextlib.contextmanager
-def process(
-    folder: Path, name: str, args: list[str], env: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    log = (folder / f"{name}.log").open("wb")
-    started = subprocess.Popen(args, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield started
-    finally:
-        started.terminate()
-        try:
-            started.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            started.kill()
-        log.close()
 
 
 def traffic(api: str, prometheus: Prometheus) -> None:
@@ -218,28 +187,24 @@ def test_prometheus_reads_back_what_conduit_did(tmp_path: Path, rabbit_url: str)
         CONDUIT_REDIS_URL=redis.url,
         CONDUIT_BROKER_URL=rabbit_url,
     )
-    conduit = [sys.executable, "-m", "conduit.entrypoints.cli"]
-    serve = [*conduit, "serve", "--workers", "2", "--port", str(api_port)]
-    worker = [*conduit, "worker", "--metrics-port", str(worker_port)]
-    prometheus: Prometheus | None = None
+    serve = conduit_command("serve", "--workers", "2", "--port", str(api_port))
+    worker = conduit_command("worker", "--metrics-port", str(worker_port))
+    targets = {"conduit-api": f"127.0.0.1:{api_port}", "conduit-worker": f"127.0.0.1:{worker_port}"}
+    prometheus = Prometheus(tmp_path, targets)
     try:
         with (
-            process(tmp_path, "serve", serve, env) as serving,
-            process(tmp_path, "worker", worker, env) as working,
+            started(tmp_path, "serve", serve, env) as serving,
+            started(tmp_path, "worker", worker, env) as working,
+            started(tmp_path, "prometheus", prometheus.command, dict(os.environ)) as scraping,
         ):
-            _wait_for_port(api_port, serving, wait=60)
-            _wait_for_port(worker_port, working, wait=60)
-            targets = {"conduit-api": f"127.0.0.1:{api_port}"}
-            targets["conduit-worker"] = f"127.0.0.1:{worker_port}"
-            prometheus = Prometheus(tmp_path, targets)
-            _wait_for_port(prometheus.port, prometheus.process, wait=60)
-            for job in ("conduit-api", "conduit-worker"):
+            for port, process in ((api_port, serving), (worker_port, working)):
+                _wait_for_port(port, process, wait=60)
+            _wait_for_port(prometheus.port, scraping, wait=60)
+            for job in targets:
                 prometheus.until(f'up{{job="{job}"}}', lambda up: up == 1)
             traffic(f"http://127.0.0.1:{api_port}/api", prometheus)
             check(prometheus)
     finally:
-        if prometheus is not None:
-            prometheus.stop()
         redis.stop()
         database.drop()
 
