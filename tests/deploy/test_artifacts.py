@@ -44,11 +44,13 @@ def _broken_copy(source: Path, folder: Path, old: str, new: str) -> Path:
 def test_the_dockerfile_passes_hadolint_with_no_finding(tmp_path: Path) -> None:
     hadolint = tool("hadolint")
     checked = run(hadolint, "--no-color", str(DOCKERFILE))
-    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not checked.stdout.strip(), checked.stdout
 
     unpinned = _broken_copy(DOCKERFILE, tmp_path, '"uv==${UV_VERSION}"', "uv")
     rejected = run(hadolint, "--no-color", str(unpinned))
-    assert rejected.returncode != 0 and "DL3013" in rejected.stdout, rejected.stdout
+    assert rejected.returncode != 0
+    assert "DL3013" in rejected.stdout, rejected.stdout
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

@@ -141,9 +141,7 @@ def _wait_ready(base: str, container: str) -> httpx.Response:
         time.sleep(0.5)
 
 
-def test_the_image_migrates_then_serves_ready_as_a_non_root_user(
-    image: str, database: str
-) -> None:
+def test_the_image_migrates_then_serves_ready_as_a_non_root_user(image: str, database: str) -> None:
     environment = _environment(database)
     # The host's network: the test PostgreSQL listens on this machine's loopback.
     common = ["--network", "host", *LIMITS, "--no-healthcheck", *environment]

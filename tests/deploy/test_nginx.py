@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import TEST_SECRET
 from tests.deploy.support import NGINX_CONF, compose_services, run, tool
@@ -156,9 +156,14 @@ def test_live_updates_are_upgraded_to_a_websocket(proxied: tuple[str, Path]) -> 
     with connect(base.replace("http", "ws") + "/api/ws", open_timeout=10) as ws:
         ws.send(json.dumps({"type": "auth", "token": "not-a-token"}))
         with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                ws.recv(timeout=10)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            _read_until_closed(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
+
+
+def _read_until_closed(ws: ClientConnection) -> None:
+    while True:
+        ws.recv(timeout=10)
 
 
 def _sign_up(base: str, name: str, source: str, forwarded_for: str | None = None) -> int:
