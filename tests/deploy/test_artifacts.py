@@ -70,23 +70,23 @@ def test_every_manifest_is_valid_kubernetes_in_strict_mode(version: str, tmp_pat
     assert "readynessProbe" in rejected.stdout + rejected.stderr
 
 
-def test_compose_yaml_follows_the_compose_specification(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("schema", "path", "mistake"),
+    [
+        ("vendor.compose-spec", COMPOSE, ("start_period: 20s", "start_periode: 20s")),
+        ("vendor.github-workflows", WORKFLOW, ("timeout-minutes: 90", "timeout-minute: 90")),
+    ],
+    ids=["compose.yaml", "workflow"],
+)
+def test_the_file_follows_its_published_schema(
+    schema: str, path: Path, mistake: tuple[str, str], tmp_path: Path
+) -> None:
     check = tool("check-jsonschema")
-    checked = run(check, "--builtin-schema", "vendor.compose-spec", str(COMPOSE))
+    checked = run(check, "--builtin-schema", schema, str(path))
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    misspelt = _broken_copy(COMPOSE, tmp_path, "start_period: 20s", "start_periode: 20s")
-    rejected = run(check, "--builtin-schema", "vendor.compose-spec", str(misspelt))
-    assert rejected.returncode != 0, rejected.stdout
-
-
-def test_the_workflow_follows_github_s_schema(tmp_path: Path) -> None:
-    check = tool("check-jsonschema")
-    checked = run(check, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-
-    misspelt = _broken_copy(WORKFLOW, tmp_path, "timeout-minutes: 90", "timeout-minute: 90")
-    rejected = run(check, "--builtin-schema", "vendor.github-workflows", str(misspelt))
+    misspelt = _broken_copy(path, tmp_path, *mistake)
+    rejected = run(check, "--builtin-schema", schema, str(misspelt))
     assert rejected.returncode != 0, rejected.stdout
 
 
