@@ -105,6 +105,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
+    "deploy/test_image.py",
     "browser/test_pages.py",
     "observability/test_prometheus.py",
     "integration/test_events_end_to_end.py",
@@ -135,6 +136,8 @@ SLOW_MODULES = (
     "integration/test_notification_statements.py",
     "oidc/test_login_safety.py",
     "observability/test_metrics_processes.py",
+    "deploy/test_nginx.py",
+    "deploy/test_artifacts.py",
 )
 TESTS_DIR = Path(__file__).parent
 
