@@ -83,8 +83,11 @@ def serve(
         bool, typer.Option("--reload", help="Restart on code changes (development).")
     ] = False,
 ) -> None:
-    """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop)."""
+    """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop) until
+    SIGTERM or Ctrl-C, then stop gracefully within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS."""
     import uvicorn
+
+    from conduit.entrypoints import serving
 
     settings = load_settings()
     if reload and workers > 1:
@@ -108,7 +111,7 @@ def serve(
             raise database_error(url, exc) from None
     api, docs = f"http://{host}:{port}/api", f"http://{host}:{port}/docs"
     announce(settings, f"Conduit on {api}  (docs: {docs})", "conduit_serving", api=api, docs=docs)
-    uvicorn.run(
+    config = uvicorn.Config(
         "conduit.entrypoints.api:create_app",
         factory=True,
         host=host,
@@ -126,7 +129,10 @@ def serve(
         log_level=settings.log_level.lower(),
         # uvicorn's own lines formatted as Conduit's: one JSON object each with JSON logs.
         log_config=uvicorn_log_config(level=settings.log_level, json=settings.log_json),
+        # On SIGTERM: requests in flight finish, WebSockets close with 1001 (serving.py).
+        **serving.options(settings.shutdown_timeout_seconds),
     )
+    serving.run(config)
 
 
 @app.command()
