@@ -23,6 +23,7 @@ import pytest
 
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
+from tests import s3_server
 from tests.conftest import TEST_SECRET, _unreachable
 from tests.integration.messaging import RABBIT_HOST, eventually, rabbitmqctl
 from tests.integration.nats_server import NatsServer
@@ -255,3 +256,33 @@ async def test_a_read_only_storage_folder_is_reported_down_and_the_instance_stay
     assert body["checks"]["storage"]["state"] == "down"
     assert body["checks"]["storage"]["kind"] == "folder"
     assert body["checks"]["database"]["state"] == "up"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[s3_server.S3Server]:
+    server = s3_server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("bucket", "state"), [(s3_server.BUCKET, "up"), ("no-such-bucket", "down")]
+)
+async def test_the_s3_bucket_is_up_when_it_answers_and_down_when_it_does_not_exist(
+    tmp_path: Path, s3: s3_server.S3Server, bucket: str, state: str
+) -> None:
+    settings = sqlite_settings(
+        tmp_path,
+        storage_url=f"s3://{bucket}",
+        s3_endpoint_url=s3.endpoint_url,
+        s3_access_key_id=s3_server.ACCESS_KEY,
+        s3_secret_access_key=s3_server.SECRET_KEY,
+    )
+    async with serving(settings) as http:
+        status, body = await ready(http)
+    assert status == 200
+    assert body["checks"]["storage"]["kind"] == "s3"
+    assert body["checks"]["storage"]["state"] == state
+    assert body["status"] == ("ok" if state == "up" else "degraded")
