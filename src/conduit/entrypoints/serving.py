@@ -88,8 +88,9 @@ class ConduitServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run(config: uvicorn.Config) -> None:
-    """What ``uvicorn.run`` does with a config, with :class:`ConduitServer` in one process."""
+def run(app: str, **options: Any) -> None:
+    """``uvicorn.run(app, **options)``, with :class:`ConduitServer` serving in one process."""
+    config = uvicorn.Config(app, **options)
     server = ConduitServer(config)
     if config.should_reload:
         ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()

@@ -85,7 +85,6 @@ def serve(
 ) -> None:
     """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop) until
     SIGTERM or Ctrl-C, then stop gracefully within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS."""
-    import uvicorn
 
     from conduit.entrypoints import serving
 
@@ -111,7 +110,7 @@ def serve(
             raise database_error(url, exc) from None
     api, docs = f"http://{host}:{port}/api", f"http://{host}:{port}/docs"
     announce(settings, f"Conduit on {api}  (docs: {docs})", "conduit_serving", api=api, docs=docs)
-    config = uvicorn.Config(
+    serving.run(
         "conduit.entrypoints.api:create_app",
         factory=True,
         host=host,
@@ -132,7 +131,6 @@ def serve(
         # On SIGTERM: requests in flight finish, WebSockets close with 1001 (serving.py).
         **serving.options(settings.shutdown_timeout_seconds),
     )
-    serving.run(config)
 
 
 @app.command()
