@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,14 @@ from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
 from tests import s3_server
 from tests.conftest import TEST_SECRET, _unreachable
-from tests.integration.messaging import RABBIT_HOST, eventually, rabbitmqctl
+from tests.integration.messaging import eventually, own_vhost, rabbitmqctl
 from tests.integration.nats_server import NatsServer
+from tests.integration.test_nats_bus import nats_server
+from tests.integration.test_rate_limits_redis import redis_server
 from tests.ports import free_port
 from tests.redis_server import PrivateRedis
 
+__all__ = ["nats_server", "redis_server"]
 REDIS_PARTS = ("cache", "rate_limits", "live_updates")
 
 
@@ -77,29 +79,10 @@ def states(body: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def vhost() -> Iterator[str]:
     """An AMQP URL on a vhost of this test's own (the test may delete it)."""
-    name = f"conduit_ready_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        rabbitmqctl("add_vhost", name)
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    except Exception as exc:
-        _unreachable("rabbitmq", exc)
-    try:
-        yield f"amqp://guest:guest@{RABBIT_HOST}/{name}"
-    finally:
-        with contextlib.suppress(RuntimeError):  # deleted by the test already
-            rabbitmqctl("delete_vhost", name)
+    with own_vhost("conduit_ready") as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -194,27 +177,22 @@ async def test_a_deleted_rabbitmq_vhost_is_a_broker_down_and_the_instance_stays_
 
 
 async def test_a_stopped_nats_server_is_a_broker_down_and_the_instance_stays_ready(
-    tmp_path: Path,
+    tmp_path: Path, nats_server: NatsServer
 ) -> None:
-    nats = NatsServer(tmp_path / "jetstream")
-    nats.start()
-    try:
-        async with serving(sqlite_settings(tmp_path, broker_url=nats.url)) as http:
-            status, body = await ready(http)
-            assert status == 200
-            assert body["checks"]["broker"]["state"] == "up"
-            assert body["checks"]["broker"]["kind"] == "nats"
+    async with serving(sqlite_settings(tmp_path, broker_url=nats_server.url)) as http:
+        status, body = await ready(http)
+        assert status == 200
+        assert body["checks"]["broker"]["state"] == "up"
+        assert body["checks"]["broker"]["kind"] == "nats"
 
-            nats.stop()
+        nats_server.stop()
 
-            async def broker_down() -> bool:
-                return states((await ready(http))[1])["broker"] == "down"
+        async def broker_down() -> bool:
+            return states((await ready(http))[1])["broker"] == "down"
 
-            await eventually(broker_down, within=30)
-            status, body = await ready(http)
-            assert (status, body["status"]) == (200, "degraded")
-    finally:
-        nats.stop()
+        await eventually(broker_down, within=30)
+        status, body = await ready(http)
+        assert (status, body["status"]) == (200, "degraded")
 
 
 async def test_an_unreachable_database_answers_503_in_the_api_error_format(
