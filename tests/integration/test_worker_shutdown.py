@@ -27,7 +27,12 @@ from conduit.core.db import Database
 from conduit.core.outbox import outbox, processed_events
 from tests.integration.messaging import eventually, outbox_ids, processed_count, rabbit_url
 from tests.integration.test_relay import emit
-from tests.integration.test_worker_process import effects, effects_table, start_worker
+from tests.integration.test_worker_process import (
+    _processed_at_least,
+    effects,
+    effects_table,
+    start_worker,
+)
 
 __all__ = ["effects_table", "rabbit_url"]
 EVENTS = 300
@@ -97,7 +102,3 @@ async def test_sigterm_mid_flow_finishes_the_batch_and_loses_no_event(
     assert await effects(db) == (EVENTS, EVENTS)  # each applied once
     assert await outbox_ids(db, unpublished=True) == []
     assert sorted(ids) == sorted(await outbox_ids(db))
-
-
-async def _processed_at_least(db: Database, name: str, count: int) -> bool:
-    return await processed_count(db, name) >= count
