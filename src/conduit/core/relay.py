@@ -22,13 +22,14 @@ across the publish, because its single pooled connection is also what the embedd
 consumers write with.
 
 The relay wakes at once when this process commits events (:meth:`Relay.listen`) and polls
-every ``poll_interval`` seconds for events committed by other processes. :meth:`Relay.stop`
-asks it to stop after the batch it is publishing (those rows are stamped: no batch is left
-half-published); cancelling it instead may leave a published batch unstamped, to be
-published again. While the broker
+every ``poll_interval`` seconds for events committed by other processes. While the broker
 is down it backs off (0.5 s doubling to ``max_backoff``) and keeps trying; writes are
 unaffected since they only touch the outbox. Published rows older than ``retention``, and
 ``processed_events`` records as old, are pruned every ``prune_interval``.
+
+:meth:`Relay.stop` (a graceful shutdown) lets it finish the batch it is publishing, rows
+stamped, and then return: no batch is left half-published. Cancelled instead, it may leave
+a published batch unstamped, to be published again (and skipped by the consumers).
 """
 
 from __future__ import annotations

@@ -85,7 +85,6 @@ def serve(
 ) -> None:
     """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop) until
     SIGTERM or Ctrl-C, then stop gracefully within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS."""
-
     from conduit.entrypoints import serving
 
     settings = load_settings()
