@@ -9,6 +9,7 @@ clients listen, and the server is sent SIGTERM mid-load. Then:
   registration that got no answer did not register anyone);
 - every WebSocket was closed with 1001 and a reconnect hint;
 - the process exited with 0, within its shutdown timeout, the relay's batch finished;
+  with ``--workers 2`` too (each worker stops so; the supervising process exits with 0);
 - every article, comment and user whose 201 arrived is in the database, with its event in
   the outbox (published or not: none lost).
 
@@ -83,7 +84,9 @@ def postgresql(tmp_path: Path) -> Any:
     backend.drop()
 
 
-def start_serve(database_url: str, folder: Path, port: int) -> subprocess.Popen[bytes]:
+def start_serve(
+    database_url: str, folder: Path, port: int, workers: str
+) -> subprocess.Popen[bytes]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("CONDUIT_")}
     env.update(
         CONDUIT_ENVIRONMENT="test",
@@ -95,8 +98,9 @@ def start_serve(database_url: str, folder: Path, port: int) -> subprocess.Popen[
         CONDUIT_SHUTDOWN_TIMEOUT_SECONDS=str(SHUTDOWN_TIMEOUT),
         CONDUIT_LOG_JSON="true",
     )
+    command = ["serve", "--port", str(port), "--workers", workers]
     return subprocess.Popen(
-        [sys.executable, "-m", "conduit.entrypoints.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "conduit.entrypoints.cli", *command],
         env=env,
         stdout=(folder / "serve.log").open("wb"),
         stderr=subprocess.STDOUT,
@@ -190,11 +194,12 @@ async def in_database(url: str) -> tuple[set[str], set[str], set[str], dict[str,
     return users, titles, bodies, events
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 async def test_sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest(
-    postgresql: str, tmp_path: Path
+    postgresql: str, tmp_path: Path, workers: str
 ) -> None:
     port = free_port()
-    server = start_serve(postgresql, tmp_path, port)
+    server = start_serve(postgresql, tmp_path, port, workers)
     try:
         await asyncio.to_thread(_wait_for_port, port, server, 90)
         base = f"http://127.0.0.1:{port}/api"
@@ -248,7 +253,7 @@ async def test_sigterm_under_load_finishes_what_was_accepted_and_refuses_the_res
         "exit_code": returncode,
         "exit_seconds": round(exited_after, 2),
     }
-    print("graceful shutdown:", json.dumps(counts))
+    print(f"graceful shutdown (--workers {workers}):", json.dumps(counts))
 
     assert returncode == 0, log[-3000:]
     assert failed == [], [(s.kind, s.status, s.error) for s in failed]
