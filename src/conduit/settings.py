@@ -200,6 +200,14 @@ class Settings(BaseSettings):
         "(it wakes at once for its own).",
     )
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    shutdown_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="On SIGTERM: how long conduit serve lets requests in flight finish, and "
+        "how long either process gives its parts (the relay's batch, the deliveries in "
+        "progress, the pools) to stop.",
+    )
     event_retention_days: float = Field(
         default=7.0,
         gt=0,

@@ -34,15 +34,6 @@ from tests.deploy.support import (
     pod_containers,
 )
 
-# Settings the artifacts name that come with Conduit's metrics (the worker's metrics port,
-# who may read /metrics) and graceful shutdown (how long a stop may take), built beside
-# these files: until they are in settings.py the check of the names is skipped (a failure
-# in CI) with their names. Once they are, this set can go.
-AWAITED_SETTINGS = {
-    "CONDUIT_METRICS_PORT",
-    "CONDUIT_METRICS_ALLOW",
-    "CONDUIT_SHUTDOWN_TIMEOUT_SECONDS",
-}
 SETTING = re.compile(r"\bCONDUIT_[A-Z0-9_]+\b")
 LOCAL_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[^'\"\s]*)")
 API_PORT = 8000
@@ -64,9 +55,7 @@ def test_every_conduit_variable_the_artifacts_set_is_a_setting() -> None:
     assert "CONDUIT_DATABASE_URL" in used
     assert "CONDUIT_SECRET_KEY" in used
     unknown = {name: sorted(files) for name, files in used.items() if name not in settings}
-    assert set(unknown) <= AWAITED_SETTINGS, f"not settings of Conduit: {unknown}"
-    if unknown:
-        pytest.skip(f"settings not in settings.py yet: {sorted(unknown)}")
+    assert not unknown, f"not settings of Conduit: {unknown}"
 
 
 def command_lines() -> Iterator[tuple[str, list[str]]]:

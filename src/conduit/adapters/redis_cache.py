@@ -224,6 +224,12 @@ class RedisResponseCache:
                 raise reply
         return True
 
+    async def ping(self) -> None:
+        """One PING to Redis, whatever the breaker says (the readiness check)."""
+        (reply,) = await self._redis.execute(("PING",), within=PROBE_TIMEOUT)
+        if isinstance(reply, Exception):
+            raise reply
+
     async def close(self) -> None:
         await cancel_and_wait(self._probe)
         await self._redis.close()

@@ -21,8 +21,13 @@ With metrics on, both roles also sample what the metrics read from the process's
 First of all the container's pools are entered, so that they close last: the database, the
 file storage, the rate limiter, the OpenID Connect clients and the response cache. Every
 part stops in the reverse order of its start (the events first, the database last), each
-within ``core.lifecycle.STOP_TIMEOUT_SECONDS``; a stop that fails or overruns is logged and
-the next part stops all the same.
+within ``core.lifecycle.STOP_TIMEOUT_SECONDS`` and all within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS;
+a stop that fails or overruns is logged and the next part stops all the same.
+
+The events stop gracefully (:func:`run_worker`): the relay publishes and stamps the batch it
+has begun, the consumers take no new delivery, and the deliveries in progress are applied
+to the end (their transactions commit); what is left unacknowledged is delivered again
+later and skipped, being applied already.
 """
 
 from __future__ import annotations
@@ -38,11 +43,13 @@ import structlog
 
 from conduit.auth import access
 from conduit.auth.oidc import service as oidc_logins
-from conduit.core.bus import delivery
+from conduit.core import lifecycle as parts_lifecycle
+from conduit.core.bus import Deliver, delivery
 from conduit.core.consumers import Consumer
 from conduit.core.lifecycle import StartedParts
 from conduit.core.principal import AccessRulesKeeper
 from conduit.core.relay import Relay
+from conduit.core.tasks import InFlight
 from conduit.live.updates import LiveUpdates
 from conduit.uploads import service as uploads
 
@@ -106,7 +113,8 @@ class Lifecycle:
             raise
 
     async def stop(self) -> list[str]:
-        return await self._parts.stop()
+        """Stop every part, all within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS."""
+        return await self._parts.stop(self._container.settings.shutdown_timeout_seconds)
 
     async def wait(self) -> None:
         """Until a background part (the events) fails on its own: its error is raised."""
@@ -192,24 +200,31 @@ async def run_worker(
     """Consume (``consumers``, default: the container's) and relay until cancelled.
 
     Every consumer is subscribed before the relay publishes anything, so the embedded bus
-    never publishes a batch that a consumer of this process misses. Cancelled, the tasks
-    stop: a consumer's unfinished transaction rolls back and its message is delivered again
-    later (consumers are idempotent).
+    never publishes a batch that a consumer of this process misses. Cancelled, it stops
+    gracefully within :func:`grace_seconds`: the relay finishes the batch in hand (published
+    and stamped), the consume loops stop taking messages, and the deliveries in progress
+    are applied to the end. Past the grace what is left is cancelled: an unfinished
+    transaction rolls back and its message is delivered again later (consumers are
+    idempotent).
     """
     chosen = container.consumers if consumers is None else tuple(consumers)
     bus = container.bus
     max_attempts = container.settings.consumer_max_attempts
+    in_flight = InFlight()
+
+    def whole(consumer: Consumer) -> Deliver:
+        deliver = delivery(container.db, consumer, max_attempts=max_attempts)
+        return lambda event, attempt: in_flight.run(deliver(event, attempt))
+
     tasks = [
-        asyncio.create_task(
-            bus.consume(consumer, delivery(container.db, consumer, max_attempts=max_attempts)),
-            name=f"consume:{consumer.name}",
-        )
+        asyncio.create_task(bus.consume(consumer, whole(consumer)), name=f"consume:{consumer.name}")
         for consumer in chosen
     ]
+    relayer = relay_for(container) if relay else None
     try:
         await asyncio.sleep(0)  # let every consume task subscribe
-        if relay:
-            tasks.append(asyncio.create_task(relay_for(container).run(), name="relay"))
+        if relayer is not None:
+            tasks.append(asyncio.create_task(relayer.run(), name="relay"))
             tasks.append(asyncio.create_task(prune_uploads(container), name="prune-uploads"))
             if container.identity_providers:
                 tasks.append(asyncio.create_task(prune_logins(container), name="prune-logins"))
@@ -219,11 +234,42 @@ async def run_worker(
         for task in done:
             task.result()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _wind_down(tasks, relayer, in_flight, grace_seconds(container))
         await bus.close()
-        log.info("worker_stopped")
+
+
+def grace_seconds(container: Container) -> float:
+    """How long the events may take to stop gracefully: within the part's own stop
+    timeout (``core.lifecycle``), with room left for closing the bus."""
+    timeout = parts_lifecycle.STOP_TIMEOUT_SECONDS
+    return 0.8 * min(container.settings.shutdown_timeout_seconds, timeout)
+
+
+async def _wind_down(
+    tasks: list[asyncio.Task[None]], relayer: Relay | None, in_flight: InFlight, grace: float
+) -> None:
+    """Stop the events: no new batch, no new message; what is in hand finishes within
+    ``grace`` seconds (the embedded bus delivers the batch in hand to the consumers it had)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    relay_task = next((task for task in tasks if task.get_name() == "relay"), None)
+    if relayer is not None:
+        relayer.stop()  # the batch in hand is published and stamped, then run() returns
+    for task in tasks:
+        if task is not relay_task:  # the consume loops take no new message
+            task.cancel()
+    if relay_task is not None:
+        await asyncio.wait({relay_task}, timeout=grace)
+    batch_finished = relay_task is None or relay_task.done()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    cut = await in_flight.finish(deadline - loop.time())
+    log.info(
+        "worker_stopped",
+        relay_batch_finished=batch_finished,
+        deliveries_cut=cut,
+    )
 
 
 async def prune_uploads(container: Container) -> None:

@@ -97,7 +97,8 @@ def serve(
     ] = False,
     metrics_port_option: MetricsPort = None,
 ) -> None:
-    """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop)."""
+    """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop) until
+    SIGTERM or Ctrl-C, then stop gracefully within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS."""
     if metrics_port_option is not None:  # the workers read their settings from the environment
         os.environ["CONDUIT_METRICS_PORT"] = str(metrics_port_option)
     settings = load_settings()
@@ -126,13 +127,13 @@ def serve(
         if settings.metrics_enabled:  # each worker's values, added up at scrape time
             running.enter_context(shared_values(workers))
         running.enter_context(serve_metrics(settings, settings.metrics_port))
-        _run_uvicorn(settings, host, port, workers, reload)
+        _run_server(settings, host, port, workers, reload)
 
 
-def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
-    import uvicorn
+def _run_server(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
+    from conduit.entrypoints import serving
 
-    uvicorn.run(
+    serving.run(
         "conduit.entrypoints.api:create_app",
         factory=True,
         host=host,
@@ -150,6 +151,8 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, reload:
         log_level=settings.log_level.lower(),
         # uvicorn's own lines formatted as Conduit's: one JSON object each with JSON logs.
         log_config=uvicorn_log_config(level=settings.log_level, json=settings.log_json),
+        # On SIGTERM: requests in flight finish, WebSockets close with 1001 (serving.py).
+        **serving.options(settings.shutdown_timeout_seconds),
     )
 
 
