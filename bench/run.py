@@ -630,7 +630,9 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     say(f"results written to {output}")
     if conduit:
-        picture = chart_svg(run, conduit, reference, title=f"Conduit and the ceiling, {stamp}")
+        kind = "quick run" if args.quick else "full run"
+        title = f"Conduit and the ceiling, {kind} of {started_at:%Y-%m-%d %H:%M} UTC"
+        picture = chart_svg(run, conduit, reference, title=title)
         chart = output.with_suffix(".svg")
         chart.write_text(picture, encoding="utf-8")
         latest = RESULTS_DIR / "latest.svg"

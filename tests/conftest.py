@@ -106,12 +106,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
     "loadtest/test_locust.py",
+    "deploy/test_image.py",
     "browser/test_pages.py",
+    "observability/test_prometheus.py",
     "integration/test_events_end_to_end.py",
     "integration/test_worker_process.py",
+    "integration/test_worker_shutdown.py",
     "integration/test_production_recipe.py",
     "cli/test_serve_logs.py",
     "integration/test_rate_limits_redis.py",
+    "integration/test_graceful_shutdown.py",
+    "integration/test_readiness.py",
     "integration/test_live_instances.py",
     "unit/test_properties.py",
     "integration/test_s3_storage.py",
@@ -134,6 +139,9 @@ SLOW_MODULES = (
     "integration/test_db_unavailable.py",
     "integration/test_notification_statements.py",
     "oidc/test_login_safety.py",
+    "observability/test_metrics_processes.py",
+    "deploy/test_nginx.py",
+    "deploy/test_artifacts.py",
 )
 TESTS_DIR = Path(__file__).parent
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -199,6 +200,14 @@ class Settings(BaseSettings):
         "(it wakes at once for its own).",
     )
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    shutdown_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="On SIGTERM: how long conduit serve lets requests in flight finish, and "
+        "how long either process gives its parts (the relay's batch, the deliveries in "
+        "progress, the pools) to stop.",
+    )
     event_retention_days: float = Field(
         default=7.0,
         gt=0,
@@ -334,6 +343,32 @@ class Settings(BaseSettings):
         if self.event_loop != "auto":
             return self.event_loop
         return "asyncio" if workers == 1 else "uvloop"
+
+    # Metrics (docs/operating/metrics.md): off, no measuring and GET /metrics is a 404.
+    metrics_enabled: bool = True
+    metrics_allow: str = Field(
+        default="",
+        description="Networks besides loopback that may read /metrics: comma-separated CIDRs.",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="A port of their own for the metrics."
+    )
+    # Every interface: the port answers only what CONDUIT_METRICS_ALLOW allows, as /metrics.
+    metrics_host: str = "0.0.0.0"  # noqa: S104
+    git_sha: str | None = Field(default=None, description="conduit_build_info's git_sha.")
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP network: write comma-separated CIDRs, "
+                    "for example 10.0.0.0/8,192.168.1.7,fd00::/8"
+                ) from None
+        return value
 
     log_level: str = "INFO"
     log_json: bool | None = Field(

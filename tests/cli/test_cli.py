@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import structlog
-import uvicorn
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner, Result
 
 from conduit import migrations
+from conduit.entrypoints import serving
 from conduit.entrypoints.cli.main import app
 from tests.conftest import TEST_SECRET
 from tests.ports import free_port
@@ -203,13 +203,13 @@ def test_openapi_without_a_file_prints_the_document(workdir: Path) -> None:
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Records uvicorn.run instead of serving."""
+    """Records the call of uvicorn (``serving.run``, uvicorn.run's twin) instead of serving."""
     calls: list[tuple[str, dict[str, Any]]] = []
 
     def fake_run(target: str, **kwargs: Any) -> None:
         calls.append((target, kwargs))
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(serving, "run", fake_run)
     # conduit serve hands its workers CONDUIT_PUBLIC_URL in the environment: undone after.
     monkeypatch.setenv("CONDUIT_PUBLIC_URL", "http://placeholder.test")
     monkeypatch.delenv("CONDUIT_PUBLIC_URL")
@@ -235,6 +235,9 @@ def test_serve_migrates_the_embedded_database_then_starts_uvicorn(
     assert (options["host"], options["port"], options["workers"]) == ("0.0.0.0", 8123, 3)
     assert options["reload"] is False
     assert options["loop"] == "uvloop"  # several workers: see Settings.event_loop
+    # SIGTERM: requests in flight get CONDUIT_SHUTDOWN_TIMEOUT_SECONDS, WebSockets a 1001.
+    assert options["timeout_graceful_shutdown"] == 20
+    assert options["ws"] is serving.GoingAwayWebSocket
     # uvicorn's loggers go through structlog's formatting (each worker applies the config).
     config = options["log_config"]
     assert set(config["loggers"]) == {"uvicorn", "uvicorn.error", "uvicorn.access"}

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import structlog
-import uvicorn
 from typer.testing import CliRunner, Result
 
 from conduit import migrations
+from conduit.entrypoints import serving
 from conduit.entrypoints.cli.main import app
 from tests.conftest import TEST_SECRET
 
@@ -87,7 +87,7 @@ def test_serve_still_refuses_production_without_cors_origins(
     production: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *_args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(serving, "run", lambda *_args, **kwargs: calls.append(kwargs))
     result = run("serve", env=production)
     assert result.exit_code == 2
     assert CORS_MESSAGE in result.stderr

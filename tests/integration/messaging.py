@@ -8,6 +8,7 @@ session never sees another's queues.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -43,17 +44,27 @@ def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="session")
-def rabbit_url() -> Iterator[str]:
-    """An AMQP URL on a vhost of its own, deleted at the end of the session."""
-    vhost = f"conduit_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextlib.contextmanager
+def own_vhost(prefix: str = "conduit_test") -> Iterator[str]:
+    """An AMQP URL on a new vhost, deleted afterwards (unless deleted already)."""
+    vhost = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         rabbitmqctl("add_vhost", vhost)
         rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     except Exception as exc:
         _unreachable("rabbitmq", exc)
-    yield f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
-    rabbitmqctl("delete_vhost", vhost)
+    try:
+        yield f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
+    finally:
+        with contextlib.suppress(RuntimeError):  # a test took it away itself
+            rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+def rabbit_url() -> Iterator[str]:
+    """An AMQP URL on a vhost of its own, deleted at the end of the session."""
+    with own_vhost() as url:
+        yield url
 
 
 class Recorder:

@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 300
 
 
-def start_worker(database_url: str, broker_url: str | None, consumer: str) -> subprocess.Popen[str]:
+def start_worker(
+    database_url: str, broker_url: str | None, consumer: str, log_level: str = "WARNING"
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "CONDUIT_DATABASE_URL": database_url,
@@ -33,7 +35,7 @@ def start_worker(database_url: str, broker_url: str | None, consumer: str) -> su
         "CONDUIT_ENVIRONMENT": "test",
         "CONDUIT_RELAY_BATCH_SIZE": "50",
         "CONDUIT_RELAY_POLL_INTERVAL_SECONDS": "0.2",
-        "CONDUIT_LOG_LEVEL": "WARNING",
+        "CONDUIT_LOG_LEVEL": log_level,
         "CONDUIT_LOG_JSON": "true",
         "TEST_CONSUMER": consumer,
     }

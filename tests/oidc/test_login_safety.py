@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import orjson
 import pytest
-import uvicorn
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
@@ -27,6 +26,7 @@ from conduit.core.audit import audit_log
 from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow
+from conduit.entrypoints import serving
 from conduit.entrypoints.cli.main import app as cli
 from conduit.entrypoints.cli.main import local_url
 from conduit.settings import Settings
@@ -205,7 +205,7 @@ def test_conduit_serve_derives_the_public_url_from_host_and_port(
     assert local_url("::1", 8000) == "http://[::1]:8000"
     assert local_url("localhost", 8001) == "http://localhost:8001"
     # The workers (uvicorn's factory) read it from the environment conduit serve leaves.
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(serving, "run", lambda *args, **kwargs: None)
     monkeypatch.setenv("CONDUIT_PUBLIC_URL", "http://placeholder.test")
     monkeypatch.delenv("CONDUIT_PUBLIC_URL")
     env = {"CONDUIT_DATA_DIR": str(tmp_path), "CONDUIT_LOG_LEVEL": "WARNING"}

@@ -79,5 +79,15 @@ class LocalStorage:
         self._path(key)
         return f"{self.base_url}/{key}"
 
+    async def ping(self) -> None:
+        """The folder takes a file: one is written and removed (the readiness check)."""
+        await asyncio.to_thread(self._probe)
+
+    def _probe(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=self.folder, prefix=".ready-")
+        os.close(fd)
+        os.unlink(probe)
+
     async def close(self) -> None:
         return None

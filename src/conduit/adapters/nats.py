@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Mapping, Sequence
 
 import nats
@@ -120,6 +121,16 @@ class NatsBus:
                 await nc.drain()
             if not nc.is_closed:
                 await nc.close()
+
+    async def ping(self) -> None:
+        """A PING/PONG round trip with the server (the readiness check); fails while the
+        client is reconnecting."""
+        if self._nc is None or self._nc.is_closed:
+            await self.start()
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            raise ConnectionError("not connected to NATS")
+        await nc.flush(timeout=max(1, math.ceil(self.publish_timeout_seconds)))
 
     async def _declare_stream(self, js: JetStreamContext) -> None:
         config = StreamConfig(

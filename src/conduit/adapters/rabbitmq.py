@@ -140,6 +140,16 @@ class RabbitMqBus:
             await self._reset()
             raise
 
+    async def ping(self) -> None:
+        """Connect if need be, then open and close a channel: a round trip on the
+        connection the relay publishes on (the readiness check)."""
+        await self.start()
+        connection = self._connection
+        if connection is None:
+            raise ConnectionError("not connected")
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.close()
+
     async def _reset(self) -> None:
         connection, self._connection, self._exchange = self._connection, None, None
         if connection is not None and not connection.is_closed:

@@ -228,6 +228,13 @@ class LimitsRateLimiter:
             self._warned_at = now
             log.warning("rate_limits_unavailable", error=repr(exc), requests="let through")
 
+    async def ping(self) -> None:
+        """One PING to the Redis the counters live on (nothing to reach in memory)."""
+        if self._pool is not None:
+            from redis.asyncio import Redis
+
+            await Redis(connection_pool=self._pool).ping()
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.disconnect()

@@ -22,6 +22,7 @@ restarted from an older snapshot). Entries from before the outage are then unrea
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -176,6 +177,8 @@ class RedisResponseCache:
         self._probe: asyncio.Task[None] | None = None
         self._last_warning: float | None = None
         self._suppressed = 0
+        # Failed calls by operation (lookup, store, invalidate), read by the metrics.
+        self.failures: collections.Counter[str] = collections.Counter()
 
     @property
     def available(self) -> bool:
@@ -221,6 +224,12 @@ class RedisResponseCache:
                 raise reply
         return True
 
+    async def ping(self) -> None:
+        """One PING to Redis, whatever the breaker says (the readiness check)."""
+        (reply,) = await self._redis.execute(("PING",), within=PROBE_TIMEOUT)
+        if isinstance(reply, Exception):
+            raise reply
+
     async def close(self) -> None:
         await cancel_and_wait(self._probe)
         await self._redis.close()
@@ -239,6 +248,7 @@ class RedisResponseCache:
         return result
 
     def _failed(self, operation: str, exc: BaseException) -> None:
+        self.failures[operation] += 1
         timed_out = isinstance(exc, asyncio.TimeoutError | RedisTimeoutError)
         if timed_out and operation != "invalidate":
             self._timeouts += 1

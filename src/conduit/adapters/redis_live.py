@@ -65,12 +65,20 @@ class RedisLiveBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._subscribed.clear()
                 _log.warning("live_redis_unavailable", error=repr(exc), retry_in=pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
 
     async def publish(self, message: bytes) -> None:
         await self._client().publish(self._channel, message)
+
+    async def ping(self) -> None:
+        """One PING to Redis; down too while the listener is not subscribed (this instance
+        would not hear what the others publish)."""
+        await self._client().ping()
+        if self._listener is not None and not self._subscribed.is_set():
+            raise ConnectionError("not subscribed to the live channel")
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -114,6 +114,11 @@ class S3Storage:
         )
         return url
 
+    async def ping(self) -> None:
+        """HEAD the bucket: it exists and these credentials reach it (the readiness check)."""
+        s3 = await self._s3()
+        await s3.head_bucket(Bucket=self.bucket)
+
     async def close(self) -> None:
         self._client = None
         await self._stack.aclose()

@@ -43,6 +43,8 @@ from conduit.core.storage import FileStorage
 from conduit.http.client_address import IPNetwork
 from conduit.notifications import cache_rules as notifications_cache
 from conduit.notifications.handlers import consumer as notifications_consumer
+from conduit.observability.measured import instrument
+from conduit.observability.metrics_sampler import ProcessMetrics
 from conduit.profiles import cache_rules as profiles_cache
 from conduit.settings import RateLimits, Settings
 from conduit.tags import cache_rules as tags_cache
@@ -102,6 +104,8 @@ class Container:
     rate_limiter: RateLimiter | None = None
     # Uploaded images; None: the one CONDUIT_STORAGE_URL names (see file_storage).
     storage: FileStorage = None  # type: ignore[assignment]
+    # What the process measures beside its ports (observability); None: metrics are off.
+    metrics: ProcessMetrics | None = None
     # Checks access tokens against the key and the in-memory access rules (one per process).
     authenticator: Authenticator = field(init=False)
     # Starts and stops what the process runs beside its requests (see lifecycle.py).
@@ -135,7 +139,7 @@ class Container:
     @property
     def embedded_bus(self) -> bool:
         """True when events are delivered in-process (no broker URL)."""
-        return isinstance(self.bus, MemoryBus)
+        return isinstance(getattr(self.bus, "inner", self.bus), MemoryBus)  # measured or not
 
 
 def build_bus(settings: Settings, consumers: Sequence[Consumer]) -> EventBus:
@@ -375,15 +379,23 @@ def build(settings: Settings | None = None, *, serving: bool = True) -> Containe
         echo=settings.db_echo,
     )
     db = Database(engine, readers=settings.sqlite_readers)
+    measured = instrument(
+        settings,
+        db,
+        bus=build_bus(settings, CONSUMERS),
+        cache=response_cache(settings, db),
+        rate_limiter=rate_limiter(settings, secret),
+    )
     return Container(
         settings=settings,
         db=db,
         tokens=TokenCodec(secret=secret, ttl_seconds=settings.access_token_ttl_seconds),
-        bus=build_bus(settings, CONSUMERS),
+        bus=measured.bus,
         consumers=CONSUMERS,
-        cache=response_cache(settings, db),
+        cache=measured.cache,
         live=live_bus(settings),
         identity_providers=identity_providers(settings),
-        rate_limiter=rate_limiter(settings, secret),
+        rate_limiter=measured.rate_limiter,
         storage=file_storage(settings),
+        metrics=measured.metrics,
     )

@@ -20,13 +20,21 @@ the role is all that differs:
     CONDUIT_ACCESS_RULES_REFRESH_SECONDS (:meth:`Lifecycle.refresh_access_rules`), nothing in
     the background, since a function is frozen between invocations: no live updates, no
     relay, no pruning. Writes leave their events in the outbox for a one-pass relay on a
-    schedule (:func:`relay_once`: ``conduit events relay --once``, or the relay function).
+    schedule (``relay_pass.py``: ``conduit events relay --once``, or the relay function).
+
+With metrics on, both roles also sample what the metrics read from the process's state
+(``observability.metrics_sampler``), as the part ``metrics``.
 
 First of all the container's pools are entered, so that they close last: the database, the
 file storage, the rate limiter, the OpenID Connect clients and the response cache. Every
 part stops in the reverse order of its start (the events first, the database last), each
-within ``core.lifecycle.STOP_TIMEOUT_SECONDS``; a stop that fails or overruns is logged and
-the next part stops all the same.
+within ``core.lifecycle.STOP_TIMEOUT_SECONDS`` and all within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS;
+a stop that fails or overruns is logged and the next part stops all the same.
+
+The events stop gracefully (:func:`run_worker`): the relay publishes and stamps the batch it
+has begun, the consumers take no new delivery, and the deliveries in progress are applied
+to the end (their transactions commit); what is left unacknowledged is delivered again
+later and skipped, being applied already.
 """
 
 from __future__ import annotations
@@ -37,18 +45,19 @@ import datetime as dt
 import enum
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
 
 from conduit.auth import access
 from conduit.auth.oidc import service as oidc_logins
-from conduit.core.bus import delivery
+from conduit.core import lifecycle as parts_lifecycle
+from conduit.core.bus import Deliver, delivery
 from conduit.core.consumers import Consumer
 from conduit.core.lifecycle import StartedParts
 from conduit.core.principal import AccessRulesKeeper
 from conduit.core.relay import Relay
+from conduit.core.tasks import InFlight
 from conduit.live.updates import LiveUpdates
 from conduit.uploads import service as uploads
 
@@ -117,8 +126,9 @@ class Lifecycle:
             raise
 
     async def stop(self) -> list[str]:
+        """Stop every part, all within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS."""
         self._rules_loaded_at = None
-        return await self._parts.stop()
+        return await self._parts.stop(self._container.settings.shutdown_timeout_seconds)
 
     async def refresh_access_rules(self) -> None:
         """Reload other instances' revocations, bans and roles if the last load is older
@@ -157,6 +167,7 @@ class Lifecycle:
         with contextlib.suppress(Exception):  # the loop below retries (and logs) a failure
             await keeper.reload()
         await self._start_live(deliver=True)
+        self._start_metrics()
         parts.run("access-rules", keeper.run())
         if c.embedded_bus:  # relay and consumers in this process
             parts.run("events", run_worker(c))
@@ -166,7 +177,15 @@ class Lifecycle:
     async def _start_worker(self) -> None:
         # Notifications written here reach the sockets of every conduit serve (over Redis).
         await self._start_live(deliver=False)
+        self._start_metrics()
         self._parts.run("events", run_worker(self._container))
+
+    def _start_metrics(self) -> None:
+        """Sample what the metrics read from the process's state (when they are on)."""
+        metrics = self._container.metrics
+        if metrics is not None:
+            metrics.watch(self.live_updates.hub)
+            self._parts.run("metrics", metrics.run())
 
     async def _start_live(self, *, deliver: bool) -> None:
         """Publish what this process commits; ``deliver``: hand what any instance published
@@ -212,17 +231,31 @@ async def run_worker(
     """Consume (``consumers``, default: the container's) and relay until cancelled.
 
     Every consumer is subscribed before the relay publishes anything, so the embedded bus
-    never publishes a batch that a consumer of this process misses. Cancelled, the tasks
-    stop: a consumer's unfinished transaction rolls back and its message is delivered again
-    later (consumers are idempotent).
+    never publishes a batch that a consumer of this process misses. Cancelled, it stops
+    gracefully within :func:`grace_seconds`: the relay finishes the batch in hand (published
+    and stamped), the consume loops stop taking messages, and the deliveries in progress
+    are applied to the end. Past the grace what is left is cancelled: an unfinished
+    transaction rolls back and its message is delivered again later (consumers are
+    idempotent).
     """
     chosen = container.consumers if consumers is None else tuple(consumers)
     bus = container.bus
-    tasks = consume_tasks(container, chosen)
+    max_attempts = container.settings.consumer_max_attempts
+    in_flight = InFlight()
+
+    def whole(consumer: Consumer) -> Deliver:
+        deliver = delivery(container.db, consumer, max_attempts=max_attempts)
+        return lambda event, attempt: in_flight.run(deliver(event, attempt))
+
+    tasks = [
+        asyncio.create_task(bus.consume(consumer, whole(consumer)), name=f"consume:{consumer.name}")
+        for consumer in chosen
+    ]
+    relayer = relay_for(container) if relay else None
     try:
         await asyncio.sleep(0)  # let every consume task subscribe
-        if relay:
-            tasks.append(asyncio.create_task(relay_for(container).run(), name="relay"))
+        if relayer is not None:
+            tasks.append(asyncio.create_task(relayer.run(), name="relay"))
             tasks.append(asyncio.create_task(prune_uploads(container), name="prune-uploads"))
             if container.identity_providers:
                 tasks.append(asyncio.create_task(prune_logins(container), name="prune-logins"))
@@ -232,62 +265,42 @@ async def run_worker(
         for task in done:
             task.result()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _wind_down(tasks, relayer, in_flight, grace_seconds(container))
         await bus.close()
-        log.info("worker_stopped")
 
 
-def consume_tasks(container: Container, consumers: Sequence[Consumer]) -> list[asyncio.Task[None]]:
-    """A task per consumer, consuming from the container's bus until cancelled."""
-    max_attempts = container.settings.consumer_max_attempts
-    return [
-        asyncio.create_task(
-            container.bus.consume(
-                consumer, delivery(container.db, consumer, max_attempts=max_attempts)
-            ),
-            name=f"consume:{consumer.name}",
-        )
-        for consumer in consumers
-    ]
+def grace_seconds(container: Container) -> float:
+    """How long the events may take to stop gracefully: within the part's own stop
+    timeout (``core.lifecycle``), with room left for closing the bus."""
+    timeout = parts_lifecycle.STOP_TIMEOUT_SECONDS
+    return 0.8 * min(container.settings.shutdown_timeout_seconds, timeout)
 
 
-@dataclass(frozen=True, slots=True)
-class RelayPass:
-    """What one pass of the relay did."""
-
-    published: int
-    pruned_outbox: int
-    pruned_processed_events: int
-
-
-async def relay_once(container: Container) -> RelayPass:
-    """One pass of the relay, for a schedule (cron, a serverless function): publish every
-    event waiting in the outbox, then delete published rows and processed-event records
-    past the retention.
-
-    With the embedded bus every consumer is subscribed first and applies the events in this
-    process (the embedded bus hands a batch to the consumers consuming at that moment, and
-    the relay stamps it sent once they are done); with a broker the consumers are
-    ``conduit worker``'s. A failure (the database, the broker) is raised: the rows stay
-    unpublished for the next pass.
-    """
-    relay = relay_for(container)
-    bus = container.bus
-    tasks = consume_tasks(container, container.consumers if container.embedded_bus else ())
-    try:
-        await asyncio.sleep(0)  # let every consume task subscribe
-        await bus.start()
-        published = await relay.drain()
-        sent, seen = await relay.prune()
-    finally:
-        for task in tasks:
+async def _wind_down(
+    tasks: list[asyncio.Task[None]], relayer: Relay | None, in_flight: InFlight, grace: float
+) -> None:
+    """Stop the events: no new batch, no new message; what is in hand finishes within
+    ``grace`` seconds (the embedded bus delivers the batch in hand to the consumers it had)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    relay_task = next((task for task in tasks if task.get_name() == "relay"), None)
+    if relayer is not None:
+        relayer.stop()  # the batch in hand is published and stamped, then run() returns
+    for task in tasks:
+        if task is not relay_task:  # the consume loops take no new message
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await bus.close()
-    log.info("relay_pass", published=published, pruned_outbox=sent, pruned_processed=seen)
-    return RelayPass(published, sent, seen)
+    if relay_task is not None:
+        await asyncio.wait({relay_task}, timeout=grace)
+    batch_finished = relay_task is None or relay_task.done()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    cut = await in_flight.finish(deadline - loop.time())
+    log.info(
+        "worker_stopped",
+        relay_batch_finished=batch_finished,
+        deliveries_cut=cut,
+    )
 
 
 async def prune_uploads(container: Container) -> None:

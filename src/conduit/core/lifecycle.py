@@ -3,8 +3,10 @@
 :class:`StartedParts` is told, as each part starts, how to stop it (``on_stop``), or runs
 the part as a background task (``run``: stopping it cancels it and waits for it). ``stop``
 stops every part, last started first (an ``AsyncExitStack``), each within
-``STOP_TIMEOUT_SECONDS``; a stop that raises or overruns is logged and the next one runs all
-the same, so one broken part never leaves a pool open or a task running behind it.
+``STOP_TIMEOUT_SECONDS`` and all of them within the ``budget`` given (the process's shutdown
+timeout, CONDUIT_SHUTDOWN_TIMEOUT_SECONDS); a stop that raises or overruns is logged and
+the next one runs all the same, so one broken part never leaves a pool open or a task
+running behind it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class StartedParts:
         self._tasks: list[asyncio.Task[Any]] = []
         self._raised: set[asyncio.Task[Any]] = set()
         self._failed: list[str] = []
+        self._deadline: float | None = None
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -60,19 +63,31 @@ class StartedParts:
                 self._raised.add(task)
                 task.result()
 
-    async def stop(self) -> list[str]:
-        """Stop every part, last started first; the names of those that failed to stop."""
+    async def stop(self, budget: float | None = None) -> list[str]:
+        """Stop every part, last started first, all within ``budget`` seconds (each within
+        ``STOP_TIMEOUT_SECONDS`` too); the names of those that failed to stop."""
         stack, self._stack = self._stack, contextlib.AsyncExitStack()
         self._failed = []
+        loop = asyncio.get_running_loop()
+        self._deadline = None if budget is None else loop.time() + budget
         try:
             await stack.aclose()
         finally:
             self._tasks.clear()
             self._raised.clear()
+            self._deadline = None
         return list(self._failed)
 
+    def _timeout(self) -> float:
+        """What one part may take: ``STOP_TIMEOUT_SECONDS``, or less if the budget is short."""
+        if self._deadline is None:
+            return STOP_TIMEOUT_SECONDS
+        remaining = self._deadline - asyncio.get_running_loop().time()
+        return max(0.1, min(STOP_TIMEOUT_SECONDS, remaining))
+
     async def _stop_one(self, name: str, stop: Stop) -> None:
-        deadline = asyncio.timeout(STOP_TIMEOUT_SECONDS)
+        seconds = self._timeout()
+        deadline = asyncio.timeout(seconds)
         error: Exception | None = None
         try:
             async with deadline:
@@ -83,7 +98,7 @@ class StartedParts:
             self._parts.remove(name)
         if deadline.expired():
             self._failed.append(name)
-            _log.error("stop_timed_out", part=name, seconds=STOP_TIMEOUT_SECONDS)
+            _log.error("stop_timed_out", part=name, seconds=seconds)
         elif error is not None:
             self._failed.append(name)
             _log.error("stop_failed", part=name, error_type=type(error).__name__, error=str(error))

@@ -26,6 +26,10 @@ every ``poll_interval`` seconds for events committed by other processes. While t
 is down it backs off (0.5 s doubling to ``max_backoff``) and keeps trying; writes are
 unaffected since they only touch the outbox. Published rows older than ``retention``, and
 ``processed_events`` records as old, are pruned every ``prune_interval``.
+
+:meth:`Relay.stop` (a graceful shutdown) lets it finish the batch it is publishing, rows
+stamped, and then return: no batch is left half-published. Cancelled instead, it may leave
+a published batch unstamped, to be published again (and skipped by the consumers).
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class Relay:
         self.prune_interval = prune_interval
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._listening = False
 
     def listen(self) -> None:
@@ -99,6 +104,15 @@ class Relay:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the batch in hand (published and stamped), then return from :meth:`run`."""
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     async def publish_batch(self) -> int:
         """Publish one batch of unpublished rows; how many were published (0: none left)."""
@@ -139,7 +153,7 @@ class Relay:
     async def drain(self) -> int:
         """Publish until no unpublished row is left; how many were published."""
         total = 0
-        while published := await self.publish_batch():
+        while not self.stopping and (published := await self.publish_batch()):
             total += published
         return total
 
@@ -158,17 +172,18 @@ class Relay:
         return int(sent.rowcount or 0), int(seen.rowcount or 0)
 
     async def run(self) -> None:
-        """Relay until cancelled: drain, then sleep until woken or the poll interval passes."""
+        """Relay until stopped (:meth:`stop`) or cancelled: drain, then sleep until woken or
+        the poll interval passes."""
         self.listen()
         failures = 0
         loop = asyncio.get_running_loop()
         next_prune = loop.time()
-        while True:
+        while not self.stopping:
             self._wake.clear()
             try:
                 await self.bus.start()
                 published = await self.drain()
-                if loop.time() >= next_prune:
+                if not self.stopping and loop.time() >= next_prune:
                     next_prune = loop.time() + self.prune_interval
                     sent, seen = await self.prune()
                     if sent or seen:
@@ -179,7 +194,8 @@ class Relay:
                 failures += 1
                 delay = backoff_seconds(failures, cap=self.max_backoff)
                 _log.warning("relay_retry", error=repr(exc), failures=failures, retry_in=delay)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):  # a stop cuts the pause short
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                 continue
             if failures:
                 _log.info("relay_recovered", failures=failures)

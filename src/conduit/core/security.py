@@ -35,10 +35,25 @@ PASSWORD_THREADS = (
 _password_threads = ThreadPoolExecutor(PASSWORD_THREADS, thread_name_prefix="conduit-password")
 
 
+class PasswordQueue:
+    """How many calls of :func:`password_work` are in progress, read by the metrics."""
+
+    pending = 0  # waiting for a thread or running on one
+
+    @classmethod
+    def waiting(cls) -> int:
+        """The calls that wait for a thread (all the threads are busy)."""
+        return max(0, cls.pending - PASSWORD_THREADS)
+
+
 async def password_work(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Run a hash or a verification off the event loop, at most one per core at a time."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_password_threads, lambda: work(*args, **kwargs))
+    PasswordQueue.pending += 1
+    try:
+        return await loop.run_in_executor(_password_threads, lambda: work(*args, **kwargs))
+    finally:
+        PasswordQueue.pending -= 1
 
 
 def hash_password(password: str) -> str:

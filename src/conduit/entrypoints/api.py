@@ -16,6 +16,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
+from starlette.routing import Route
 
 from conduit import API_VERSION, __version__, migrations
 from conduit.admin.router import audit_router
@@ -26,13 +27,15 @@ from conduit.auth.oidc.router import router as oidc_router
 from conduit.auth.router import router as auth_router
 from conduit.auth.router import sessions_router
 from conduit.bootstrap import Container, Role, build, trusted_networks
+from conduit.bootstrap.health import readiness
 from conduit.comments.router import router as comments_router
 from conduit.entrypoints.asyncapi import asyncapi_document
+from conduit.entrypoints.health import install_health
 from conduit.entrypoints.live import router as live_router
 from conduit.graphql.router import GRAPHQL_PATH, graphql_router
 from conduit.http.client_address import ClientAddress
 from conduit.http.conditional import ConditionalGet
-from conduit.http.errors import errors_body, install_error_handlers
+from conduit.http.errors import install_error_handlers
 from conduit.http.hardening import SecurityHeaders
 from conduit.http.head import HeadAsGet
 from conduit.http.kit import JSONReply, error_responses
@@ -47,6 +50,7 @@ from conduit.http.static_assets import (
     swagger_ui_page,
 )
 from conduit.notifications.router import router as notifications_router
+from conduit.observability.metrics_http import METRICS_PATH, MetricsEndpoint, RequestMetrics
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -189,21 +193,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         """The event catalogue (AsyncAPI 3.0), generated from the code."""
         return JSONReply(event_catalogue)
 
-    @app.get("/health/live", tags=["Health"], include_in_schema=False)
-    async def live() -> JSONReply:
-        return JSONReply({"status": "ok", "version": __version__, "api": API_VERSION})
-
-    @app.get("/health/ready", tags=["Health"], include_in_schema=False)
-    async def ready() -> JSONReply:
-        try:
-            await asyncio.wait_for(parts.db.ping(), timeout=2.0)
-        except Exception as exc:
-            log.warning("not_ready", error=str(exc))
-            return JSONReply(
-                {"status": "unavailable", **errors_body({"database": ["is unavailable"]})},
-                status_code=503,
-            )
-        return JSONReply({"status": "ok", "database": parts.db.dialect})
+    install_health(app, readiness(parts), database=parts.db.dialect)
 
     _with_conduit_version(app)
     install_error_handlers(app)
@@ -242,7 +232,21 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         route_limits={API_PREFIX + path: UPLOAD_BODY_BYTES for path in UPLOAD_PATHS},
     )
     app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
+    install_metrics(app, parts)
     return app
+
+
+def install_metrics(app: FastAPI, parts: Container) -> None:
+    """Every request measured (outermost: 413s and 429s too) and, unless the metrics have a
+    port of their own (CONDUIT_METRICS_PORT), GET /metrics; nothing with metrics off."""
+    if parts.metrics is None:
+        return
+    app.add_middleware(RequestMetrics)
+    if parts.settings.metrics_port is None:
+        endpoint = MetricsEndpoint(parts.metrics)
+        app.router.routes.append(
+            Route(METRICS_PATH, endpoint, methods=["GET"], include_in_schema=False)
+        )
 
 
 def install_docs(app: FastAPI, settings: Settings) -> None:

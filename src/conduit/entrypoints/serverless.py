@@ -35,7 +35,7 @@ from mangum import Mangum
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conduit.bootstrap import Container, Role, build
-from conduit.bootstrap.lifecycle import relay_once
+from conduit.bootstrap.relay_pass import relay_once
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
 

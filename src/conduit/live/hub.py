@@ -27,6 +27,13 @@ NotificationsOf = Callable[[str, Collection[int]], Awaitable[dict[int, dict[str,
 
 
 @dataclass(eq=False)
+class Sent:
+    """Messages queued to the sockets of one hub, counted (read by the metrics)."""
+
+    messages: int = 0
+
+
+@dataclass(eq=False)
 class Connection:
     """One authenticated socket: whose it is, what it follows, what waits to be sent."""
 
@@ -34,6 +41,7 @@ class Connection:
     outbox: asyncio.Queue[str]
     articles: set[str] = field(default_factory=set)
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: Sent = field(default_factory=Sent)
 
     def offer(self, text: str) -> bool:
         """Queue a frame; a full queue marks the connection dropped (it is not reading)."""
@@ -44,6 +52,7 @@ class Connection:
         except asyncio.QueueFull:
             self.dropped.set()
             return False
+        self.sent.messages += 1
         return True
 
     def send(self, message: dict[str, Any]) -> bool:
@@ -67,6 +76,7 @@ class Hub:
         self._queue_size = queue_size
         self._by_user: dict[int, set[Connection]] = {}
         self._by_article: dict[str, set[Connection]] = {}
+        self.sent = Sent()
 
     @property
     def connections(self) -> int:
@@ -77,7 +87,9 @@ class Hub:
         mine = self._by_user.setdefault(user_id, set())
         if len(mine) >= self.max_connections_per_user:
             return None
-        connection = Connection(user_id=user_id, outbox=asyncio.Queue(maxsize=self._queue_size))
+        connection = Connection(
+            user_id=user_id, outbox=asyncio.Queue(maxsize=self._queue_size), sent=self.sent
+        )
         mine.add(connection)
         return connection
 

@@ -25,7 +25,7 @@ from conduit.entrypoints.cli.common import (
 
 if TYPE_CHECKING:
     from conduit.bootstrap import Container
-    from conduit.bootstrap.lifecycle import RelayPass
+    from conduit.bootstrap.relay_pass import RelayPass
     from conduit.core.dead_letters import DeadLetter
 
 events_app = ConduitTyper(help="Domain events: catalogue, relay, dead letters.")
@@ -69,7 +69,7 @@ def events_relay(
     for the next pass). Without it: relay until SIGTERM or Ctrl-C, for when neither
     `conduit serve` nor `conduit worker` runs the relay.
     """
-    from conduit.bootstrap.lifecycle import relay_once
+    from conduit.bootstrap.relay_pass import relay_once
 
     settings = load_settings()
     container = build_container(settings)

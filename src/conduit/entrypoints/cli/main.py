@@ -4,10 +4,12 @@ uploads, seed, openapi, graphql schema."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,7 @@ from conduit.entrypoints.cli.common import (
 from conduit.entrypoints.cli.events import events_app
 from conduit.entrypoints.cli.uploads import uploads_app
 from conduit.entrypoints.cli.users import users_app
+from conduit.observability.metrics_server import shared_values, start_metrics_port
 from conduit.settings import Settings
 
 app = ConduitTyper(help="Conduit: a RealWorld backend.")
@@ -39,6 +42,16 @@ app.add_typer(users_app, name="users")
 app.add_typer(uploads_app, name="uploads")
 graphql_app = ConduitTyper(help="The GraphQL API at /graphql.")
 app.add_typer(graphql_app, name="graphql")
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve the Prometheus metrics on this port (default: CONDUIT_METRICS_PORT).",
+        show_default=False,
+    ),
+]
 
 
 def _print_version(shown: bool) -> None:
@@ -82,10 +95,12 @@ def serve(
     reload: Annotated[
         bool, typer.Option("--reload", help="Restart on code changes (development).")
     ] = False,
+    metrics_port_option: MetricsPort = None,
 ) -> None:
-    """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop)."""
-    import uvicorn
-
+    """Serve the API (uvicorn with httptools, on the CONDUIT_EVENT_LOOP event loop) until
+    SIGTERM or Ctrl-C, then stop gracefully within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS."""
+    if metrics_port_option is not None:  # the workers read their settings from the environment
+        os.environ["CONDUIT_METRICS_PORT"] = str(metrics_port_option)
     settings = load_settings()
     if reload and workers > 1:
         raise fail("--reload and --workers > 1 cannot be combined.", 2)
@@ -108,7 +123,17 @@ def serve(
             raise database_error(url, exc) from None
     api, docs = f"http://{host}:{port}/api", f"http://{host}:{port}/docs"
     announce(settings, f"Conduit on {api}  (docs: {docs})", "conduit_serving", api=api, docs=docs)
-    uvicorn.run(
+    with contextlib.ExitStack() as running:
+        if settings.metrics_enabled:  # each worker's values, added up at scrape time
+            running.enter_context(shared_values(workers))
+        running.enter_context(serve_metrics(settings, settings.metrics_port))
+        _run_server(settings, host, port, workers, reload)
+
+
+def _run_server(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
+    from conduit.entrypoints import serving
+
+    serving.run(
         "conduit.entrypoints.api:create_app",
         factory=True,
         host=host,
@@ -126,20 +151,39 @@ def serve(
         log_level=settings.log_level.lower(),
         # uvicorn's own lines formatted as Conduit's: one JSON object each with JSON logs.
         log_config=uvicorn_log_config(level=settings.log_level, json=settings.log_json),
+        # On SIGTERM: requests in flight finish, WebSockets close with 1001 (serving.py).
+        **serving.options(settings.shutdown_timeout_seconds),
     )
 
 
+@contextlib.contextmanager
+def serve_metrics(settings: Settings, port: int | None) -> Iterator[None]:
+    """The metrics port (CONDUIT_METRICS_PORT) while the block runs; exit 2 if it is taken."""
+    try:
+        server = start_metrics_port(settings, port)
+    except OSError as exc:
+        raise fail(f"Cannot serve the metrics on port {port}: {exc}", 2) from None
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
+
+
 @app.command()
-def worker() -> None:
+def worker(metrics_port_option: MetricsPort = None) -> None:
     """Relay the outbox to the broker and run every consumer, until SIGTERM or Ctrl-C."""
     from conduit.entrypoints.worker import serve_worker_until_signalled
 
     settings = load_settings()
+    if metrics_port_option is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port_option})
     container = build_container(settings)
     bus = settings.broker_url or "embedded (in this process)"
     shown = bus.split("@")[-1] if "@" in bus else bus
     announce(settings, f"Conduit worker: events via {shown}", "conduit_worker", events=shown)
-    asyncio.run(serve_worker_until_signalled(container))
+    with serve_metrics(settings, settings.metrics_port):
+        asyncio.run(serve_worker_until_signalled(container))
 
 
 @db_app.command("upgrade")

@@ -1,0 +1,58 @@
+"""Which dependencies ``conduit serve`` reports on ``/health/ready``, and which it needs.
+
+Required (``/health/ready`` answers 503 while it is down): the **database** only. Every
+other dependency degrades one feature and leaves the API serving, as the README's "When a
+service is down" says, so it is reported (``status: degraded``) without taking the
+instance out of rotation:
+
+- **Redis** (``cache``, ``rate_limits``, ``live_updates``, with ``CONDUIT_REDIS_URL``):
+  reads come from the database, rate limits fail open, live updates across instances pause;
+- **broker** (RabbitMQ, NATS): writes go to the outbox and wait there; the embedded bus is
+  reported as ``embedded`` (it is this process);
+- **storage** (the local folder takes a file; the S3 bucket answers): uploads answer 503,
+  everything else works.
+
+OpenID Connect providers are not checked: a check would call each provider at every probe
+of every instance, and password login works without them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from conduit.observability.health import Dependency, Pingable, Readiness
+
+if TYPE_CHECKING:
+    from conduit.bootstrap import Container
+
+
+def broker_kind(url: str | None) -> str:
+    """``rabbitmq``, ``nats`` or ``embedded``, from CONDUIT_BROKER_URL."""
+    if not url or url.startswith("memory://"):
+        return "embedded"
+    return "rabbitmq" if url.startswith(("amqp://", "amqps://")) else "nats"
+
+
+def dependencies(container: Container) -> tuple[Dependency, ...]:
+    """What ``conduit serve`` depends on, in the order reported."""
+    c = container
+    found = [Dependency("database", c.db.dialect, required=True, ping=c.db.ping)]
+    if c.settings.redis_url:
+        for name, part in (
+            ("cache", c.cache),
+            ("rate_limits", c.rate_limiter),
+            ("live_updates", c.live),
+        ):
+            if isinstance(part, Pingable):
+                found.append(Dependency(name, "redis", ping=part.ping))
+    kind = broker_kind(c.settings.broker_url)
+    bus = c.bus
+    found.append(Dependency("broker", kind, ping=bus.ping if isinstance(bus, Pingable) else None))
+    storage = c.storage
+    if isinstance(storage, Pingable):
+        found.append(Dependency("storage", "s3" if storage.direct else "folder", ping=storage.ping))
+    return tuple(found)
+
+
+def readiness(container: Container) -> Readiness:
+    return Readiness(dependencies(container))
