@@ -43,6 +43,10 @@ from conduit.core.storage import FileStorage
 from conduit.http.client_address import IPNetwork
 from conduit.notifications import cache_rules as notifications_cache
 from conduit.notifications.handlers import consumer as notifications_consumer
+from conduit.observability.environment import (
+    TracingConfigurationError,
+    check_tracing_environment,
+)
 from conduit.profiles import cache_rules as profiles_cache
 from conduit.settings import RateLimits, Settings
 from conduit.tags import cache_rules as tags_cache
@@ -50,6 +54,8 @@ from conduit.users import cache_rules as users_cache
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
+
+    from conduit.observability.tracing import Tracing
 
 
 class ConfigurationError(RuntimeError):
@@ -102,6 +108,8 @@ class Container:
     rate_limiter: RateLimiter | None = None
     # Uploaded images; None: the one CONDUIT_STORAGE_URL names (see file_storage).
     storage: FileStorage = None  # type: ignore[assignment]
+    # OpenTelemetry tracing (OTEL_EXPORTER_OTLP_ENDPOINT); None: off, nothing instrumented.
+    tracing: Tracing | None = None
     # Checks access tokens against the key and the in-memory access rules (one per process).
     authenticator: Authenticator = field(init=False)
     # Starts and stops what the process runs beside its requests (see lifecycle.py).
@@ -135,7 +143,7 @@ class Container:
     @property
     def embedded_bus(self) -> bool:
         """True when events are delivered in-process (no broker URL)."""
-        return isinstance(self.bus, MemoryBus)
+        return isinstance(getattr(self.bus, "inner", self.bus), MemoryBus)  # traced or not
 
 
 def build_bus(settings: Settings, consumers: Sequence[Consumer]) -> EventBus:
@@ -352,7 +360,12 @@ def check_settings(settings: Settings, *, serving: bool = True) -> str:
 
     ``serving=False`` (a command that serves no HTTP: the worker, ``conduit users`` ...)
     leaves out what only matters to browsers (CORS), and checks what building the parts needs.
+    The ``OTEL_*`` variables are checked too (a protocol Conduit does not export).
     """
+    try:
+        check_tracing_environment()
+    except TracingConfigurationError as exc:
+        raise ConfigurationError(str(exc)) from None
     secret = resolve_secret(settings)
     if serving:
         check_production(settings)
@@ -362,10 +375,17 @@ def check_settings(settings: Settings, *, serving: bool = True) -> str:
     return secret
 
 
-def build(settings: Settings | None = None, *, serving: bool = True) -> Container:
-    """Every part, built and not started; ``serving=False`` for a process without HTTP."""
+def build(
+    settings: Settings | None = None, *, serving: bool = True, tracing: Tracing | None = None
+) -> Container:
+    """Every part, built and not started; ``serving=False`` for a process without HTTP;
+    ``tracing`` (started by the entrypoints from ``OTEL_*``) traced into the parts."""
     settings = settings or Settings()
-    configure_logging(level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        level=settings.log_level,
+        json=settings.log_json,
+        processors=tracing.log_processors if tracing is not None else (),
+    )
     secret = check_settings(settings, serving=serving)
     engine = create_engine(
         settings.effective_database_url,
@@ -374,12 +394,21 @@ def build(settings: Settings | None = None, *, serving: bool = True) -> Containe
         pool_timeout=settings.db_pool_timeout_seconds,
         echo=settings.db_echo,
     )
-    db = Database(engine, readers=settings.sqlite_readers)
+    db = Database(
+        engine,
+        readers=settings.sqlite_readers,
+        trace_context=tracing.trace_context if tracing is not None else None,
+    )
+    bus = build_bus(settings, CONSUMERS)
+    if tracing is not None:
+        tracing.instrument_database(db)
+        bus = tracing.traced_bus(bus, broker_url=settings.broker_url)
     return Container(
         settings=settings,
         db=db,
         tokens=TokenCodec(secret=secret, ttl_seconds=settings.access_token_ttl_seconds),
-        bus=build_bus(settings, CONSUMERS),
+        bus=bus,
+        tracing=tracing,
         consumers=CONSUMERS,
         cache=response_cache(settings, db),
         live=live_bus(settings),
