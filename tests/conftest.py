@@ -110,6 +110,8 @@ SLOW_MODULES = (
     "integration/test_worker_process.py",
     "integration/test_production_recipe.py",
     "cli/test_serve_logs.py",
+    "cli/test_process_logs.py",
+    "integration/test_tracing_processes.py",
     "integration/test_rate_limits_redis.py",
     "integration/test_live_instances.py",
     "unit/test_properties.py",

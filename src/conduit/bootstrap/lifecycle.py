@@ -113,6 +113,7 @@ class Lifecycle:
     def _enter_pools(self) -> None:
         c, parts = self._container, self._parts
         if c.tracing is not None:  # stopped last: exports the spans of every other stop
+            c.tracing.started()
             parts.on_stop("tracing", c.tracing.shutdown)
         parts.on_stop("database", c.db.dispose)
         parts.on_stop("storage", c.storage.close)
