@@ -2,7 +2,8 @@
 (a small OTLP/HTTP receiver run by the test), and a comment's trace goes from the request in
 one process, through RabbitMQ or NATS JetStream, to the consumer's work in the other.
 
-Also: with no endpoint, tracing costs nothing: the SDK and the instrumentations are not even
+Also: RabbitMQ and NATS messages carry the trace context as headers too; with no endpoint,
+tracing costs nothing: the SDK and the instrumentations are not even
 imported.
 """
 
@@ -12,12 +13,21 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import aio_pika
 import httpx
+import nats
 import pytest
 
+from conduit.adapters.nats import NatsBus
+from conduit.adapters.rabbitmq import RabbitMqBus, queue_name
+from conduit.core.consumers import Consumer
+from conduit.core.db import UnitOfWork
+from conduit.core.events import Event
 from tests.conftest import TEST_SECRET
 from tests.faults.support import ConduitServer
 from tests.integration.messaging import rabbit_url  # noqa: F401  (fixture)
@@ -25,13 +35,12 @@ from tests.integration.nats_server import NatsServer
 from tests.integration.test_events_end_to_end import _auth, _register, _stop, _wait_for_count
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
 
-pytestmark = pytest.mark.usefixtures("db")  # empties the tables after each test
-
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 # What tracing loads (FastAPI itself imports the API, opentelemetry.trace, which does nothing
 # without them).
 SDK = ("opentelemetry.sdk", "opentelemetry.instrumentation", "opentelemetry.exporter")
 CALLER_SPAN = "b7ad6b7169203331"
+TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
 
 
 @pytest.fixture
@@ -74,6 +83,7 @@ def _inserts_notification(span: ReceivedSpan) -> bool:
     return span.kind == "CLIENT" and "INTO notifications" in statement
 
 
+@pytest.mark.usefixtures("db")  # empties the tables afterwards
 def test_the_consumer_span_in_the_worker_is_a_child_of_the_request_span(
     database_url: str, broker_url: str, receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
@@ -100,7 +110,7 @@ def test_the_consumer_span_in_the_worker_is_a_child_of_the_request_span(
         commented = httpx.post(
             f"{base}/api/articles/{created.json()['article']['slug']}/comments",
             json={"comment": {"body": "Nice"}},
-            headers={**_auth(bob), "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
+            headers={**_auth(bob), "traceparent": TRACEPARENT},
             timeout=10,
         )
         assert commented.status_code == 201, commented.text
@@ -135,9 +145,7 @@ def test_the_consumer_span_in_the_worker_is_a_child_of_the_request_span(
 
     # with the notification's insert under it.
     inserts = [s for s in spans if _inserts_notification(s)]
-    assert [(s.service, s.parent_span_id) for s in inserts] == [
-        ("conduit-worker", process.span_id)
-    ]
+    assert [(s.service, s.parent_span_id) for s in inserts] == [("conduit-worker", process.span_id)]
     logs = server.logs() + (tmp_path / "worker.log").read_text(errors="replace")
     assert "unhandled_error" not in logs, logs[-3000:]
 
@@ -170,3 +178,52 @@ def test_without_an_endpoint_the_sdk_and_instrumentations_are_not_even_loaded(
         assert loaded == []
     else:  # the same check sees the SDK when tracing is on
         assert "opentelemetry.sdk.trace" in loaded
+
+
+async def test_brokers_carry_the_trace_context_as_message_headers_too(broker_url: str) -> None:
+    event = Event(
+        type="comment.created", data={"commentId": 1}, traceparent=TRACEPARENT, tracestate="c=1"
+    )
+    if broker_url.startswith("amqp"):
+        headers = await _rabbitmq_headers(broker_url, event)
+    else:
+        headers = await _nats_headers(broker_url, event)
+    assert headers["traceparent"] == TRACEPARENT
+    assert headers["tracestate"] == "c=1"
+
+
+async def _rabbitmq_headers(url: str, event: Event) -> dict[str, Any]:
+    name = f"trace-headers-{uuid.uuid4().hex[:8]}"
+
+    async def handle(_uow: UnitOfWork, _event: Event) -> None: ...
+
+    consumer = Consumer(name, frozenset({event.type}), handle)
+    bus = RabbitMqBus(url, consumers=[consumer])
+    try:
+        await bus.publish([event])
+    finally:
+        await bus.close()
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name(consumer), passive=True)
+        message = await queue.get(timeout=10)
+        assert message is not None
+        await message.ack()
+        await queue.delete(if_unused=False, if_empty=False)
+        return dict(message.headers or {})
+
+
+async def _nats_headers(url: str, event: Event) -> dict[str, Any]:
+    bus = NatsBus(url)
+    await bus.start()
+    try:
+        await bus.publish([event])
+    finally:
+        await bus.close()
+    client = await nats.connect(url)
+    try:
+        stored = await client.jetstream().get_msg("CONDUIT", 1)
+    finally:
+        await client.close()
+    return dict(stored.headers or {})
