@@ -244,3 +244,14 @@ async def test_browsers_may_send_traceparent_and_read_traceresponse(
     assert "tracestate" in allowed
     answer = await client.get("/tags", headers={"Origin": "https://app.example.com"})
     assert "traceresponse" in answer.headers["access-control-expose-headers"].lower()
+
+
+async def test_a_span_keeps_no_secret_query_parameter(traced: Traced) -> None:
+    response = await traced.http.get("/tags?code=auth-code-123&state=xyz-state&limit=5")
+    assert response.status_code == 200
+    spans = await traced.wait_for(lambda spans: any(s.kind is SpanKind.SERVER for s in spans))
+    request = _one(spans, lambda s: s.kind is SpanKind.SERVER)
+    values = " ".join(str(value) for value in (request.attributes or {}).values())
+    assert "auth-code-123" not in values
+    assert "xyz-state" not in values
+    assert "limit=5" in values  # the rest of the query stays

@@ -7,16 +7,19 @@
 - :class:`TraceResponse`: the ``traceresponse`` header of every answer (W3C Trace Context
   level 2: ``00-<trace id>-<span id of the request>-<flags>``), which the ASGI
   instrumentation sends through its global response propagator.
+- :func:`without_secrets`: no span keeps the value of a secret query parameter.
 - :func:`add_trace_ids`: a structlog processor naming the active span on every log line.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.trace import Span
 from opentelemetry.instrumentation.propagators import ResponsePropagator, default_setter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -67,6 +70,35 @@ class TraceResponse(ResponsePropagator):
         if ids is not None:
             trace_id, span_id, flags = ids
             setter.set(carrier, TRACERESPONSE, f"00-{trace_id}-{span_id}-{flags:02x}")
+
+
+# Query parameters whose values a span never keeps (an OpenID Connect callback's code and
+# state; credentials a client might put in a URL): the URL attributes say REDACTED instead.
+SECRET_PARAMETERS = frozenset(
+    {"code", "state", "token", "access_token", "refresh_token", "id_token", "password", "email"}
+)
+_URL_ATTRIBUTES = ("http.url", "url.full", "url.query")
+
+
+def without_secrets(span: Span, scope: Mapping[str, Any]) -> None:
+    """The ASGI instrumentation's ``server_request_hook``: a request's URL attributes keep
+    its query, except the values of :data:`SECRET_PARAMETERS`."""
+    query = scope.get("query_string") or b""
+    if not query or not span.is_recording():
+        return
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    if not any(name.lower() in SECRET_PARAMETERS for name, _ in pairs):
+        return
+    raw = unquote(query.decode("latin-1"))
+    clean = urlencode(
+        [(name, "REDACTED" if name.lower() in SECRET_PARAMETERS else v) for name, v in pairs],
+        safe="/:,",
+    )
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            span.set_attribute(key, value.replace(raw, clean) if raw in value else clean)
 
 
 def add_trace_ids(

@@ -55,6 +55,7 @@ from conduit.observability.trace_context import (
     TraceResponse,
     add_trace_ids,
     current_trace_context,
+    without_secrets,
 )
 from conduit.observability.traced_bus import TracedBus, messaging_system
 
@@ -156,10 +157,14 @@ class Tracing:
 
     def instrument_app(self, app: Any) -> None:
         """A server span per request and WebSocket (none per ASGI message), joining an
-        incoming ``traceparent``; ``traceresponse`` on every answer."""
+        incoming ``traceparent``; ``traceresponse`` on every answer; no secret query
+        parameter's value in a span."""
         set_global_response_propagator(TraceResponse())  # type: ignore[no-untyped-call]
         FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.provider, exclude_spans=["receive", "send"]
+            app,
+            tracer_provider=self.provider,
+            exclude_spans=["receive", "send"],
+            server_request_hook=without_secrets,
         )
 
     def traced_bus(self, bus: EventBus, *, broker_url: str | None) -> EventBus:
