@@ -32,7 +32,13 @@ from tests.conftest import TEST_SECRET
 from tests.faults.support import ConduitServer
 from tests.integration.messaging import rabbit_url  # noqa: F401  (fixture)
 from tests.integration.nats_server import NatsServer
-from tests.integration.test_events_end_to_end import _auth, _register, _stop, _wait_for_count
+from tests.integration.test_events_end_to_end import (
+    _auth,
+    _register,
+    _stop,
+    _wait_for_count,
+    _worker,
+)
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -60,16 +66,6 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield nats.url
     finally:
         nats.stop()
-
-
-def _worker(server: ConduitServer, folder: Path) -> subprocess.Popen[bytes]:
-    log = (folder / "worker.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "conduit.entrypoints.cli", "worker"],
-        env=server.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _only(spans: list[ReceivedSpan], **wanted: str) -> ReceivedSpan:

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span
 from opentelemetry.instrumentation.propagators import ResponsePropagator, default_setter
+from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from conduit.core.events import Event
