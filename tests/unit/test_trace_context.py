@@ -10,14 +10,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from conduit.bootstrap import ConfigurationError, check_settings
+from conduit.adapters.memory_bus import MemoryBus
+from conduit.bootstrap import ConfigurationError, Container, check_settings
 from conduit.comments.events import CommentCreated
-from conduit.core.bus import Deliver, Outcome, Replayed
+from conduit.core.bus import Deliver, Outcome, Replayed, adapter_of
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database
 from conduit.core.engines import create_engine
 from conduit.core.events import Event, log_fields
 from conduit.core.relay import event_of_row
+from conduit.core.security import TokenCodec
 from conduit.core.trace_ids import trace_fields, trace_id_of
 from conduit.observability.environment import (
     TracingConfigurationError,
@@ -197,6 +199,19 @@ async def test_the_traced_bus_publishes_and_delivers_in_the_events_trace() -> No
     process = spans[2]
     assert (process.attributes or {})["messaging.consumer.group.name"] == "mailer"
     assert process.status.status_code is StatusCode.ERROR
+
+
+def test_a_traced_embedded_bus_is_still_the_embedded_bus(tokens: TokenCodec) -> None:
+    tracing = Tracing.on(SimpleSpanProcessor(InMemorySpanExporter()))
+    engine = create_engine("sqlite+aiosqlite:///:memory:")
+    container = Container(
+        settings=Settings(environment="test", secret_key=TEST_SECRET),
+        db=Database(engine),
+        tokens=tokens,
+        bus=tracing.traced_bus(MemoryBus(), broker_url=None),
+    )
+    assert container.embedded_bus  # conduit serve runs the relay and consumers itself
+    assert isinstance(adapter_of(container.bus), MemoryBus)
 
 
 async def test_a_publish_the_broker_refused_is_an_error_span() -> None:

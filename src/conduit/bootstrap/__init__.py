@@ -28,7 +28,7 @@ from conduit.bootstrap.lifecycle import relay_for as relay_for
 from conduit.comments import audit as comments_audit
 from conduit.comments import cache_rules as comments_cache
 from conduit.core import audit
-from conduit.core.bus import EventBus
+from conduit.core.bus import EventBus, adapter_of
 from conduit.core.cache import CacheRules, NoCache, ResponseCache, invalidate
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database
@@ -143,7 +143,7 @@ class Container:
     @property
     def embedded_bus(self) -> bool:
         """True when events are delivered in-process (no broker URL)."""
-        return isinstance(getattr(self.bus, "inner", self.bus), MemoryBus)  # traced or not
+        return isinstance(adapter_of(self.bus), MemoryBus)
 
 
 def build_bus(settings: Settings, consumers: Sequence[Consumer]) -> EventBus:

@@ -84,6 +84,14 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
+def adapter_of(bus: EventBus) -> EventBus:
+    """The adapter under the wrappers that observe a bus (tracing, metrics): each keeps the
+    bus it wraps as ``inner``."""
+    while (inner := getattr(bus, "inner", None)) is not None:
+        bus = inner
+    return bus
+
+
 def backoff_seconds(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
     """How long to wait before redelivering after ``attempt`` failed: 0.5 s, 1 s, 2 s ..."""
     return float(min(cap, base * 2 ** max(0, attempt - 1)))

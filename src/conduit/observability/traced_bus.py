@@ -54,7 +54,8 @@ def _attributes(system: str, operation: str, event: Event) -> dict[str, str | in
 class TracedBus:
     """An :class:`~conduit.core.bus.EventBus` that traces ``inner`` (module docstring).
 
-    ``system``: ``rabbitmq``, ``nats`` or ``conduit`` (the in-process bus).
+    ``system``: ``rabbitmq``, ``nats`` or ``conduit`` (the in-process bus). ``inner`` is
+    what :func:`~conduit.core.bus.adapter_of` looks through.
     """
 
     def __init__(self, inner: EventBus, tracer: Tracer, *, system: str) -> None:
