@@ -28,7 +28,7 @@ from conduit.bootstrap.lifecycle import relay_for as relay_for
 from conduit.comments import audit as comments_audit
 from conduit.comments import cache_rules as comments_cache
 from conduit.core import audit
-from conduit.core.bus import EventBus
+from conduit.core.bus import EventBus, adapter_of
 from conduit.core.cache import CacheRules, NoCache, ResponseCache, invalidate
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database
@@ -45,6 +45,10 @@ from conduit.notifications import cache_rules as notifications_cache
 from conduit.notifications.handlers import consumer as notifications_consumer
 from conduit.observability.measured import instrument
 from conduit.observability.metrics_sampler import ProcessMetrics
+from conduit.observability.environment import (
+    TracingConfigurationError,
+    check_tracing_environment,
+)
 from conduit.profiles import cache_rules as profiles_cache
 from conduit.settings import RateLimits, Settings
 from conduit.tags import cache_rules as tags_cache
@@ -52,6 +56,8 @@ from conduit.users import cache_rules as users_cache
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
+
+    from conduit.observability.tracing import Tracing
 
 
 class ConfigurationError(RuntimeError):
@@ -106,6 +112,8 @@ class Container:
     storage: FileStorage = None  # type: ignore[assignment]
     # What the process measures beside its ports (observability); None: metrics are off.
     metrics: ProcessMetrics | None = None
+    # OpenTelemetry tracing (OTEL_EXPORTER_OTLP_ENDPOINT); None: off, nothing instrumented.
+    tracing: Tracing | None = None
     # Checks access tokens against the key and the in-memory access rules (one per process).
     authenticator: Authenticator = field(init=False)
     # Starts and stops what the process runs beside its requests (see lifecycle.py).
@@ -139,7 +147,7 @@ class Container:
     @property
     def embedded_bus(self) -> bool:
         """True when events are delivered in-process (no broker URL)."""
-        return isinstance(getattr(self.bus, "inner", self.bus), MemoryBus)  # measured or not
+        return isinstance(adapter_of(self.bus), MemoryBus)
 
 
 def build_bus(settings: Settings, consumers: Sequence[Consumer]) -> EventBus:
@@ -356,7 +364,12 @@ def check_settings(settings: Settings, *, serving: bool = True) -> str:
 
     ``serving=False`` (a command that serves no HTTP: the worker, ``conduit users`` ...)
     leaves out what only matters to browsers (CORS), and checks what building the parts needs.
+    The ``OTEL_*`` variables are checked too (a protocol Conduit does not export).
     """
+    try:
+        check_tracing_environment()
+    except TracingConfigurationError as exc:
+        raise ConfigurationError(str(exc)) from None
     secret = resolve_secret(settings)
     if serving:
         check_production(settings)
@@ -366,10 +379,17 @@ def check_settings(settings: Settings, *, serving: bool = True) -> str:
     return secret
 
 
-def build(settings: Settings | None = None, *, serving: bool = True) -> Container:
-    """Every part, built and not started; ``serving=False`` for a process without HTTP."""
+def build(
+    settings: Settings | None = None, *, serving: bool = True, tracing: Tracing | None = None
+) -> Container:
+    """Every part, built and not started; ``serving=False`` for a process without HTTP;
+    ``tracing`` (started by the entrypoints from ``OTEL_*``) traced into the parts."""
     settings = settings or Settings()
-    configure_logging(level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        level=settings.log_level,
+        json=settings.log_json,
+        processors=tracing.log_processors if tracing is not None else (),
+    )
     secret = check_settings(settings, serving=serving)
     engine = create_engine(
         settings.effective_database_url,
@@ -378,11 +398,19 @@ def build(settings: Settings | None = None, *, serving: bool = True) -> Containe
         pool_timeout=settings.db_pool_timeout_seconds,
         echo=settings.db_echo,
     )
-    db = Database(engine, readers=settings.sqlite_readers)
-    measured = instrument(
+    db = Database(
+        engine,
+        readers=settings.sqlite_readers,
+        trace_context=tracing.trace_context if tracing is not None else None,
+    )
+    bus = build_bus(settings, CONSUMERS)
+    if tracing is not None:
+        tracing.instrument_database(db)
+        bus = tracing.traced_bus(bus, broker_url=settings.broker_url)
+    measured = instrument(  # outside the tracing: a delivery's time includes its span's
         settings,
         db,
-        bus=build_bus(settings, CONSUMERS),
+        bus=bus,
         cache=response_cache(settings, db),
         rate_limiter=rate_limiter(settings, secret),
     )
@@ -391,6 +419,7 @@ def build(settings: Settings | None = None, *, serving: bool = True) -> Containe
         db=db,
         tokens=TokenCodec(secret=secret, ttl_seconds=settings.access_token_ttl_seconds),
         bus=measured.bus,
+        tracing=tracing,
         consumers=CONSUMERS,
         cache=measured.cache,
         live=live_bus(settings),

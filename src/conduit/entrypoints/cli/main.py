@@ -174,11 +174,13 @@ def serve_metrics(settings: Settings, port: int | None) -> Iterator[None]:
 def worker(metrics_port_option: MetricsPort = None) -> None:
     """Relay the outbox to the broker and run every consumer, until SIGTERM or Ctrl-C."""
     from conduit.entrypoints.worker import serve_worker_until_signalled
+    from conduit.observability.environment import start_tracing
 
     settings = load_settings()
     if metrics_port_option is not None:
         settings = settings.model_copy(update={"metrics_port": metrics_port_option})
-    container = build_container(settings)
+    # Traced when the OTEL_* variables say so (service "conduit-worker").
+    container = build_container(settings, tracing=start_tracing("conduit-worker"))
     bus = settings.broker_url or "embedded (in this process)"
     shown = bus.split("@")[-1] if "@" in bus else bus
     announce(settings, f"Conduit worker: events via {shown}", "conduit_worker", events=shown)
