@@ -28,7 +28,7 @@ from conduit.core.db import Database
 from conduit.core.outbox import outbox
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
-from conduit.observability.tracing import Tracing
+from conduit.observability.tracing.provider import Tracing
 from conduit.settings import Settings
 from tests.helpers import auth, create_article, register
 

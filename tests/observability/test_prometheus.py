@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conduit.observability.metrics import REGISTRY
+from conduit.observability.metrics.registry import REGISTRY
 from tests.conftest import IN_CI, Backend
 from tests.integration.messaging import rabbit_url
 from tests.live_support import _wait_for_port

@@ -21,13 +21,13 @@ from conduit.core.events import Event, log_fields
 from conduit.core.relay import event_of_row
 from conduit.core.security import TokenCodec
 from conduit.core.trace_ids import trace_fields, trace_id_of
-from conduit.observability.environment import (
+from conduit.observability.tracing.environment import (
     TracingConfigurationError,
     check_tracing_environment,
     start_tracing,
     tracing_requested,
 )
-from conduit.observability.tracing import Tracing
+from conduit.observability.tracing.provider import Tracing
 from conduit.settings import Settings
 from tests.conftest import TEST_SECRET
 

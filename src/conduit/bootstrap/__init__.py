@@ -51,19 +51,19 @@ from conduit.core.security import TokenCodec
 from conduit.core.storage import FileStorage
 from conduit.notifications import cache_rules as notifications_cache
 from conduit.notifications.handlers import consumer as notifications_consumer
-from conduit.observability.environment import (
+from conduit.observability.metrics.measured import instrument
+from conduit.observability.metrics.sampler import ProcessMetrics
+from conduit.observability.tracing.environment import (
     TracingConfigurationError,
     check_tracing_environment,
 )
-from conduit.observability.measured import instrument
-from conduit.observability.metrics_sampler import ProcessMetrics
 from conduit.profiles import cache_rules as profiles_cache
 from conduit.settings import Settings
 from conduit.tags import cache_rules as tags_cache
 from conduit.users import cache_rules as users_cache
 
 if TYPE_CHECKING:
-    from conduit.observability.tracing import Tracing
+    from conduit.observability.tracing.provider import Tracing
 
 
 # Every consumer of events, from the features' handlers.py: the one place to add one.

@@ -16,7 +16,7 @@ the role is all that differs:
     audit records and abandoned login states) and every consumer.
 
 With metrics on, both roles also sample what the metrics read from the process's state
-(``observability.metrics_sampler``), as the part ``metrics``.
+(``observability.metrics.sampler``), as the part ``metrics``.
 
 First of all the container's pools are entered, so that they close last: the database, the
 file storage, the rate limiter, the OpenID Connect clients and the response cache (and

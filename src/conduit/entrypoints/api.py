@@ -50,8 +50,8 @@ from conduit.http.static_assets import (
     swagger_ui_page,
 )
 from conduit.notifications.router import router as notifications_router
-from conduit.observability.environment import start_tracing
-from conduit.observability.metrics_http import METRICS_PATH, MetricsEndpoint, RequestMetrics
+from conduit.observability.metrics.http import METRICS_PATH, MetricsEndpoint, RequestMetrics
+from conduit.observability.tracing.environment import start_tracing
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router

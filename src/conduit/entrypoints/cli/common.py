@@ -19,7 +19,7 @@ from conduit.core.logging import configure_logging, wants_json
 from conduit.settings import Settings
 
 if TYPE_CHECKING:
-    from conduit.observability.tracing import Tracing
+    from conduit.observability.tracing.provider import Tracing
 
 
 def load_settings() -> Settings:

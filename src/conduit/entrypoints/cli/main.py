@@ -31,7 +31,7 @@ from conduit.entrypoints.cli.common import (
 from conduit.entrypoints.cli.events import events_app
 from conduit.entrypoints.cli.uploads import uploads_app
 from conduit.entrypoints.cli.users import users_app
-from conduit.observability.metrics_server import shared_values, start_metrics_port
+from conduit.observability.metrics.server import shared_values, start_metrics_port
 from conduit.settings import Settings
 
 app = ConduitTyper(help="Conduit: a RealWorld backend.")
@@ -174,7 +174,7 @@ def serve_metrics(settings: Settings, port: int | None) -> Iterator[None]:
 def worker(metrics_port_option: MetricsPort = None) -> None:
     """Relay the outbox to the broker and run every consumer, until SIGTERM or Ctrl-C."""
     from conduit.entrypoints.worker import serve_worker_until_signalled
-    from conduit.observability.environment import start_tracing
+    from conduit.observability.tracing.environment import start_tracing
 
     settings = load_settings()
     if metrics_port_option is not None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conduit.observability.tracing import Tracing
+    from conduit.observability.tracing.provider import Tracing
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -67,6 +67,6 @@ def start_tracing(service_name: str, environ: Mapping[str, str] | None = None) -
     (Bootstrap's ``check_settings`` refuses what :func:`check_tracing_environment` does.)"""
     if not tracing_requested(environ):
         return None
-    from conduit.observability.tracing import Tracing
+    from conduit.observability.tracing.provider import Tracing
 
     return Tracing.exporting(service_name)

@@ -1,13 +1,13 @@
 """OpenTelemetry tracing of one Conduit process: the SDK, the instrumentations, the wiring.
 
-Built by :func:`conduit.observability.environment.start_tracing` when the standard
+Built by :func:`conduit.observability.tracing.environment.start_tracing` when the standard
 ``OTEL_*`` variables ask for it (``conduit serve``'s app and ``conduit worker``), and handed
 to bootstrap, which wires it where Conduit's parts meet:
 
 - the database: SQLAlchemy's instrumentation on the write and read engines (a span per
   statement), and the unit of work's ``trace_context`` (every event records the trace it
-  was emitted in: :mod:`conduit.observability.trace_context`);
-- the event bus: :class:`~conduit.observability.traced_bus.TracedBus` (a span per event
+  was emitted in: :mod:`conduit.observability.tracing.context`);
+- the event bus: :class:`~conduit.observability.tracing.bus.TracedBus` (a span per event
   published and per delivery, children of the request that emitted the event);
 - the web app: the FastAPI/ASGI instrumentation (a server span per request, joining the
   trace of an incoming ``traceparent``; the answer's ``traceresponse`` header);
@@ -51,13 +51,13 @@ from opentelemetry.util.types import Attributes
 from conduit import __version__
 from conduit.core.bus import EventBus
 from conduit.core.db import Database
-from conduit.observability.trace_context import (
+from conduit.observability.tracing.bus import TracedBus, messaging_system
+from conduit.observability.tracing.context import (
     TraceResponse,
     add_trace_ids,
     current_trace_context,
     without_secrets,
 )
-from conduit.observability.traced_bus import TracedBus, messaging_system
 
 _log = structlog.get_logger("conduit.tracing")
 

@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from conduit.core.bus import Deliver, EventBus, Outcome, message_id
 from conduit.core.consumers import Consumer
 from conduit.core.events import Event
-from conduit.observability.trace_context import context_of
+from conduit.observability.tracing.context import context_of
 
 
 def messaging_system(broker_url: str | None) -> str:
