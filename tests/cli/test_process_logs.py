@@ -24,6 +24,7 @@ from tests.conftest import TEST_SECRET
 from tests.integration.messaging import rabbit_url  # noqa: F401  (fixture)
 from tests.live_support import _wait_for_port, free_port
 from tests.otlp_receiver import otlp_receiver
+from tests.processes import stop
 
 ORIGIN = "https://app.example.com"
 PASSWORD = "correct-horse-battery-staple-42"
@@ -48,13 +49,7 @@ def _start(command: str, folder: Path, env: dict[str, str], *args: str) -> subpr
 
 def _stop(process: subprocess.Popen[bytes], folder: Path, command: str) -> str:
     """Stop gracefully; the process's whole stderr."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop(process, sig=signal.SIGINT, timeout=30)
     return (folder / f"{command}.err").read_text(encoding="utf-8", errors="replace")
 
 
