@@ -52,7 +52,11 @@ RUN useradd --no-log-init --uid 10001 --user-group --home-dir /nonexistent \
         --no-create-home --shell /usr/sbin/nologin conduit \
     && mkdir -p /var/lib/conduit/media \
     && chown -R conduit:conduit /var/lib/conduit
+# The commit the image was built from, shown by conduit_build_info (the image holds no .git):
+# docker build --build-arg GIT_SHA="$(git rev-parse HEAD)" .
+ARG GIT_SHA=unknown
 ENV PATH=/app/.venv/bin:$PATH \
+    CONDUIT_GIT_SHA=${GIT_SHA} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CONDUIT_DATA_DIR=/var/lib/conduit \

@@ -64,7 +64,7 @@ def middleware_cpu_us(calls: int = CALLS) -> float:
     """CPU microseconds the request metrics add to one request, in this process: a bare
     ASGI answer called ``calls`` times with and without the middleware around it (CPU
     time, so other work on the machine barely moves it)."""
-    from conduit.observability.metrics_http import RequestMetrics
+    from conduit.observability.metrics.http import RequestMetrics
 
     async def send(_message: Any) -> None:
         return None

@@ -114,6 +114,8 @@ SLOW_MODULES = (
     "integration/test_worker_shutdown.py",
     "integration/test_production_recipe.py",
     "cli/test_serve_logs.py",
+    "cli/test_process_logs.py",
+    "integration/test_tracing_processes.py",
     "integration/test_rate_limits_redis.py",
     "integration/test_graceful_shutdown.py",
     "integration/test_readiness.py",

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.ports import free_port
+from tests.processes import stop
 
 __all__ = ["free_port"]
 
@@ -185,9 +186,4 @@ def conduit_servers(env: dict[str, str], logs: list[Path]) -> Iterator[list[str]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+    stop(process, timeout=15)

@@ -1,5 +1,8 @@
 """``conduit serve`` with JSON logs (production, or any stderr that is not a terminal): every
-line it writes is one JSON object, uvicorn's own lines included."""
+line it writes is one JSON object, uvicorn's own lines included. With tracing off, a
+request's line still names the trace of an incoming ``traceparent``.
+
+(With tracing on, and ``conduit worker`` beside it: test_process_logs.py.)"""
 
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from websockets.sync.client import connect
 
 from tests.conftest import TEST_SECRET
 from tests.live_support import _wait_for_port, free_port
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
 def _serve(folder: Path, *args: str, **settings: str) -> tuple[int, subprocess.Popen[bytes]]:
@@ -59,6 +65,9 @@ def test_every_line_of_conduit_serve_is_one_json_object(tmp_path: Path, workers:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/health/live", timeout=10).status_code == 200
         assert httpx.get(f"{base}/api/tags", timeout=10).status_code == 200
+        traced = httpx.get(f"{base}/api/tags", headers={"traceparent": TRACEPARENT}, timeout=10)
+        assert traced.status_code == 200
+        assert "traceresponse" not in traced.headers  # tracing is off
         with connect(f"ws://127.0.0.1:{port}/api/ws", open_timeout=10) as ws:
             ws.send(json.dumps({"type": "auth", "token": "not-a-token"}))
             with contextlib.suppress(ConnectionClosed):  # closed with 4401
@@ -81,4 +90,7 @@ def test_every_line_of_conduit_serve_is_one_json_object(tmp_path: Path, workers:
     assert any('"WebSocket /api/ws" [accepted]' in event for event in events), output
     assert all(record["level"] and record["timestamp"] for record in uvicorn)
     assert "conduit_serving" in events
-    assert any(record.get("path") == "/api/tags" for record in records), output
+    tags = [record for record in records if record.get("path") == "/api/tags"]
+    assert [record.get("trace_id") for record in tags] == [None, TRACE_ID], output
+    assert all(record["route"] == "/api/tags" for record in tags)
+    assert not any("span_id" in record for record in records)  # no span without tracing

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.conftest import IN_CI
+from tests.processes import program
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -38,14 +35,7 @@ _INSTRUCTION = re.compile(r"^([A-Z]+)\s+(.*)$")
 def tool(name: str) -> str:
     """The path of an external program: the project's venv first, then PATH. Missing: the
     test is skipped with the reason on a developer's machine and fails in CI."""
-    venv_bin = Path(sys.executable).parent / name
-    found = str(venv_bin) if venv_bin.exists() else shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (docs/operating/deploy.md says how to get it)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return found
+    return program(name, how_to_get="docs/operating/deploy.md says how to get it")
 
 
 def run(*args: str, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:

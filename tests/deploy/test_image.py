@@ -65,6 +65,10 @@ def _base_image() -> str:
     return made.stdout.strip().splitlines()[-1]
 
 
+# A made-up commit, so that the test sees the build argument and not a git lookup.
+GIT_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
 @pytest.fixture(scope="module")
 def image() -> str:
     podman = tool("podman")
@@ -73,8 +77,9 @@ def image() -> str:
     if os.path.exists(CA_BUNDLE):
         options += ["--secret", f"id=ca-certificates,src={CA_BUNDLE}"]
     started = time.monotonic()
-    done = run(podman, "build", *options, "--build-arg", f"BASE_IMAGE={base}", "--tag", IMAGE,
-               str(ROOT), timeout=1500)  # fmt: skip
+    done = run(podman, "build", *options, "--build-arg", f"BASE_IMAGE={base}",
+               "--build-arg", f"GIT_SHA={GIT_SHA}", "--tag", IMAGE, str(ROOT),
+               timeout=1500)  # fmt: skip
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     print(f"\n{IMAGE} built from {base} in {time.monotonic() - started:.0f} s")
     return IMAGE
@@ -158,6 +163,11 @@ def test_the_image_migrates_then_serves_ready_as_a_non_root_user(image: str, dat
         base = f"http://127.0.0.1:{port}"
         ready = _wait_ready(base, container)
         assert ready.json()["database"] == "postgresql", ready.text
+
+        # The commit it was built from, though the image holds no .git (the build argument).
+        metrics = httpx.get(f"{base}/metrics", timeout=5)
+        assert metrics.status_code == 200, metrics.text
+        assert f'git_sha="{GIT_SHA}"' in metrics.text
 
         user = {"username": "imaged", "email": "imaged@conduit.test", "password": "password123"}
         signed_up = httpx.post(f"{base}/api/users", json={"user": user}, timeout=30)

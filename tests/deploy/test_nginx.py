@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from websockets.sync.client import ClientConnection, connect
 from tests.conftest import TEST_SECRET
 from tests.deploy.support import NGINX_CONF, compose_services, run, tool
 from tests.live_support import _wait_for_port, free_port
+from tests.processes import stop
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -99,12 +99,7 @@ def _running(
         _wait_for_port(port, process, wait=60)
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop(process)
 
 
 @pytest.fixture

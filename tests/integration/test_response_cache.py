@@ -18,7 +18,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from conduit.adapters.redis_cache import TIMEOUTS_TO_OPEN, RedisResponseCache
-from conduit.bootstrap import Container, response_cache
+from conduit.bootstrap import CACHE_RULES, Container, response_cache
 from conduit.core import security
 from conduit.core.db import Database
 from conduit.core.engines import create_engine
@@ -93,7 +93,7 @@ async def instances(
     ]
     made = []
     for database in engines:
-        cache = response_cache(cached, database)
+        cache = response_cache(cached, database, CACHE_RULES)
         assert isinstance(cache, RedisResponseCache)
         app = create_app(container=Container(cached, database, tokens, cache=cache))
         http = httpx.AsyncClient(

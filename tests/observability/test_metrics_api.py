@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from conduit import __version__
 from conduit.entrypoints.cli.main import app as cli
-from conduit.observability.metrics import HTTP_REQUESTS
+from conduit.observability.metrics.registry import HTTP_REQUESTS
 from conduit.settings import Settings
 from tests.helpers import auth, register
 from tests.observability.conftest import Conduit, Samples, value

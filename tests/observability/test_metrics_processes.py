@@ -18,6 +18,7 @@ from tests.conftest import TEST_SECRET
 from tests.live_support import _wait_for_port
 from tests.observability.conftest import Conduit, Samples, parse, value
 from tests.ports import free_port
+from tests.processes import stop
 from tests.redis_server import PrivateRedis
 
 REQUESTS = 60
@@ -48,12 +49,7 @@ def started(
     try:
         yield process
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, sig=signal.SIGINT)
         log.close()
 
 

@@ -16,8 +16,8 @@ from conduit.core.db import Database
 from conduit.core.engines import create_engine
 from conduit.core.events import Event
 from conduit.core.security import PASSWORD_THREADS, PasswordQueue, password_work
-from conduit.observability.measured import MeasuredBus, measured_delivery
-from conduit.observability.metrics_sampler import pool_waiting
+from conduit.observability.metrics.measured import MeasuredBus, measured_delivery
+from conduit.observability.metrics.sampler import pool_waiting
 from tests.observability.conftest import Conduit, value
 
 

@@ -20,12 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from conduit.observability.metrics import REGISTRY
+from conduit.observability.metrics.registry import REGISTRY
 from tests.conftest import IN_CI, Backend
 from tests.integration.messaging import rabbit_url
 from tests.live_support import _wait_for_port
 from tests.observability.test_metrics_processes import conduit_command, conduit_env, started
 from tests.ports import free_port
+from tests.processes import program
 from tests.redis_server import PrivateRedis
 
 __all__ = ["rabbit_url"]
@@ -41,13 +42,7 @@ ARTICLE_READS = 3
 
 
 def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (apt-get install -y prometheus)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return found
+    return program(name, how_to_get="apt-get install -y prometheus")
 
 
 def test_the_alerts_are_valid_rules_and_pass_their_unit_tests() -> None:

@@ -2,7 +2,7 @@
 
 - One stream, ``CONDUIT`` (file storage), capturing ``conduit.events.>``; each event is
   published to ``conduit.events.<type>`` with the header ``Nats-Msg-Id`` = the event id (a
-  replay: its own message id),
+  replay: its own message id) and the envelope's ``traceparent`` / ``tracestate`` headers,
   so the broker drops a second copy of the same event within the stream's duplicate window
   (a relay that crashed after publishing and before marking its rows republishes them).
   :meth:`NatsBus.publish` returns once JetStream acknowledged (PubAck) every message.
@@ -184,7 +184,10 @@ class NatsBus:
                 event.to_json(),
                 timeout=self.publish_timeout_seconds,
                 stream=self.stream,
-                headers={MESSAGE_ID_HEADER: overrides.get(event.id, message_id(event))},
+                headers={
+                    MESSAGE_ID_HEADER: overrides.get(event.id, message_id(event)),
+                    **event.trace(),
+                },
             )
             if ack.duplicate:
                 _log.info("bus_duplicate_dropped", event_id=event.id, event_type=event.type)

@@ -4,7 +4,8 @@ Topology (declared by :meth:`RabbitMqBus.start` for every known consumer, so tha
 published before a worker first ran is dropped for want of a queue):
 
 - ``conduit.events``: durable topic exchange; routing key = event type; messages are
-  persistent JSON envelopes, ``message_id`` = :func:`~conduit.core.bus.message_id`.
+  persistent JSON envelopes, ``message_id`` = :func:`~conduit.core.bus.message_id`, with
+  the envelope's ``traceparent`` / ``tracestate`` as headers too (when it has them).
 - ``conduit.<consumer>``: one durable quorum queue per consumer, bound to each of the
   consumer's event types, dead-lettering to ``conduit.dead`` after ``x-delivery-limit``
   deliveries, a safety net for messages that crash the worker itself;
@@ -47,6 +48,11 @@ _log = structlog.get_logger("conduit.rabbitmq")
 
 def queue_name(consumer: Consumer) -> str:
     return f"conduit.{consumer.name}"
+
+
+def _trace_headers(event: Event) -> dict[str, Any] | None:
+    """The envelope's ``traceparent`` / ``tracestate``, as message headers too."""
+    return dict(event.trace()) or None
 
 
 class RabbitMqBus:
@@ -128,6 +134,7 @@ class RabbitMqBus:
                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                             message_id=message_id(event),
                             type=event.type,
+                            headers=_trace_headers(event),
                         ),
                         routing_key=event.type,
                         mandatory=False,  # a type no consumer wants is simply not routed

@@ -23,10 +23,11 @@ the role is all that differs:
     schedule (``relay_pass.py``: ``conduit events relay --once``, or the relay function).
 
 With metrics on, both roles also sample what the metrics read from the process's state
-(``observability.metrics_sampler``), as the part ``metrics``.
+(``observability.metrics.sampler``), as the part ``metrics``.
 
 First of all the container's pools are entered, so that they close last: the database, the
-file storage, the rate limiter, the OpenID Connect clients and the response cache. Every
+file storage, the rate limiter, the OpenID Connect clients and the response cache (and
+before them tracing, when on, which exports its last spans at the very end). Every
 part stops in the reverse order of its start (the events first, the database last), each
 within ``core.lifecycle.STOP_TIMEOUT_SECONDS`` and all within CONDUIT_SHUTDOWN_TIMEOUT_SECONDS;
 a stop that fails or overruns is logged and the next part stops all the same.
@@ -153,6 +154,9 @@ class Lifecycle:
 
     def _enter_pools(self) -> None:
         c, parts = self._container, self._parts
+        if c.tracing is not None:  # stopped last: exports the spans of every other stop
+            c.tracing.started()
+            parts.on_stop("tracing", c.tracing.shutdown)
         parts.on_stop("database", c.db.dispose)
         parts.on_stop("storage", c.storage.close)
         if c.rate_limiter is not None:

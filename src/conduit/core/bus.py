@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import structlog
 
 from conduit.core.consumers import Consumer, apply, record_dead_letter
 from conduit.core.db import Database
-from conduit.core.events import Event
+from conduit.core.events import Event, log_fields
 
 _log = structlog.get_logger("conduit.bus")
 
@@ -44,6 +45,14 @@ class Replayed(Event):
     """
 
     message_id: str = ""
+
+    @classmethod
+    def under(cls, event: Event, *, message_id: str) -> Replayed:
+        """``event`` (its whole envelope, trace fields included) under another message id."""
+        return cls(
+            **{name.name: getattr(event, name.name) for name in fields(Event)},
+            message_id=message_id,
+        )
 
 
 def message_id(event: Event) -> str:
@@ -75,6 +84,14 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
+def adapter_of(bus: EventBus) -> EventBus:
+    """The adapter under the wrappers that observe a bus (tracing, metrics): each keeps the
+    bus it wraps as ``inner``."""
+    while (inner := getattr(bus, "inner", None)) is not None:
+        bus = inner
+    return bus
+
+
 def backoff_seconds(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
     """How long to wait before redelivering after ``attempt`` failed: 0.5 s, 1 s, 2 s ..."""
     return float(min(cap, base * 2 ** max(0, attempt - 1)))
@@ -84,36 +101,36 @@ MAX_ATTEMPTS = 5
 
 
 def delivery(db: Database, consumer: Consumer, *, max_attempts: int = MAX_ATTEMPTS) -> Deliver:
-    """The ``deliver`` every bus adapter calls: apply once, retry, dead-letter at the end."""
+    """The ``deliver`` every bus adapter calls: apply once, retry, dead-letter at the end.
+
+    Every line logged meanwhile (the handler's too) carries ``consumer``, ``event_id``,
+    ``event_type`` and the event's ``trace_id``; each delivery ends with one line:
+    ``event_consumed`` (``applied``: false for a redelivery already applied),
+    ``consumer_retry`` or ``consumer_dead_letter``.
+    """
 
     async def deliver(event: Event, attempt: int) -> Outcome:
-        try:
-            await apply(db, consumer, event)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if attempt < max_attempts:
-                _log.warning(
-                    "consumer_retry",
-                    consumer=consumer.name,
-                    event_type=event.type,
-                    event_id=event.id,
-                    attempt=attempt,
-                    error=repr(exc),
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(consumer=consumer.name, **log_fields(event)):
+            try:
+                applied = await apply(db, consumer, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt < max_attempts:
+                    _log.warning("consumer_retry", attempt=attempt, error=repr(exc))
+                    return Outcome.RETRY
+                _log.error("consumer_dead_letter", attempts=attempt, error=repr(exc))
+                await record_dead_letter(
+                    db, consumer, event, error=f"{type(exc).__name__}: {exc}", attempts=attempt
                 )
-                return Outcome.RETRY
-            _log.error(
-                "consumer_dead_letter",
-                consumer=consumer.name,
-                event_type=event.type,
-                event_id=event.id,
-                attempts=attempt,
-                error=repr(exc),
+                return Outcome.DEAD
+            _log.info(
+                "event_consumed",
+                applied=applied,
+                attempt=attempt,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
-            await record_dead_letter(
-                db, consumer, event, error=f"{type(exc).__name__}: {exc}", attempts=attempt
-            )
-            return Outcome.DEAD
         return Outcome.DONE
 
     return deliver

@@ -8,7 +8,9 @@ One use case = one transaction::
         await uow.commit()       # anything else (an exception, no commit) rolls back
 
 Events recorded with ``emit`` go to the outbox in the same transaction as the change, so a
-rolled-back use case (or a retried attempt that did not commit) leaves none. Once the
+rolled-back use case (or a retried attempt that did not commit) leaves none. Each carries
+the trace it was emitted in (``Database(trace_context=...)``, wired by bootstrap when
+tracing is on), so that its consumers continue that trace. Once the
 transaction has committed, the database's commit listeners hear of them (the embedded
 relay wakes up, the cache forgets what they changed).
 """
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from conduit.core import outbox
 from conduit.core.engines import create_sqlite_read_engine, is_sqlite_file
 from conduit.core.events import Event, EventData
+from conduit.core.trace_ids import TraceContext
 
 CommitListener = Callable[[Sequence[Event]], Awaitable[None]]
 _log = structlog.get_logger("conduit.db")
@@ -81,7 +84,9 @@ class UnitOfWork:
         """Record an event; it is written to the outbox by :meth:`commit`, or never."""
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot emit events")
-        event = Event.of(data, actor_id=actor_id)
+        capture = self._database.trace_context
+        trace = None if capture is None else capture()
+        event = Event.of(data, actor_id=actor_id, trace=trace)
         self._events.append(event)
         return event
 
@@ -107,10 +112,20 @@ class Database:
     read-only connections of their own (``read_engine``): reads run in parallel, on their
     own threads, while writes stay serialized. On PostgreSQL and MariaDB both are the
     same engine.
+
+    ``trace_context``: called by :meth:`UnitOfWork.emit` for the W3C trace context to put
+    into the event (``{}`` outside a trace); None (tracing off) records none.
     """
 
-    def __init__(self, engine: AsyncEngine, *, readers: int = 4) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        readers: int = 4,
+        trace_context: TraceContext | None = None,
+    ) -> None:
         self.engine = engine
+        self.trace_context = trace_context
         self.read_engine = (
             create_sqlite_read_engine(engine, readers=readers)
             if is_sqlite_file(engine) and readers > 0

@@ -9,12 +9,18 @@ to the outbox in the same transaction as the change (see :mod:`conduit.core.outb
 The envelope, as every broker and consumer sees it::
 
     {"id": "<UUIDv7>", "type": "article.created", "version": 1,
-     "occurredAt": "2026-11-28T12:00:00.000Z", "actorId": 7, "data": {...}}
+     "occurredAt": "2026-11-28T12:00:00.000Z", "actorId": 7, "data": {...},
+     "traceparent": "00-<trace id>-<span id>-01", "tracestate": "..."}
+
+``traceparent`` and ``tracestate`` (W3C Trace Context) name the trace of the request (or the
+delivery) that emitted the event, when there was one: a consumer's work continues that
+trace, in whichever process it runs. Both are optional and left out when there is no trace.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,6 +30,7 @@ from pydantic.alias_generators import to_camel
 from uuid6 import uuid7
 
 from conduit.core.formatting import iso, parse_iso
+from conduit.core.trace_ids import TRACEPARENT, TRACESTATE, trace_fields, trace_id_of
 
 CATALOGUE: dict[str, type[EventData]] = {}
 
@@ -64,13 +71,26 @@ class Event:
     occurred_at: dt.datetime = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None)
     )
+    # W3C Trace Context of what emitted the event (None outside a trace).
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
-    def of(cls, data: EventData, *, actor_id: int | None) -> Event:
-        return cls(type=data.type, version=data.version, data=data.wire(), actor_id=actor_id)
+    def of(
+        cls, data: EventData, *, actor_id: int | None, trace: Mapping[str, str] | None = None
+    ) -> Event:
+        fields = trace_fields(trace) if trace else {}
+        return cls(
+            type=data.type,
+            version=data.version,
+            data=data.wire(),
+            actor_id=actor_id,
+            traceparent=fields.get(TRACEPARENT),
+            tracestate=fields.get(TRACESTATE),
+        )
 
     def envelope(self) -> dict[str, Any]:
-        return {
+        envelope: dict[str, Any] = {
             "id": self.id,
             "type": self.type,
             "version": self.version,
@@ -78,6 +98,17 @@ class Event:
             "actorId": self.actor_id,
             "data": self.data,
         }
+        envelope.update(self.trace())
+        return envelope
+
+    def trace(self) -> dict[str, str]:
+        """``traceparent`` and ``tracestate`` as they travel (envelope fields, message
+        headers); empty when the event was emitted outside a trace."""
+        if self.traceparent is None:
+            return {}
+        if self.tracestate is None:
+            return {TRACEPARENT: self.traceparent}
+        return {TRACEPARENT: self.traceparent, TRACESTATE: self.tracestate}
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.envelope())
@@ -87,6 +118,7 @@ class Event:
         """The event an envelope carries; ValueError when it is not a Conduit envelope."""
         try:
             actor = envelope.get("actorId")
+            trace = trace_fields(envelope)  # an invalid traceparent is dropped, not an error
             return cls(
                 id=str(envelope["id"]),
                 type=str(envelope["type"]),
@@ -94,6 +126,8 @@ class Event:
                 occurred_at=parse_iso(str(envelope["occurredAt"])),
                 actor_id=None if actor is None else int(actor),
                 data=dict(envelope["data"]),
+                traceparent=trace.get(TRACEPARENT),
+                tracestate=trace.get(TRACESTATE),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an event envelope: {exc}") from exc
@@ -107,3 +141,13 @@ class Event:
         if not isinstance(envelope, dict):
             raise ValueError("not an event envelope: not an object")
         return cls.from_envelope(envelope)
+
+
+def log_fields(event: Event) -> dict[str, str]:
+    """What a log line about one event carries: its id, its type and its trace id (when it
+    was emitted in a trace; with tracing on, the log's own processor names the span too)."""
+    fields = {"event_id": event.id, "event_type": event.type}
+    trace_id = trace_id_of(event.traceparent)
+    if trace_id is not None:
+        fields["trace_id"] = trace_id
+    return fields

@@ -2,8 +2,11 @@
 
 Conduit's own logs go through structlog; the standard library's loggers (uvicorn's:
 ``uvicorn``, ``uvicorn.error``, ``uvicorn.access``) are formatted by the same processors
-through ``structlog.stdlib.ProcessorFormatter`` (:func:`uvicorn_log_config`), so that with
-JSON logs every line on the stream is one JSON object.
+through ``structlog.stdlib.ProcessorFormatter`` (:func:`uvicorn_log_config`), and so are the
+warnings of every other library (the brokers' clients, the trace exporter), through a
+handler on the root logger: with JSON logs every line on the stream is one JSON object.
+
+The fields of each line are listed in ``docs/operating/logs.md``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -44,8 +48,23 @@ def _shared_processors() -> list[structlog.types.Processor]:
     ]
 
 
-def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
+# The processors the last configure_logging call was given (see its docstring).
+_extra_processors: list[structlog.types.Processor] = []
+
+
+def configure_logging(
+    *,
+    level: str = "INFO",
+    json: bool | None = None,
+    processors: Sequence[structlog.types.Processor] | None = None,
+) -> None:
+    """Conduit's logs on stderr; ``processors`` add fields to every line (observability's
+    trace and span ids, when tracing is on). ``None`` keeps those of the previous call: a
+    process may configure its logs again (the CLI's start line after the container)."""
     as_json = wants_json(json)
+    if processors is not None:
+        _extra_processors[:] = processors
+    extra = list(_extra_processors)
     renderer: structlog.types.Processor
     factory: Any
     binary = getattr(sys.stderr, "buffer", None)
@@ -59,12 +78,33 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     else:
         renderer = structlog.dev.ConsoleRenderer()
         factory = structlog.PrintLoggerFactory(file=sys.stderr)
+    _route_standard_logging(as_json)
     structlog.configure(
-        processors=[*_shared_processors(), renderer],
+        processors=[*_shared_processors(), *extra, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+
+
+class _StandardLogging(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler: the standard library's records on the current stderr,
+    formatted as Conduit's lines (looked up at each record: a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
+def _route_standard_logging(as_json: bool) -> None:
+    """Libraries' records (warnings and up, the root logger's level) through one handler
+    that renders them as Conduit's lines, in place of Python's bare last-resort output."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StandardLogging)]:
+        root.removeHandler(handler)
+    handler = _StandardLogging(sys.stderr)
+    handler.setFormatter(stdlib_formatter(as_json))
+    root.addHandler(handler)
 
 
 def stdlib_formatter(json: bool = True) -> structlog.stdlib.ProcessorFormatter:

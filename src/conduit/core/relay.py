@@ -45,7 +45,7 @@ from sqlalchemy import delete, select, update
 
 from conduit.core.bus import EventBus, Replayed, backoff_seconds
 from conduit.core.db import Database
-from conduit.core.events import Event
+from conduit.core.events import Event, log_fields
 from conduit.core.outbox import outbox, processed_events
 from conduit.core.tables import utcnow
 
@@ -57,15 +57,13 @@ def event_of_row(event_id: str, payload: str) -> Event:
     event = Event.from_json(payload)
     if event_id == event.id:
         return event
-    return Replayed(
-        type=event.type,
-        data=event.data,
-        actor_id=event.actor_id,
-        version=event.version,
-        id=event.id,
-        occurred_at=event.occurred_at,
-        message_id=event_id,
-    )
+    return Replayed.under(event, message_id=event_id)
+
+
+def _published(events: Sequence[Event]) -> None:
+    """One ``event_published`` line per event the broker confirmed (and the row stamped)."""
+    for event in events:
+        _log.info("event_published", **log_fields(event))
 
 
 class Relay:
@@ -123,9 +121,11 @@ class Relay:
             rows = (await uow.conn.execute(query)).all()
             if not rows:
                 return 0
-            await self.bus.publish([event_of_row(row.event_id, row.payload) for row in rows])
+            events = [event_of_row(row.event_id, row.payload) for row in rows]
+            await self.bus.publish(events)
             await uow.conn.execute(self._stamp([row.seq for row in rows]))
             await uow.commit()
+        _published(events)
         return len(rows)
 
     async def _publish_batch_single_relay(self) -> int:
@@ -133,9 +133,11 @@ class Relay:
             rows = (await conn.execute(self._next_rows())).all()
         if not rows:
             return 0
-        await self.bus.publish([event_of_row(row.event_id, row.payload) for row in rows])
+        events = [event_of_row(row.event_id, row.payload) for row in rows]
+        await self.bus.publish(events)
         async with self.db.engine.begin() as conn:
             await conn.execute(self._stamp([row.seq for row in rows]))
+        _published(events)
         return len(rows)
 
     def _next_rows(self) -> Any:

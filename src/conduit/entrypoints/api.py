@@ -50,7 +50,8 @@ from conduit.http.static_assets import (
     swagger_ui_page,
 )
 from conduit.notifications.router import router as notifications_router
-from conduit.observability.metrics_http import METRICS_PATH, MetricsEndpoint, RequestMetrics
+from conduit.observability.metrics.http import METRICS_PATH, MetricsEndpoint, RequestMetrics
+from conduit.observability.tracing.environment import start_tracing
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
 from conduit.tags.router import router as tags_router
@@ -109,7 +110,12 @@ def _with_conduit_version(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
-    parts = container or build(settings)
+    """The app. Called with nothing (``conduit serve``'s factory: everything from the
+    environment), it traces when the ``OTEL_*`` variables say so (service "conduit")."""
+    if container is None:
+        tracing = start_tracing("conduit") if settings is None else None
+        container = build(settings, tracing=tracing)
+    parts = container
     # From here the access rules follow this process's own commits, lifespan or not.
     parts.lifecycle.prepare(Role.SERVE)
     live_updates = parts.lifecycle.live_updates
@@ -221,8 +227,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         allow_origins=origins,
         allow_credentials="*" not in origins,
         allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-None-Match"],
-        expose_headers=["X-Request-ID", "ETag"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-Request-ID",
+            "If-None-Match",
+            "traceparent",
+            "tracestate",
+        ],
+        expose_headers=["X-Request-ID", "ETag", "traceresponse"],
         max_age=600,
     )
     app.add_middleware(ClientAddress, trusted_proxies=trusted_networks(parts.settings))
@@ -233,6 +246,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
     install_metrics(app, parts)
+    if parts.tracing is not None:  # outermost: a server span around everything above
+        parts.tracing.instrument_app(app)
     return app
 
 

@@ -46,7 +46,13 @@ subject `conduit.events.<type>`, header `Nats-Msg-Id` = event id (the broker dro
 published again within the stream's duplicate window).
 
 An event type's `version` changes when its `data` changes in a way its consumers must \
-know about."""
+know about.
+
+Tracing: an event emitted while a trace is active (a request, or a consumer's delivery) \
+carries that trace's W3C Trace Context in the optional envelope fields `traceparent` and \
+`tracestate` (left out otherwise), also sent as message headers of the same names on \
+RabbitMQ and NATS. A consumer's work continues the trace: with OpenTelemetry tracing on \
+(`OTEL_EXPORTER_OTLP_ENDPOINT`), its span is a child of the span that emitted the event."""
 
 
 def load_all_events() -> None:
@@ -107,6 +113,18 @@ def envelope_schema(model: type[EventData], data_ref: str) -> Document:
                 "description": "The user who caused the event; null for the system.",
             },
             "data": {"$ref": data_ref},
+            "traceparent": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                "description": (
+                    "W3C Trace Context `traceparent` of the request (or delivery) that "
+                    "emitted the event; absent when it was emitted outside a trace."
+                ),
+            },
+            "tracestate": {
+                "type": "string",
+                "description": "W3C Trace Context `tracestate` that came with `traceparent`.",
+            },
         },
     }
 
@@ -162,7 +180,8 @@ def asyncapi_document(*, broker_url: str | None = None) -> Document:
             "description": (
                 f"RabbitMQ: exchange `{AMQP_EXCHANGE}` (topic, durable), routing key "
                 f"`{event_type}`. NATS JetStream: stream `{NATS_STREAM}`, subject "
-                f"`{subject}`, header `Nats-Msg-Id` = the event id."
+                f"`{subject}`, header `Nats-Msg-Id` = the event id. On both, the headers "
+                "`traceparent` / `tracestate` repeat the envelope's, when it has them."
             ),
             "messages": {event_type: {"$ref": f"#/components/messages/{event_type}"}},
             "bindings": {

@@ -21,7 +21,7 @@ from conduit.core.rate_limits import (
 )
 from conduit.graphql.errors import TooManyRequests
 from conduit.graphql.loaders import Loaders
-from conduit.http.kit import client_of
+from conduit.http.kit import client_of, signed_in
 from conduit.live.hub import Hub
 
 
@@ -36,6 +36,8 @@ class ConduitContext(BaseContext):
         self.auth_error: Unauthenticated | None = None
         self._loaders: Loaders | None = None
         self.sign_in(connection.headers.get("authorization"))
+        if self.principal is not None:
+            signed_in(connection, self.principal)
 
     @property
     def db(self) -> Database:

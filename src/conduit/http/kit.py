@@ -88,6 +88,15 @@ async def get_client(connection: HTTPConnection) -> Client:
 # The scope-state key under which an ignored token's reason waits for the response
 # (RequestContext turns it into WWW-Authenticate).
 STALE_TOKEN = "stale_token"  # noqa: S105 (a key, not a secret)
+# The scope-state key under which the signed-in caller's id waits for the request's log line
+# (RequestContext); set wherever a token is accepted.
+USER_ID = "user_id"
+
+
+def signed_in(connection: HTTPConnection, principal: Principal) -> Principal:
+    """Note who the request is from, for its log line (the id only: never the token)."""
+    connection.scope.setdefault("state", {})[USER_ID] = principal.id
+    return principal
 
 
 def read_token(connection: HTTPConnection) -> str | None:
@@ -109,7 +118,9 @@ async def optional_principal(connection: HTTPConnection) -> Principal | None:
     """
     try:
         token = read_token(connection)
-        return None if token is None else _authenticator(connection).authenticate(token)
+        if token is None:
+            return None
+        return signed_in(connection, _authenticator(connection).authenticate(token))
     except Unauthenticated as exc:
         reason = next(iter(exc.errors.values()))[0]
         connection.scope.setdefault("state", {})[STALE_TOKEN] = f"token {reason}"
@@ -132,7 +143,7 @@ async def required_principal(
     token = read_token(connection)
     if token is None:
         raise Unauthenticated("token", "is missing")
-    return _authenticator(connection).authenticate(token)
+    return signed_in(connection, _authenticator(connection).authenticate(token))
 
 
 async def presented_token(

@@ -1,21 +1,33 @@
-"""ASGI middleware: request ids, access logs, request body size limit."""
+"""ASGI middleware: request ids, access logs, request body size limit.
+
+Every HTTP request is logged once, when its answer has been sent: one ``request`` line with
+``request_id``, ``method``, ``path``, ``route`` (the route's template, such as
+``/api/articles/{slug}``; absent when no route matched), ``status``, ``duration_ms``,
+``user_id`` (a signed-in caller's id, never a token) and ``trace_id`` (the trace of an
+incoming W3C ``traceparent`` header; with tracing on, the request's own trace and
+``span_id``, added by observability's log processor). See ``docs/operating/logs.md``.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import structlog
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conduit.http.kit import STALE_TOKEN
+from conduit.core.trace_ids import trace_id_of
+from conduit.http.kit import STALE_TOKEN, USER_ID
 
 log = structlog.get_logger("conduit.access")
 
 _REQUEST_ID = b"x-request-id"
+_TRACEPARENT = b"traceparent"
 
 
 class BodyTooLarge(HTTPException):
@@ -54,16 +66,9 @@ class RequestContext:
         request_id = incoming.decode() if _valid_request_id(incoming) else uuid.uuid4().hex
         started = time.perf_counter()
         status = 500
-        limit = self.route_limits.get(scope["path"], self.max_body_bytes)
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, request_id, limit)
-            return
-        if _has_nul(scope):
-            await _reply(send, request_id, 422, {"url": ["is invalid"]})
-            return
-
+        state = scope.setdefault("state", {})  # shared with inner copies of the scope
         received = 0
+        limit = self.route_limits.get(scope["path"], self.max_body_bytes)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -85,21 +90,58 @@ class RequestContext:
                 ]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        context = {"request_id": request_id}
+        trace_id = trace_id_of(headers.get(_TRACEPARENT, b"").decode("latin-1"))
+        if trace_id is not None:
+            context["trace_id"] = trace_id
+        structlog.contextvars.bind_contextvars(**context)
         try:
-            await self.app(scope, limited_receive, send_with_id)
+            declared = headers.get(b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                status = 413
+                await _too_large(send, request_id, limit)
+            elif _has_nul(scope):
+                status = 422
+                await _reply(send, request_id, 422, {"url": ["is invalid"]})
+            else:
+                await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
             status = 413
             await _too_large(send, request_id, limit)
         finally:
+            fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"]}
+            route = route_of(scope)
+            if route is not None:
+                fields["route"] = route
+            user_id = state.get(USER_ID)
+            if user_id is not None:
+                fields["user_id"] = user_id
             log.info(
                 "request",
-                method=scope["method"],
-                path=scope["path"],
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **fields,
             )
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.unbind_contextvars(*context)
+
+
+def route_of(scope: Scope) -> str | None:
+    """The template of the route that answered (``/api/articles/{slug}``), for logs and
+    metrics: the route the router matched, or, when none ran (a cached read, a HEAD, an
+    answer given before routing), the one the app's routes would match; None for a path
+    no route serves."""
+    route = scope.get("route")
+    if route is not None:
+        return getattr(route, "path", None)
+    router = getattr(scope.get("app"), "router", None)
+    partial = None
+    for candidate in getattr(router, "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return getattr(candidate, "path", None)
+        if match is Match.PARTIAL and partial is None:
+            partial = getattr(candidate, "path", None)
+    return partial
 
 
 def _stale_token_header(scope: Scope, status: int) -> list[tuple[bytes, bytes]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import typer
@@ -17,6 +17,9 @@ from conduit import migrations
 from conduit.bootstrap import ConfigurationError, Container, build
 from conduit.core.logging import configure_logging, wants_json
 from conduit.settings import Settings
+
+if TYPE_CHECKING:
+    from conduit.observability.tracing.provider import Tracing
 
 
 def load_settings() -> Settings:
@@ -94,7 +97,7 @@ class ConduitTyper(typer.Typer):
         return super().command(name, **options)
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(settings: Settings, *, tracing: Tracing | None = None) -> Container:
     """Migrate (when configured to) and build; configuration and database errors exit.
 
     A command serves no HTTP: what only ``conduit serve`` needs (CORS) is not checked.
@@ -103,7 +106,7 @@ def build_container(settings: Settings) -> Container:
     try:
         if settings.should_auto_migrate:
             migrations.upgrade(url)
-        return build(settings, serving=False)
+        return build(settings, serving=False, tracing=tracing)
     except ConfigurationError as exc:
         raise fail(str(exc), 2) from None
     except (OperationalError, DBAPIError, OSError) as exc:

@@ -31,7 +31,7 @@ from conduit.entrypoints.cli.common import (
 from conduit.entrypoints.cli.events import events_app
 from conduit.entrypoints.cli.uploads import uploads_app
 from conduit.entrypoints.cli.users import users_app
-from conduit.observability.metrics_server import shared_values, start_metrics_port
+from conduit.observability.metrics.server import shared_values, start_metrics_port
 from conduit.settings import Settings
 
 app = ConduitTyper(help="Conduit: a RealWorld backend.")
@@ -174,11 +174,13 @@ def serve_metrics(settings: Settings, port: int | None) -> Iterator[None]:
 def worker(metrics_port_option: MetricsPort = None) -> None:
     """Relay the outbox to the broker and run every consumer, until SIGTERM or Ctrl-C."""
     from conduit.entrypoints.worker import serve_worker_until_signalled
+    from conduit.observability.tracing.environment import start_tracing
 
     settings = load_settings()
     if metrics_port_option is not None:
         settings = settings.model_copy(update={"metrics_port": metrics_port_option})
-    container = build_container(settings)
+    # Traced when the OTEL_* variables say so (service "conduit-worker").
+    container = build_container(settings, tracing=start_tracing("conduit-worker"))
     bus = settings.broker_url or "embedded (in this process)"
     shown = bus.split("@")[-1] if "@" in bus else bus
     announce(settings, f"Conduit worker: events via {shown}", "conduit_worker", events=shown)

@@ -2,13 +2,13 @@
 
 Every metric is declared here, on Conduit's own registry (:data:`REGISTRY`), and named
 ``conduit_*`` (docs/operating/metrics.md lists them with their labels). The rest of the
-package records into them: :mod:`.metrics_http` (requests), :mod:`.measured` (the event
+package records into them: :mod:`.http` (requests), :mod:`.measured` (the event
 bus, the response cache and the rate limiter, wrapped by bootstrap) and
-:mod:`.metrics_sampler` (what is read from the process's state: pools, sockets, the
+:mod:`.sampler` (what is read from the process's state: pools, sockets, the
 password queue, the outbox).
 
 Several processes (``conduit serve --workers N``): ``conduit serve`` sets
-``PROMETHEUS_MULTIPROC_DIR`` before the workers start (:mod:`.metrics_server`), every
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start (:mod:`.server`), every
 worker's values go to files there, and :func:`render` adds them up at scrape time, so the
 numbers are the server's whatever worker answers. A gauge says how its processes' values
 combine (``multiprocess_mode``): ``livesum`` for what each process holds (connections,
@@ -46,7 +46,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 
-# -- HTTP (metrics_http.RequestMetrics) ------------------------------------------------------
+# -- HTTP (http.RequestMetrics) ------------------------------------------------------
 HTTP_LABELS = ("route", "method", "status")
 HTTP_REQUESTS = Counter(
     "conduit_http_requests",
@@ -68,7 +68,7 @@ HTTP_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 
-# -- Database pools (metrics_sampler) --------------------------------------------------------
+# -- Database pools (sampler) --------------------------------------------------------
 POOL_SIZE = Gauge(
     "conduit_db_pool_size",
     "Connections a pool keeps (CONDUIT_DB_POOL_SIZE; SQLite: 1 writer, the readers).",

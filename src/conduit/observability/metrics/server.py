@@ -23,8 +23,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import structlog
 
-from conduit.observability import metrics
-from conduit.observability.metrics_http import METRICS_PATH, allowed_networks, is_allowed
+from conduit.observability.metrics import registry as metrics
+from conduit.observability.metrics.http import METRICS_PATH, allowed_networks, is_allowed
 from conduit.settings import Settings
 
 log = structlog.get_logger("conduit.metrics")

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 
 from conduit.http.client_address import CLIENT_IP
-from conduit.observability import metrics
-from conduit.observability.metrics_sampler import ProcessMetrics
+from conduit.observability.metrics import registry as metrics
+from conduit.observability.metrics.sampler import ProcessMetrics
 from conduit.settings import Settings
 
 Scope = MutableMapping[str, Any]

@@ -1,4 +1,7 @@
-"""Conduit's one settings class. Read once, in bootstrap, and passed down."""
+"""Conduit's one settings class. Read once, in bootstrap, and passed down.
+
+The structured values some settings hold (providers, rate limits) are in ``values.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +9,16 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from conduit.settings.values import DEVELOPMENT_RATE_LIMITS as DEVELOPMENT_RATE_LIMITS
+from conduit.settings.values import PRODUCTION_RATE_LIMITS as PRODUCTION_RATE_LIMITS
+from conduit.settings.values import OidcProvider as OidcProvider
+from conduit.settings.values import RateLimits as RateLimits
 
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-class OidcProvider(BaseModel):
-    """One OpenID Connect provider users may sign in with (an item of CONDUIT_OIDC_PROVIDERS)."""
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    issuer: str
-    client_id: str
-    client_secret: SecretStr | None = None
-    scopes: str = "openid email profile"
-
-
-class RateLimits(BaseModel):
-    """Requests allowed per window, in the ``limits`` notation ("10/minute")."""
-
-    login_per_ip: str
-    login_per_account: str
-    register_per_ip: str
-    writes_per_user: str
-    reads_per_ip: str
-
-
-# The production budget (issue: login 10/min per IP and per account, register 5/min per IP,
-# writes 60/min per user, reads 600/min per IP) and a development one loose enough for the
-# official suite and a frontend's own end-to-end run from one address.
-PRODUCTION_RATE_LIMITS = RateLimits(
-    login_per_ip="10/minute",
-    login_per_account="10/minute",
-    register_per_ip="5/minute",
-    writes_per_user="60/minute",
-    reads_per_ip="600/minute",
-)
-DEVELOPMENT_RATE_LIMITS = RateLimits(
-    login_per_ip="1000/minute",
-    login_per_account="300/minute",
-    register_per_ip="1000/minute",
-    writes_per_user="3000/minute",
-    reads_per_ip="60000/minute",
-)
 
 
 class Settings(BaseSettings):

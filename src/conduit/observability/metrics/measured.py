@@ -22,8 +22,8 @@ from conduit.core.rate_limits import (
     Quota,
     RateLimiter,
 )
-from conduit.observability import metrics
-from conduit.observability.metrics_sampler import ProcessMetrics
+from conduit.observability.metrics import registry as metrics
+from conduit.observability.metrics.sampler import ProcessMetrics
 from conduit.settings import Settings
 
 

@@ -27,7 +27,7 @@ from conduit.core.db import Database
 from conduit.core.outbox import outbox
 from conduit.core.security import PasswordQueue
 from conduit.live.hub import Hub
-from conduit.observability import metrics
+from conduit.observability.metrics import registry as metrics
 from conduit.settings import Settings
 
 SAMPLE_SECONDS = 1.0
