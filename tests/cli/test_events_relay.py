@@ -1,17 +1,20 @@
 """``conduit events relay --once``: one pass of the relay, for a schedule (cron, a serverless
-function), where no ``conduit serve`` or ``conduit worker`` relays the outbox."""
+function), where no ``conduit serve`` or ``conduit worker`` relays the outbox. The command
+runs as a process of its own, as a schedule runs it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
-from typer.testing import Result
 
 from conduit.bootstrap import Container
 from conduit.core.db import Database
@@ -23,7 +26,6 @@ from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.helpers import auth, register
-from tests.integration.test_events_cli import invoke
 
 
 @pytest.fixture
@@ -79,10 +81,24 @@ async def _waiting(url: str) -> int:
         await db.dispose()
 
 
-def relay_once() -> tuple[Result, dict[str, int]]:
-    result = invoke("events", "relay", "--once")
-    assert result.exit_code == 0, result.output
-    return result, json.loads(result.stdout)
+def conduit(*args: str) -> subprocess.CompletedProcess[str]:
+    """``conduit ARGS`` in a process of its own, with this test's environment (its logging
+    set up on that process's stderr, not on this one's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "conduit.entrypoints.cli", *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def relay_once() -> dict[str, int]:
+    done = conduit("events", "relay", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    return counts
 
 
 def test_one_pass_delivers_what_waits_in_the_outbox(cli_env: str, tmp_path: Path) -> None:
@@ -97,7 +113,7 @@ def test_one_pass_delivers_what_waits_in_the_outbox(cli_env: str, tmp_path: Path
     waiting = asyncio.run(_waiting(cli_env))
     assert waiting >= 3  # two sign-ups and a follow
 
-    _, done = relay_once()
+    done = relay_once()
 
     # ... and what applying them added (the notification's own event) in the same pass.
     assert done["published"] > waiting
@@ -109,7 +125,7 @@ def test_one_pass_delivers_what_waits_in_the_outbox(cli_env: str, tmp_path: Path
 
     # With the embedded bus the consumers applied the events in the command's process.
     assert asyncio.run(_api(cli_env, tmp_path, notifications)) == ["bob"]
-    assert relay_once()[1]["published"] == 0  # nothing left: the next pass publishes nothing
+    assert relay_once()["published"] == 0  # nothing left: the next pass publishes nothing
 
 
 def test_an_unreachable_database_is_one_line_and_exit_code_1(
@@ -120,9 +136,9 @@ def test_an_unreachable_database_is_one_line_and_exit_code_1(
     monkeypatch.setenv("CONDUIT_AUTO_MIGRATE", "false")
     monkeypatch.delenv("CONDUIT_BROKER_URL", raising=False)
 
-    result = invoke("events", "relay", "--once")
+    done = conduit("events", "relay", "--once")
 
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
-    assert "The relay failed" in result.output
-    assert "127.0.0.1" in result.output
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "The relay failed" in done.stderr
+    assert "127.0.0.1" in done.stderr
