@@ -8,6 +8,7 @@ are skipped with the reason printed.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -187,12 +188,17 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def keep_logging_configuration() -> Iterator[None]:
-    """Every test leaves structlog's configuration as it found it: a command run through
-    CliRunner configures logging onto the runner's stream, which is closed after the run, and
-    a later test of the same process that logs would fail writing to it."""
+    """Every test leaves structlog's configuration and the root logger's handlers as it found
+    them: a command run through CliRunner configures logging onto the runner's stream, which
+    is closed after the run, and a later test of the same process that logs would fail
+    writing to it."""
     saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield
     structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _unreachable(backend: str, exc: Exception) -> None:

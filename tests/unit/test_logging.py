@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -12,13 +12,6 @@ import pytest
 import structlog
 
 from conduit.core.logging import configure_logging
-
-
-@pytest.fixture(autouse=True)
-def keep_logging_configuration() -> Iterator[None]:
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 def _lines(monkeypatch: pytest.MonkeyPatch, stderr: io.TextIOBase) -> list[dict[str, object]]:
@@ -56,3 +49,20 @@ def test_json_logs_are_one_object_per_line_with_every_field(
     assert failure["level"] == "warning"
     assert "gone" in str(failure["error"])
     assert (odd["by_id"], odd["huge"]) == ({"1": "a"}, 2**70)
+
+
+def test_a_library_warning_goes_to_the_current_stderr_after_the_old_one_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command run by a test runner logs to the runner's stream, closed after the run;
+    the standard library's records written later reach the stderr of that moment."""
+    first = io.TextIOWrapper(io.BytesIO())  # as CliRunner's: flushing it once closed raises
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging(level="INFO", json=True)
+    logging.getLogger("a.library").warning("first")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("a.library").warning("second %s", "record")
+    line = orjson.loads(second.getvalue().splitlines()[-1])
+    assert (line["event"], line["level"]) == ("second record", "warning")

@@ -92,7 +92,9 @@ class _StandardLogging(logging.StreamHandler):  # type: ignore[type-arg]
     formatted as Conduit's lines (looked up at each record: a test runner swaps it)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
+        # Not setStream(): it flushes the stream it replaces, which a test runner may have
+        # closed since (the record would then be lost to "I/O operation on closed file").
+        self.stream = sys.stderr
         super().emit(record)
 
 
