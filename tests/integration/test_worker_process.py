@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
+from typing import IO
 
 import pytest
 from sqlalchemy import text
@@ -42,14 +44,31 @@ def start_worker(
     env.pop("CONDUIT_BROKER_URL", None)
     if broker_url:
         env["CONDUIT_BROKER_URL"] = broker_url
-    return subprocess.Popen(
+    # Its lines go to a file, not a pipe: at INFO a worker writes a line per event, and a
+    # pipe nobody reads until the end fills up and stops the worker mid-flow.
+    log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by output_of)
+    process = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.worker_process"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    _logs[process.pid] = log
+    return process
+
+
+_logs: dict[int, IO[str]] = {}
+
+
+def output_of(worker: subprocess.Popen[str]) -> str:
+    """Everything a stopped worker wrote (stdout and stderr)."""
+    log = _logs.pop(worker.pid)
+    log.seek(0)
+    output = log.read()
+    log.close()
+    return output
 
 
 async def effects(db: Database) -> tuple[int, int]:
@@ -87,6 +106,8 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
     finally:
         if first.poll() is None:
             first.kill()
+            first.wait()
+        output_of(first)
     killed_at = await processed_count(db, name)
     assert killed_at < EVENTS, "the worker finished before it could be killed mid-way"
 
@@ -95,7 +116,8 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
         await eventually(lambda: _processed_at_least(db, name, EVENTS), within=120)
         await asyncio.sleep(0.5)
         second.send_signal(signal.SIGTERM)  # graceful stop
-        output, _ = second.communicate(timeout=20)
+        second.wait(timeout=20)
+        output = output_of(second)
         assert second.returncode == 0, output
     finally:
         if second.poll() is None:

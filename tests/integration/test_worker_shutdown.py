@@ -31,6 +31,7 @@ from tests.integration.test_worker_process import (
     _processed_at_least,
     effects,
     effects_table,
+    output_of,
     start_worker,
 )
 
@@ -51,11 +52,12 @@ def worker_stopped(output: str) -> dict[str, Any]:
 def stop(worker: subprocess.Popen[str]) -> str:
     worker.send_signal(signal.SIGTERM)
     try:
-        output, _ = worker.communicate(timeout=30)
+        worker.wait(timeout=30)
     finally:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+    output = output_of(worker)
     assert worker.returncode == 0, output
     return output
 
