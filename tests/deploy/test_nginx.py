@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,14 +93,14 @@ def test_the_upstream_names_the_api_services_of_compose() -> None:
 def _running(
     args: list[str], port: int, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd
-    )
-    try:
-        _wait_for_port(port, process, wait=60)
-        yield process
-    finally:
-        stop(process)
+    # Its lines go to a file: a pipe read by no one would fill with request lines and stop it.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        try:
+            _wait_for_port(port, process, wait=60)
+            yield process
+        finally:
+            stop(process)
 
 
 @pytest.fixture

@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from conduit.bootstrap import Container
 
 
+def _adapter(part: object) -> object:
+    """The adapter under the wrappers that observe a port (metrics, tracing): each keeps
+    the part it wraps as ``inner``, and only the adapter knows how to ping its server."""
+    while (inner := getattr(part, "inner", None)) is not None:
+        part = inner
+    return part
+
+
 def broker_kind(url: str | None) -> str:
     """``rabbitmq``, ``nats`` or ``embedded``, from CONDUIT_BROKER_URL."""
     if not url or url.startswith("memory://"):
@@ -38,15 +46,15 @@ def dependencies(container: Container) -> tuple[Dependency, ...]:
     c = container
     found = [Dependency("database", c.db.dialect, required=True, ping=c.db.ping)]
     if c.settings.redis_url:
-        for name, part in (
+        for name, wrapped in (
             ("cache", c.cache),
             ("rate_limits", c.rate_limiter),
             ("live_updates", c.live),
         ):
-            if isinstance(part, Pingable):
+            if isinstance(part := _adapter(wrapped), Pingable):
                 found.append(Dependency(name, "redis", ping=part.ping))
     kind = broker_kind(c.settings.broker_url)
-    bus = c.bus
+    bus = _adapter(c.bus)
     found.append(Dependency("broker", kind, ping=bus.ping if isinstance(bus, Pingable) else None))
     storage = c.storage
     if isinstance(storage, Pingable):
