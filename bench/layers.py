@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -89,6 +90,25 @@ def asgi_get(app: Any, state: dict[str, Any], path: str) -> Call:
     return call
 
 
+@contextlib.asynccontextmanager
+async def running(app: Any) -> AsyncIterator[dict[str, Any]]:
+    """The app between its lifespan's startup and shutdown, as uvicorn runs it; its state."""
+    state: dict[str, Any] = {}
+    startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await startup.put({"type": "lifespan.startup"})
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
+    lifespan = asyncio.create_task(app(scope, startup.get, replies.put))
+    started = await replies.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise SystemExit(f"the app did not start: {started}")
+    try:
+        yield state
+    finally:
+        await startup.put({"type": "lifespan.shutdown"})
+        await lifespan
+
+
 async def measure(database_url: str, count: int, warmup: int) -> list[tuple[str, float]]:
     os.environ["CONDUIT_DATABASE_URL"] = database_url.replace(
         "postgresql://", "postgresql+asyncpg://", 1
@@ -119,16 +139,7 @@ async def measure(database_url: str, count: int, warmup: int) -> list[tuple[str,
         await pool.close()
 
     app = create_app()
-    state: dict[str, Any] = {}
-    startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    await startup.put({"type": "lifespan.startup"})
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
-    lifespan = asyncio.create_task(app(scope, startup.get, replies.put))
-    started = await replies.get()
-    if started["type"] != "lifespan.startup.complete":
-        raise SystemExit(f"the app did not start: {started}")
-    try:
+    async with running(app) as state:
         db = app.state.db
 
         async def checkout() -> None:
@@ -154,9 +165,6 @@ async def measure(database_url: str, count: int, warmup: int) -> list[tuple[str,
         ]
         for name, call in cases:
             rows.append((name, await cpu_per_call(call, count, warmup)))
-    finally:
-        await startup.put({"type": "lifespan.shutdown"})
-        await lifespan
     return rows
 
 

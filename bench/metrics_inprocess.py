@@ -17,9 +17,8 @@ import argparse
 import asyncio
 import os
 import secrets
-from typing import Any
 
-from layers import asgi_get, cpu_per_call
+from layers import asgi_get, cpu_per_call, running
 
 PATHS = ("/api/articles", "/health/live")
 
@@ -29,20 +28,8 @@ async def cpu_per_request(enabled: bool, path: str, count: int) -> float:
     from conduit.settings import Settings
 
     app = create_app(Settings(metrics_enabled=enabled))
-    state: dict[str, Any] = {}
-    startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    await startup.put({"type": "lifespan.startup"})
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
-    lifespan = asyncio.create_task(app(scope, startup.get, replies.put))
-    if (await replies.get())["type"] != "lifespan.startup.complete":
-        raise SystemExit("the app did not start")
-    try:
+    async with running(app) as state:
         return await cpu_per_call(asgi_get(app, state, path), count, count // 10)
-    finally:
-        await startup.put({"type": "lifespan.shutdown"})
-        await replies.get()
-        await lifespan
 
 
 async def main() -> None:
