@@ -1,27 +1,42 @@
 """Conduit's one settings class. Read once, in bootstrap, and passed down.
 
+Its fields are grouped by room, one module each (``database``, ``events``, ``cache``,
+``live``, ``storage``, ``observability``); what is left here is accounts, HTTP and GraphQL.
 The structured values some settings hold (providers, rate limits) are in ``values.py``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from conduit.settings.cache import CacheSettings
+from conduit.settings.database import DEFAULT_DATA_DIR as DEFAULT_DATA_DIR
+from conduit.settings.database import DatabaseSettings
+from conduit.settings.events import EventSettings
+from conduit.settings.live import LiveSettings
+from conduit.settings.observability import ObservabilitySettings
+from conduit.settings.storage import StorageSettings
 from conduit.settings.values import DEVELOPMENT_RATE_LIMITS as DEVELOPMENT_RATE_LIMITS
 from conduit.settings.values import PRODUCTION_RATE_LIMITS as PRODUCTION_RATE_LIMITS
 from conduit.settings.values import OidcProvider as OidcProvider
 from conduit.settings.values import RateLimits as RateLimits
 
-DEFAULT_DATA_DIR = Path("data")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
-class Settings(BaseSettings):
+class Settings(
+    DatabaseSettings,
+    EventSettings,
+    CacheSettings,
+    LiveSettings,
+    StorageSettings,
+    ObservabilitySettings,
+    BaseSettings,
+):
     """Every knob of Conduit; each field is set by the variable CONDUIT_<NAME>."""
 
     model_config = SettingsConfigDict(
@@ -32,15 +47,6 @@ class Settings(BaseSettings):
         default="development",
         description="production refuses a missing or weak secret key and an embedded database "
         "without an explicit URL.",
-    )
-    database_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy async URL. Unset: SQLite file <data_dir>/conduit.db, "
-        "migrated at start.",
-    )
-    data_dir: Path = Field(
-        default=DEFAULT_DATA_DIR,
-        description="Folder for the embedded database and the generated secret key.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -128,47 +134,10 @@ class Settings(BaseSettings):
     rate_limit_reads_per_ip: str | None = Field(
         default=None, description='Default: "600/minute" in production.'
     )
-    # Every connection is kept: overflow connections are closed on return and opened again
-    # under the next burst (150-190 new PostgreSQL sessions per 10 s at 64 concurrent
-    # requests, each a backend start), so the whole budget is the pool (bench/README.md).
-    db_pool_size: int = Field(default=40, ge=1, le=200)
-    db_pool_max_overflow: int = Field(default=0, ge=0, le=200)
-    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
-    db_echo: bool = False
-    sqlite_readers: int = Field(
-        default=4,
-        ge=0,
-        le=64,
-        description="SQLite: read-only connections that serve reads in parallel (0: reads "
-        "share the single writer connection).",
-    )
-    auto_migrate: bool | None = Field(
-        default=None,
-        description="Run migrations when the server starts. Default: on for SQLite, off otherwise.",
-    )
     cors_origins: list[str] = Field(
         default=["*"], description="Allowed browser origins (JSON list); ['*'] allows any."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    broker_url: str | None = Field(
-        default=None,
-        description="Event bus: amqp://user:pass@host/vhost (RabbitMQ) or nats://host:4222 "
-        "(NATS JetStream). Unset: the embedded bus; conduit serve runs the relay and the "
-        "consumers in-process.",
-    )
-    relay_in_serve: bool = Field(
-        default=True,
-        description="With a broker, conduit serve also runs a relay (outbox to broker); "
-        "conduit worker always does. Several relays are safe on PostgreSQL and MariaDB.",
-    )
-    relay_poll_interval_seconds: float = Field(
-        default=0.5,
-        gt=0,
-        le=60,
-        description="How often the relay looks for events committed by other processes "
-        "(it wakes at once for its own).",
-    )
-    relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     shutdown_timeout_seconds: float = Field(
         default=20.0,
         gt=0,
@@ -176,93 +145,6 @@ class Settings(BaseSettings):
         description="On SIGTERM: how long conduit serve lets requests in flight finish, and "
         "how long either process gives its parts (the relay's batch, the deliveries in "
         "progress, the pools) to stop.",
-    )
-    event_retention_days: float = Field(
-        default=7.0,
-        gt=0,
-        description="Published outbox rows and processed-event records older than this are pruned.",
-    )
-    consumer_max_attempts: int = Field(
-        default=5,
-        ge=1,
-        le=100,
-        description="Deliveries of one event to a consumer before it is dead-lettered.",
-    )
-    storage_url: str | None = Field(
-        default=None,
-        description="Where uploaded images go: s3://bucket (an S3-compatible store). Unset: "
-        "the folder <data_dir>/media, served by the API at /media/{key}.",
-    )
-    media_base_url: str = Field(
-        default="/media",
-        description="Base of the links to uploaded images (user.image, upload.url): the "
-        "API's /media route, or its absolute URL (https://api.example.com/media) when the "
-        "frontend is served from another origin.",
-    )
-    s3_endpoint_url: str | None = Field(
-        default=None, description="S3 endpoint (unset: AWS); e.g. http://127.0.0.1:8333."
-    )
-    s3_region: str | None = Field(default=None, description="S3 region (default us-east-1).")
-    s3_access_key_id: str | None = Field(default=None, description="S3 access key id.")
-    s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key.")
-    s3_url_ttl_seconds: int = Field(
-        default=3600,
-        ge=60,
-        le=7 * 24 * 3600,
-        description="Lifetime of the presigned GET URLs /media/{key} redirects to.",
-    )
-    upload_retention_hours: float = Field(
-        default=24.0,
-        gt=0,
-        description="Uploads no user and no article refers to are deleted after this long "
-        "(by the worker, or conduit uploads prune).",
-    )
-    upload_prune_interval_seconds: float = Field(
-        default=3600.0,
-        gt=0,
-        description="How often the worker (or conduit serve with the embedded bus) prunes "
-        "unreferenced uploads.",
-    )
-    redis_url: str | None = Field(
-        default=None, description="Redis for the cache and live updates across instances"
-    )
-    cache_ttl_seconds: int = Field(
-        default=300,
-        ge=1,
-        le=86_400,
-        description="Lifetime of a cached response in Redis; an upper bound on staleness if "
-        "an invalidation is ever lost (a network split between one instance and Redis).",
-    )
-    cache_timeout_seconds: float = Field(
-        default=0.25,
-        gt=0,
-        le=5,
-        description="Timeout of a cache call; past it the request reads the database (and "
-        "after a few in a row the cache is bypassed until Redis answers again).",
-    )
-    live_auth_timeout_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        description="A WebSocket must send its auth message within this time (else 4401).",
-    )
-    live_ping_seconds: float = Field(
-        default=25.0,
-        gt=0,
-        description='A WebSocket idle this long gets a {"type": "ping"} message.',
-    )
-    live_max_connections_per_user: int = Field(
-        default=5,
-        ge=1,
-        description="WebSockets one user may hold on one instance; one more closes with 4429.",
-    )
-    live_max_subscriptions: int = Field(
-        default=50, ge=1, description="Articles one WebSocket may subscribe to."
-    )
-    live_send_queue: int = Field(
-        default=256,
-        ge=1,
-        description="Messages waiting for a WebSocket that does not read; when full, the "
-        "socket is closed with 4408 (the others are never slowed).",
     )
     graphql_ide: bool | None = Field(
         default=None,
@@ -313,37 +195,6 @@ class Settings(BaseSettings):
             return self.event_loop
         return "asyncio" if workers == 1 else "uvloop"
 
-    # Metrics (docs/operating/metrics.md): off, no measuring and GET /metrics is a 404.
-    metrics_enabled: bool = True
-    metrics_allow: str = Field(
-        default="",
-        description="Networks besides loopback that may read /metrics: comma-separated CIDRs.",
-    )
-    metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, description="A port of their own for the metrics."
-    )
-    # Every interface: the port answers only what CONDUIT_METRICS_ALLOW allows, as /metrics.
-    metrics_host: str = "0.0.0.0"  # noqa: S104
-    git_sha: str | None = Field(default=None, description="conduit_build_info's git_sha.")
-
-    @field_validator("metrics_allow")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        for entry in filter(None, (part.strip() for part in value.split(","))):
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"{entry!r} is not an IP network: write comma-separated CIDRs, "
-                    "for example 10.0.0.0/8,192.168.1.7,fd00::/8"
-                ) from None
-        return value
-
-    log_level: str = "INFO"
-    log_json: bool | None = Field(
-        default=None, description="JSON logs. Default: JSON unless stderr is a terminal."
-    )
-
     @property
     def rate_limits(self) -> RateLimits:
         """The configured limits, each unset one from the environment's defaults."""
@@ -372,17 +223,3 @@ class Settings(BaseSettings):
     def public_base_url(self) -> str:
         """CONDUIT_PUBLIC_URL without a trailing slash (default http://127.0.0.1:8000)."""
         return (self.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
-
-    @property
-    def effective_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'conduit.db').as_posix()}"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
-
-    @property
-    def should_auto_migrate(self) -> bool:
-        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
