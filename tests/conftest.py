@@ -52,7 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--faults-only",
         action="store_true",
-        help="run only the tests marked faults (the second, serial phase of `make test`)",
+        help="run only the tests marked faults or cluster (the second, serial phase of "
+        "`make test`)",
     )
 
 
@@ -71,7 +72,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Tests marked ``faults`` stop or restart a shared server (PostgreSQL, MariaDB, RabbitMQ):
     they never run beside other tests, so a run spread over xdist workers leaves them out
     (deselected) and ``make test`` runs them afterwards on their own (``--faults-only``, one
-    process).
+    process). So do the tests marked ``cluster``, which start several servers of their own
+    (Patroni and etcd, a replica, nginx over instances, Sentinel) and put them under load:
+    beside three other workers on two cores their timings (a failover, a kill) would be the
+    machine's, not Conduit's. Both are ``slow`` too.
 
     The tests of SLOW_MODULES are marked ``slow`` here (before ``-m`` selects).
     """
@@ -81,7 +85,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _slow_rank(item) is not None:
             item.add_marker(pytest.mark.slow)
-        is_fault = item.get_closest_marker("faults") is not None
+        is_fault = any(item.get_closest_marker(name) for name in ("faults", "cluster"))
+        if is_fault:
+            item.add_marker(pytest.mark.slow)
         if (faults_only and not is_fault) or (parallel and is_fault):
             dropped.append(item)
             continue
