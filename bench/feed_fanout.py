@@ -192,6 +192,18 @@ def zipf_followers(users: int, follows: int) -> Followers:
     return Followers(users, (low + high) / 2)
 
 
+def users_when_top_author_passes_budget(c: UnitCosts, follows_each: int = 20) -> int:
+    """The fewest users (with ``follows_each`` follows each, Zipf followers) at which the
+    most followed author's publish no longer fits the delivery budget."""
+    limit = followers_within_budget(c)
+    low, high = 2, 10**9
+    while low < high:
+        middle = (low + high) // 2
+        top = zipf_followers(middle, follows_each * middle).of_rank(1)
+        low, high = (low, middle) if top > limit else (middle + 1, high)
+    return low
+
+
 def _us(value: float) -> str:
     return f"{value / 1000:,.2f} ms" if value >= 1000 else f"{value:,.0f} µs"
 
@@ -245,6 +257,7 @@ def key_figures(shape: Shape = SEEDED, c: UnitCosts = MEASURED) -> dict[str, flo
         "break_even_vs_today": break_even_reads_per_article("read, today", shape, c),
         "break_even_vs_bounded": break_even_reads_per_article("read, bounded", shape, c),
         "followers_within_budget": followers_within_budget(c),
+        "users_when_top_author_passes_budget": users_when_top_author_passes_budget(c),
         "seeded_top_publish_ms": publish_us("write", shape.users - 1, c) / 1000,
     }
 
@@ -261,7 +274,9 @@ def figures_text(shape: Shape = SEEDED, c: UnitCosts = MEASURED) -> str:
             f"a bounded read above {f['break_even_vs_bounded']:.2f}.",
             f"- One publish reaches at most {f['followers_within_budget']:,.0f} followers within "
             f"{DELIVERY_BUDGET_S:g} s; the seeded data's most followed author (999) takes "
-            f"{f['seeded_top_publish_ms']:.1f} ms.",
+            f"{f['seeded_top_publish_ms']:.1f} ms; with Zipf followers and 20 follows each, "
+            f"the most followed author passes the budget from "
+            f"{f['users_when_top_author_passes_budget']:,.0f} users on.",
         ]
     )
 
@@ -388,6 +403,8 @@ def chart_svg(shape: Shape = SEEDED, c: UnitCosts = MEASURED) -> str:
         ),
         (shape.users - 1, publish_us("write", shape.users - 1, c), "seeded top author"),
     ]
+    crossing = followees_where_timeline_reads_cheaper("read, today", shape, c)
+    marks_a.append((crossing, feed_read_us("write", crossing, a, c), f"{crossing:.1f}"))
     reads: list[tuple[str, str, list[tuple[float, float]], str]] = [
         (
             name,
