@@ -3,18 +3,19 @@
 ``make bench-pgbouncer`` runs this file. It seeds its own database ``conduit_bench_pgbouncer``
 (``--sizes quick``: 2,000 articles, as ``make bench`` seeds, with the same fixtures), starts
 a private pgbouncer (tests/pgbouncer_server.py: transaction pooling, ``--pgbouncer-pool``
-server connections) in front of the machine's PostgreSQL, then measures three variants of
-the same ``conduit serve`` (one worker pinned to core 0, the same settings, rate limits
-off), taking turns round after round so that the machine's other work falls on each alike:
+server connections, 8) in front of the machine's PostgreSQL, then measures three variants
+of the same ``conduit serve`` (one worker pinned to core 0, the same settings: a pool of
+``--pool`` connections, 16, rate limits off), taking turns round after round so that the
+machine's other work falls on each alike:
 
 - ``direct``: CONDUIT_DATABASE_URL on PostgreSQL, asyncpg's statement cache on (the default);
 - ``direct, no cache``: the same URL with ``CONDUIT_DATABASE_POOLER=pgbouncer``: what the
   statements cost once no prepared statement is kept, without pgbouncer's hop;
 - ``pgbouncer``: CONDUIT_DATABASE_URL on the pgbouncer with ``CONDUIT_DATABASE_POOLER=pgbouncer``.
 
-Each endpoint gets a warm-up and a measured wrk run (pinned to core 1, 64 connections,
-bench/load.py); requests/s, p50 and p99 are the median over the rounds. The comments the
-write endpoint added are deleted afterwards. See bench/README.md, "Through pgbouncer".
+Each endpoint gets a warm-up and a measured wrk run (pinned to core 1, 64 connections, a
+10 s timeout, bench/load.py); requests/s, p50 and p99 are the median over the rounds. The
+comments the write endpoint added are deleted afterwards. See bench/README.md, "Through pgbouncer".
 """
 
 from __future__ import annotations
@@ -59,9 +60,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint (5)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
-    parser.add_argument("--timeout", type=float, default=2, help="wrk request timeout, s (2)")
+    parser.add_argument("--timeout", type=float, default=10, help="wrk request timeout, s (10)")
     parser.add_argument("--sizes", choices=["quick", "full"], default="quick")
-    parser.add_argument("--pgbouncer-pool", type=int, default=20, help="server connections")
+    # Small pools: the PostgreSQL server is shared (max_connections), and a busy server on
+    # two cores runs no faster with more connections than cores times a few.
+    parser.add_argument("--pool", type=int, default=16, help="CONDUIT_DB_POOL_SIZE (16)")
+    parser.add_argument("--pgbouncer-pool", type=int, default=8, help="server connections (8)")
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     parser.add_argument("--server-cpu", type=int, default=0, help="core of the server (0)")
     parser.add_argument("--wrk-cpu", type=int, default=1, help="core of wrk (1)")
@@ -175,6 +179,7 @@ def main() -> int:
         CONDUIT_SECRET_KEY=run.secret,
         CONDUIT_LOG_LEVEL="WARNING",
         CONDUIT_RATE_LIMITS_ENABLED="false",
+        CONDUIT_DB_POOL_SIZE=str(args.pool),
     )
     prefixes = pinning(args)
     run_id = secrets.token_hex(3)
@@ -204,7 +209,7 @@ def main() -> int:
     out(
         f"\nMedian of {args.rounds} turns per variant; {args.duration:g} s per endpoint after "
         f"{args.warmup:g} s of warm-up, {args.connections} connections; pgbouncer lends "
-        f"{args.pgbouncer_pool} server connections to Conduit's pool of 40."
+        f"{args.pgbouncer_pool} server connections to Conduit's pool of {args.pool}."
     )
     return 0
 
