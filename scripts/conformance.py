@@ -4,11 +4,14 @@ Each run gets a fresh server: a new SQLite file, a new PostgreSQL or MariaDB dat
 ``services`` run is PostgreSQL with the production parts switched on: Redis
 (``CONDUIT_REDIS_URL``), RabbitMQ (``CONDUIT_BROKER_URL``, a vhost of its own) and a
 ``conduit worker`` beside the server; the ``handler`` run is SQLite with every route run by
-FastAPI's own request handler (``CONDUIT_ROUTE_PLANS=false``). Every folder of the suite is
-run; the script fails if any request or assertion fails, or if a server logged an answer 500.
+FastAPI's own request handler (``CONDUIT_ROUTE_PLANS=false``); the ``pgbouncer`` run is
+PostgreSQL reached through a private pgbouncer in transaction pooling mode
+(``CONDUIT_DATABASE_POOLER=pgbouncer``; migrated through it too). Every folder of the suite
+is run; the script fails if any request or assertion fails, or if a server logged an answer
+500.
 
     python scripts/conformance.py --bruno-dir DIR \
-        [--backends sqlite,postgresql,mariadb,services,handler]
+        [--backends sqlite,postgresql,mariadb,services,handler,pgbouncer]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +32,9 @@ from pathlib import Path
 
 import psycopg2
 import pymysql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' pgbouncer
+from tests.pgbouncer_server import Pgbouncer, pgbouncer_binary
 
 BRUNO = ["npx", "-y", "@usebruno/cli@4"]
 PG_ADMIN = os.environ.get("CONDUIT_CONFORMANCE_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -82,6 +89,25 @@ def rabbitmq_vhost(name: str, *, create: bool) -> str:
     return f"amqp://{AMQP_HOST}/{name}"
 
 
+def start_pgbouncer(workdir: Path) -> Pgbouncer:
+    """A private pgbouncer (transaction pooling, 10 server connections) in front of the
+    PostgreSQL of ``PG_ADMIN``, on a free port."""
+    binary = pgbouncer_binary()
+    if binary is None:
+        raise SystemExit("pgbouncer is not installed (apt-get install pgbouncer)")
+    admin = psycopg2.extensions.parse_dsn(PG_ADMIN)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    return Pgbouncer(
+        workdir / "pgbouncer",
+        port=port,
+        binary=binary,
+        server_host=admin.get("host", "127.0.0.1"),
+        server_port=int(admin.get("port", 5432)),
+    ).start()
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGINT)
     try:
@@ -129,22 +155,40 @@ def run_suite(bruno_dir: Path, port: int) -> tuple[int, int, list[str]]:
 def serve_and_check(backend: str, bruno_dir: Path, port: int) -> bool:
     workdir = Path(tempfile.mkdtemp(prefix=f"conduit-conformance-{backend}-"))
     env = {**os.environ, "CONDUIT_DATA_DIR": str(workdir / "data"), "CONDUIT_LOG_LEVEL": "WARNING"}
-    for name in ("CONDUIT_DATABASE_URL", "CONDUIT_SECRET_KEY", "CONDUIT_REDIS_URL"):
+    for name in (
+        "CONDUIT_DATABASE_URL",
+        "CONDUIT_DATABASE_POOLER",
+        "CONDUIT_SECRET_KEY",
+        "CONDUIT_REDIS_URL",
+    ):
         env.pop(name, None)
     env.pop("CONDUIT_BROKER_URL", None)
     db_name = f"conduit_conformance_{os.getpid()}"
     # "services": PostgreSQL with Redis, RabbitMQ and a worker; "handler": SQLite with every
-    # route run by FastAPI's own handler (CONDUIT_ROUTE_PLANS=false), the plans' reference.
-    database = {"services": "postgresql", "handler": "sqlite"}.get(backend, backend)
+    # route run by FastAPI's own handler (CONDUIT_ROUTE_PLANS=false), the plans' reference;
+    # "pgbouncer": PostgreSQL through a private pgbouncer in transaction pooling mode.
+    database = {"services": "postgresql", "handler": "sqlite", "pgbouncer": "postgresql"}.get(
+        backend, backend
+    )
     if backend == "handler":
         env["CONDUIT_ROUTE_PLANS"] = "false"
+    bouncer = None
     if database == "postgresql":
         env["CONDUIT_DATABASE_URL"] = pg_database(db_name, create=True)
     elif database == "mariadb":
         env["CONDUIT_DATABASE_URL"] = mariadb_database(db_name, create=True)
+    if backend == "pgbouncer":
+        bouncer = start_pgbouncer(workdir)
+        env["CONDUIT_DATABASE_URL"] = bouncer.url(db_name)
+        env["CONDUIT_DATABASE_POOLER"] = "pgbouncer"
     if database != "sqlite":
         env["CONDUIT_SECRET_KEY"] = secrets.token_urlsafe(48)
-        subprocess.run(["conduit", "db", "upgrade"], env=env, check=True)
+        try:
+            subprocess.run(["conduit", "db", "upgrade"], env=env, check=True)
+        except BaseException:
+            if bouncer is not None:
+                bouncer.stop()
+            raise
     if backend == "services":
         env["CONDUIT_REDIS_URL"] = REDIS_URL
         env["CONDUIT_BROKER_URL"] = rabbitmq_vhost(db_name, create=True)
@@ -168,6 +212,8 @@ def serve_and_check(backend: str, bruno_dir: Path, port: int) -> bool:
         for process in processes:
             stop(process)
         log.close()
+        if bouncer is not None:
+            bouncer.stop()
         if database == "postgresql":
             pg_database(db_name, create=False)
         elif database == "mariadb":

@@ -190,6 +190,7 @@ def build(
         max_overflow=settings.db_pool_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         echo=settings.db_echo,
+        pooler=settings.database_pooler,
     )
     db = Database(
         engine,

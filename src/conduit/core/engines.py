@@ -1,10 +1,11 @@
 """Engines per database: SQLite's single writer and read-only pool, server pools that drop
-every lost connection, MariaDB in READ COMMITTED with ``utf8mb4``."""
+every lost connection, MariaDB in READ COMMITTED with ``utf8mb4``, PostgreSQL through a
+transaction pooler (pgbouncer) without prepared statements kept on the server."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from conduit.core.db_errors import is_connection_lost
+
+Pooler = Literal["none", "pgbouncer"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -64,15 +67,21 @@ def create_engine(
     max_overflow: int = 10,
     pool_timeout: float = 10.0,
     echo: bool = False,
+    pooler: Pooler = "none",
 ) -> AsyncEngine:
     """An async engine tuned per database.
 
     SQLite allows one writer at a time: Conduit gives it a single pooled connection so that
     concurrent writes queue in the pool (a bounded wait) instead of failing with
     "database is locked". Reads go to a separate pool (see :class:`Database`).
+
+    ``pooler="pgbouncer"``: the URL is a pgbouncer in transaction pooling mode in front of
+    PostgreSQL (see :func:`transaction_pooler_connect_args`).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    if pooler != "none" and backend != "postgresql":
+        raise ValueError(f"a {pooler} pooler stands in front of PostgreSQL only, not {backend}")
     kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
     if backend == "sqlite":
         database = parsed.database or ""
@@ -96,12 +105,37 @@ def create_engine(
             # committed (a read after INSERT IGNORE finds the row that made it a no-op), and
             # InnoDB takes no gap locks on reads, which deadlocked concurrent writers.
             kwargs["isolation_level"] = "READ COMMITTED"
+        if pooler == "pgbouncer":
+            kwargs["connect_args"] = transaction_pooler_connect_args()
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
         event.listen(engine.sync_engine, "handle_error", _invalidate_lost_connections)
     return engine
+
+
+def transaction_pooler_connect_args() -> dict[str, Any]:
+    """asyncpg's arguments behind a pooler in transaction mode: no statement cache at all.
+
+    Such a pooler lends a server connection for one transaction (or one statement outside a
+    transaction) and then to another client. A statement prepared under a name on one
+    server connection is unknown on the next ("prepared statement ... does not exist"), and
+    two clients' names clash on a shared one ("... already exists"). With both caches off
+    (SQLAlchemy's ``prepared_statement_cache_size`` and asyncpg's ``statement_cache_size``)
+    asyncpg prepares each statement unnamed, to learn its types, then sends the Parse again
+    in the same message as its Bind and Execute: every execution is whole on whichever
+    server connection it lands, inside a transaction or not (the read-only units of work
+    run without BEGIN), and no statement is left behind on the server connections.
+
+    Not chosen: statement names made unique per prepare (a uuid each) still need the
+    prepare and the execution on one server connection, which a statement outside a
+    transaction does not get, and leave a statement behind on a server connection at each
+    transaction's end unless pgbouncer resets every connection it takes back; pgbouncer's
+    own prepared statements (``max_prepared_statements``) need pgbouncer 1.21, Debian 12
+    ships 1.18.
+    """
+    return {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
 
 
 def _invalidate_lost_connections(context: ExceptionContext) -> None:

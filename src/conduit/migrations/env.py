@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from conduit.articles.search_index import is_unmodelled
 from conduit.core.engines import create_engine
@@ -36,7 +36,11 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_engine(url)
+    # On PostgreSQL without prepared statements kept on the server: the migrations run each
+    # statement once, and so they run through pgbouncer in transaction mode as well as
+    # directly (docs/operating/pgbouncer.md).
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    engine = create_engine(url, pooler="pgbouncer" if postgresql else "none")
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -16,6 +17,12 @@ class DatabaseSettings(BaseModel):
         default=None,
         description="SQLAlchemy async URL. Unset: SQLite file <data_dir>/conduit.db, "
         "migrated at start.",
+    )
+    database_pooler: Literal["none", "pgbouncer"] = Field(
+        default="none",
+        description="pgbouncer: CONDUIT_DATABASE_URL is a pgbouncer in transaction pooling "
+        "mode (or another transaction pooler) in front of PostgreSQL; Conduit keeps no "
+        "prepared statement on the server connections (docs/operating/pgbouncer.md).",
     )
     data_dir: Path = Field(
         default=DEFAULT_DATA_DIR,
@@ -39,6 +46,18 @@ class DatabaseSettings(BaseModel):
         default=None,
         description="Run migrations when the server starts. Default: on for SQLite, off otherwise.",
     )
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgresql(self) -> DatabaseSettings:
+        if self.database_pooler != "none" and not self.effective_database_url.startswith(
+            "postgresql"
+        ):
+            raise ValueError(
+                f"CONDUIT_DATABASE_POOLER={self.database_pooler} needs a PostgreSQL "
+                "CONDUIT_DATABASE_URL (postgresql+asyncpg://user@pgbouncer-host:6432/conduit); "
+                "unset CONDUIT_DATABASE_POOLER for SQLite or MariaDB"
+            )
+        return self
 
     @property
     def effective_database_url(self) -> str:
