@@ -118,15 +118,13 @@ seed: install ## Fill the configured database with demo data
 bench: install ## Benchmark on PostgreSQL with wrk (seeds 1,000 users / 10,000 articles)
 	$(UV) run --frozen python bench/run.py
 
-<<<<<<< HEAD
 .PHONY: scaling-simulation
 scaling-simulation: install ## The feed fan-out model of docs/scaling.md: prints its tables, redraws docs/scaling-feed-fanout.svg
 	$(UV) run --frozen python bench/feed_fanout.py
-=======
+
 .PHONY: bench-pgbouncer
 bench-pgbouncer: install ## Conduit through a private pgbouncer (transaction pooling) beside direct on PostgreSQL, taking turns (wrk)
 	$(UV) run --frozen python bench/pgbouncer.py
->>>>>>> scale-pgbouncer
 
 .PHONY: bench-metrics
 bench-metrics: install ## What the Prometheus metrics cost: req/s with them on and off, alternated (PostgreSQL, wrk)
