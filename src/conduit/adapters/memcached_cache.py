@@ -66,14 +66,15 @@ URL_FORM = "memcached://host:port"
 
 def parse_url(url: str) -> tuple[str, int]:
     """The host and port of ``memcached://host[:port]``; ValueError naming the form if not."""
+    wrong = ValueError(f"write {URL_FORM} (no user, path or query)")
     try:
         parts = urlsplit(url)
         port = parts.port or DEFAULT_PORT
-    except ValueError as exc:
-        raise ValueError(f"write {URL_FORM}, not {url!r} ({exc})") from None
+    except ValueError:
+        raise wrong from None
     extra = parts.path.strip("/") or parts.query or parts.fragment or parts.username
     if parts.scheme != "memcached" or not parts.hostname or extra:
-        raise ValueError(f"write {URL_FORM}, not {url!r}")
+        raise wrong
     return parts.hostname, port
 
 

@@ -89,7 +89,7 @@ def response_cache(settings: Settings, db: Database, rules: CacheRules) -> Respo
     if not url:
         return NoCache()
     variable = "CONDUIT_CACHE_URL" if settings.cache_url else "CONDUIT_REDIS_URL"
-    scheme = url.split("://")[0] if "://" in url else url
+    scheme = url.split("://")[0] if "://" in url else ""
     cache: ResponseCache
     if scheme == "memcached":
         from conduit.adapters.memcached_cache import MemcachedResponseCache
@@ -103,10 +103,11 @@ def response_cache(settings: Settings, db: Database, rules: CacheRules) -> Respo
         except ValueError as exc:
             raise ConfigurationError(f"{variable} is not a Memcached URL: {exc}") from None
     elif settings.cache_url and not scheme.startswith("redis") and scheme != "unix":
+        found = f"{scheme}://" if scheme else "a URL without a scheme"
         raise ConfigurationError(
             "CONDUIT_CACHE_URL must be memcached://host:port or a Redis URL (redis://, "
-            f"rediss://, redis+sentinel://, unix://), or unset for CONDUIT_REDIS_URL's Redis; "
-            f"not {scheme}://"
+            "rediss://, redis+sentinel://, unix://), or unset for CONDUIT_REDIS_URL's Redis; "
+            f"not {found}"
         )
     else:
         from conduit.adapters.redis_cache import RedisResponseCache
