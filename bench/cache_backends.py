@@ -7,15 +7,18 @@ rotated each round, so that none always runs first or last):
 
 - ``none``: no cache (neither CONDUIT_REDIS_URL nor CONDUIT_CACHE_URL);
 - ``redis``: a private redis-server (free port, no persistence), CONDUIT_REDIS_URL;
-- ``memcached``: a private memcached (free port, 64 MiB), CONDUIT_CACHE_URL=memcached://.
+- ``memcached``: a private memcached (free port, 64 MiB, one worker thread as Redis has),
+  CONDUIT_CACHE_URL=memcached://.
 
 Each time it measures ``GET /api/articles``, ``GET /api/articles/{slug}`` and ``GET
 /api/tags`` anonymously with wrk pinned to core 1, as run.py does: the warm-up fills the
 cache, so the measured requests of a cached server are hits. Before that, every answer (a
 miss, then a hit) is checked equal, byte for byte once parsed, to the uncached server's.
-It prints the median requests/s of each setting, the runs, latency and the server's CPU
-per request, and writes bench/results/cache-backends-<timestamp>.json. bench/README.md
-("Response cache: Redis and Memcached") has the figures.
+It prints the median requests/s of each setting, the runs, latency, the server's CPU per
+request and the share of cache lookups that hit (from the server's /metrics: a breaker
+that opened sends requests to the database, and the table must say so), and writes
+bench/results/cache-backends-<timestamp>.json. bench/README.md ("Response cache: Redis and
+Memcached") has the figures.
 """
 
 from __future__ import annotations
@@ -47,12 +50,26 @@ from common import (
 )
 from load import ensure_wrk, measure, pinning
 from report import markdown
-from run import conduit_env, start_conduit
+from run import conduit_env, show_server_log, start_conduit
 from seeding import check_database_name, database_urls, prepare_database
 from servers import free_port, http, start_process, stop_process
 
 KEYS = ("list", "article", "tags")
 SETTINGS = ("none", "redis", "memcached")
+LOOKUPS = ("hits", "misses", "bypasses")  # conduit_cache_<lookup>_total in /metrics
+
+
+def cache_lookups(base: str) -> dict[str, float]:
+    """The server's cache lookups so far, by outcome, from its /metrics."""
+    status, text = http(base, "GET", "/metrics")
+    if status != 200 or not isinstance(text, str):
+        raise BenchError(f"GET /metrics answered {status}")
+    found = dict.fromkeys(LOOKUPS, 0.0)
+    for line in text.splitlines():
+        for lookup in LOOKUPS:
+            if line.startswith(f"conduit_cache_{lookup}_total "):
+                found[lookup] = float(line.split()[1])
+    return found
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL admin URL")
     parser.add_argument("--database", default="conduit_bench_cache", help="dropped, recreated")
     parser.add_argument("--reuse-db", action="store_true", help="keep a seeded database")
+    parser.add_argument(
+        "--settings", default=",".join(SETTINGS), help="which of none,redis,memcached (all)"
+    )
     parser.add_argument("--server-cpu", type=int, default=0, help="core of the server (0)")
     parser.add_argument("--wrk-cpu", type=int, default=1, help="core of wrk (1)")
     args = parser.parse_args(argv)
@@ -73,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rounds = args.rounds or (2 if quick else 3)
     args.duration = args.duration or (3.0 if quick else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if quick else 3.0)
+    args.settings = [name for name in SETTINGS if name in args.settings.split(",")]
+    if not args.settings:
+        parser.error(f"--settings names none of {', '.join(SETTINGS)}")
     return args
 
 
@@ -84,7 +107,9 @@ def cache_server_command(setting: str, port: int) -> list[str]:
         raise BenchError(f"{name} is missing: apt-get install -y {name}")
     if setting == "redis":
         return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command = [binary, "--listen=127.0.0.1", f"--port={port}", "--udp-port=0", "--memory-limit=64"]
+    # One worker thread, as Redis serves commands on one: the same share of a busy machine.
+    command = [binary, "--listen=127.0.0.1", f"--port={port}", "--udp-port=0", "--threads=1"]
+    command.append("--memory-limit=64")
     if os.geteuid() == 0:
         command.append("--user=nobody")  # memcached does not run as root
     return command
@@ -105,8 +130,9 @@ def one_server(
     prefixes: tuple[list[str], list[str]],
     expected: dict[str, Any],
     tag: str,
-) -> dict[str, Result]:
-    """Start the cache server (if any) and conduit serve, check, measure, stop both."""
+) -> tuple[dict[str, Result], dict[str, float]]:
+    """Start the cache server (if any) and conduit serve, check, measure, stop both; the
+    results and, per endpoint, the share of its lookups (warm-up included) that hit."""
     server_prefix, wrk_prefix = prefixes
     cache: subprocess.Popen[bytes] | None = None
     extra: dict[str, str] = {}
@@ -127,13 +153,22 @@ def one_server(
                     raise BenchError(f"{setting}: GET {path} answered {status}: {answer}")
                 if expected.setdefault(key, answer) != answer:
                     raise BenchError(f"{setting}: GET {path} differs from the first answer")
-        return {
-            key: measure(run, wrk_prefix, base, ENDPOINTS_BY_KEY[key], tag, process.pid)
-            for key in KEYS
-        }
+        results, hits = {}, {}
+        for key in KEYS:
+            before = cache_lookups(base)
+            endpoint = ENDPOINTS_BY_KEY[key]
+            results[key] = measure(run, wrk_prefix, base, endpoint, tag, process.pid)
+            after = cache_lookups(base)
+            counted = {lookup: after[lookup] - before[lookup] for lookup in LOOKUPS}
+            total = sum(counted.values())
+            hits[key] = counted["hits"] / total if total else 0.0
+            if setting != "none":
+                say(f"  {key}: {hits[key]:.1%} of {total:,.0f} lookups were hits ({counted})")
+        return results, hits
     finally:
         if process is not None:
             stop_process(run, process)
+            show_server_log(run, f"conduit-cache-{setting}")  # cache_unavailable, if any
         if cache is not None:
             stop_process(run, cache)
 
@@ -146,7 +181,9 @@ def _median(results: list[Result], field: str) -> float:
     return statistics.median(r.latency_us[field] / 1000 for r in results)
 
 
-def table(runs: dict[str, list[dict[str, Result]]], run: Run) -> str:
+def table(
+    runs: dict[str, list[dict[str, Result]]], hits: dict[str, list[dict[str, float]]], run: Run
+) -> str:
     rows = [
         [
             "anonymous read",
@@ -157,12 +194,13 @@ def table(runs: dict[str, list[dict[str, Result]]], run: Run) -> str:
             "p50 ms",
             "p99 ms",
             "server CPU ms/req",
+            "hits",
             "errors",
         ]
     ]
     for key in KEYS:
-        plain = _median([each[key] for each in runs["none"]], "rps")
-        for setting in SETTINGS:
+        plain = _median([each[key] for each in runs["none"]], "rps") if "none" in runs else 0
+        for setting in runs:
             results = [each[key] for each in runs[setting]]
             rps = _median(results, "rps")
             rows.append(
@@ -175,6 +213,7 @@ def table(runs: dict[str, list[dict[str, Result]]], run: Run) -> str:
                     f"{_median(results, 'p50'):.1f}",
                     f"{_median(results, 'p99'):.1f}",
                     f"{_median(results, 'cpu'):.3f}",
+                    "" if setting == "none" else f"{min(h[key] for h in hits[setting]):.1%}",
                     str(sum(r.non_2xx + r.socket_errors for r in results)),
                 ]
             )
@@ -219,16 +258,22 @@ def execute(run: Run, started_at: dt.datetime) -> int:
         say(f"warning: load average {load:.2f} before the run: other work skews the figures")
     data = prepare_database(run, env)
     run.fixtures = {"slug": data["slug"], "tag": data["tag"], "author": data["author"]}
-    runs: dict[str, list[dict[str, Result]]] = {setting: [] for setting in SETTINGS}
+    settings = tuple(args.settings)
+    runs: dict[str, list[dict[str, Result]]] = {setting: [] for setting in settings}
+    hits: dict[str, list[dict[str, float]]] = {setting: [] for setting in settings}
     expected: dict[str, Any] = {}
     for round_ in range(args.rounds):
-        order = SETTINGS[round_ % 3 :] + SETTINGS[: round_ % 3]
+        turn = round_ % len(settings)
+        order = settings[turn:] + settings[:turn]
         for setting in order:
             say(f"round {round_ + 1} of {args.rounds}: {setting}")
             tag = f"c{round_}{setting[0]}"
-            runs[setting].append(one_server(run, env, setting, prefixes, expected, tag))
+            results, shares = one_server(run, env, setting, prefixes, expected, tag)
+            runs[setting].append(results)
+            hits[setting].append(shares)
     out()
-    out(table(runs, run))
+    out(table(runs, hits, run))
+    out("hits: the lowest share of a run's cache lookups (warm-up included) that were hits.")
     failures = [
         f"{setting} {key}: {r.non_2xx} non-2xx, {r.socket_errors} socket errors"
         for setting, side in runs.items()
@@ -251,6 +296,7 @@ def execute(run: Run, started_at: dt.datetime) -> int:
             setting: [{key: result.as_json() for key, result in each.items()} for each in side]
             for setting, side in runs.items()
         },
+        "hit_shares": hits,
         "failures": failures,
     }
     output = RESULTS_DIR / f"cache-backends-{started_at:%Y%m%dT%H%M%SZ}.json"

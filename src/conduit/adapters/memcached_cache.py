@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 import aiomcache
 from aiomcache.pool import Connection
 
-from conduit.adapters.cache_breaker import CacheBreaker, LoopLag
+from conduit.adapters.cache_breaker import PROBE_TIMEOUT, CacheBreaker, LoopLag
 from conduit.core.cache import BYPASS, Lookup
 
 T = TypeVar("T")
@@ -215,7 +215,7 @@ class MemcachedResponseCache:
 
     async def ping(self) -> None:
         """One ``version`` to Memcached, whatever the breaker says (the readiness check)."""
-        await self._version(1.0)
+        await self._version(PROBE_TIMEOUT)
 
     async def close(self) -> None:
         await self._breaker.close()
