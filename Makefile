@@ -130,6 +130,10 @@ bench-pgbouncer: install ## Conduit through a private pgbouncer (transaction poo
 bench-metrics: install ## What the Prometheus metrics cost: req/s with them on and off, alternated (PostgreSQL, wrk)
 	$(UV) run --frozen python bench/metrics_cost.py
 
+.PHONY: bench-cache
+bench-cache: install ## The response cache on Redis and on Memcached: cached reads against no cache, servers taking turns (PostgreSQL, wrk)
+	$(UV) run --frozen python bench/cache_backends.py $(BENCH_CACHE_ARGS)
+
 # Load tests (loadtest/, docs/operating/load-tests.md). LOADTEST_HOST: a running Conduit to
 # load; unset, `make loadtest` starts a production-like conduit serve on a fresh SQLite file.
 LOADTEST_HOST ?=

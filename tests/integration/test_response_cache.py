@@ -1,7 +1,9 @@
-"""The Redis response cache, against a private redis-server started for each test.
+"""The response cache, on Redis and on Memcached, against a private server started for each
+test (``cache_server``: each test runs on both).
 
-Two app instances share one database and one Redis, as two ``conduit serve`` processes
-would: what one writes, the other must never serve in its pre-write version.
+Two app instances share one database and one cache server, as two ``conduit serve``
+processes would: what one writes, the other must never serve in its pre-write version.
+Memcached's own cases (evicted generations) are in ``test_memcached_cache.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from conduit.adapters.redis_cache import TIMEOUTS_TO_OPEN, RedisResponseCache
+from conduit.adapters import cache_breaker, redis_cache
+from conduit.adapters.memcached_cache import MemcachedResponseCache
+from conduit.adapters.redis_cache import RedisResponseCache
 from conduit.bootstrap import CACHE_RULES, Container, response_cache
 from conduit.core import security
 from conduit.core.db import Database
@@ -28,7 +32,16 @@ from conduit.settings import Settings
 from tests.conftest import _unreachable
 from tests.helpers import auth, create_article, register
 from tests.integration.support import count_statements
+from tests.memcached_server import PrivateMemcached
 from tests.redis_server import PrivateRedis
+
+CacheServer = PrivateRedis | PrivateMemcached
+Cache = RedisResponseCache | MemcachedResponseCache
+# Reads timed out in a row before an adapter stops waiting for its server.
+TIMEOUTS_TO_OPEN = {
+    RedisResponseCache: redis_cache.TIMEOUTS_TO_OPEN,
+    MemcachedResponseCache: cache_breaker.TIMEOUTS_TO_OPEN,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -38,13 +51,18 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    try:
-        server = PrivateRedis(tmp_path)
+@pytest.fixture(params=["redis", "memcached"])
+def cache_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CacheServer]:
+    server: CacheServer
+    if request.param == "memcached":
+        server = PrivateMemcached()
         server.start()
-    except RuntimeError as exc:
-        _unreachable("redis-server", exc)
+    else:
+        try:
+            server = PrivateRedis(tmp_path)
+            server.start()
+        except RuntimeError as exc:
+            _unreachable("redis-server", exc)
     try:
         yield server
     finally:
@@ -53,11 +71,11 @@ def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @dataclass
 class Instance:
-    """One Conduit process: its own engine, its own Redis client, its own app."""
+    """One Conduit process: its own engine, its own cache client, its own app."""
 
     http: httpx.AsyncClient
     db: Database
-    cache: RedisResponseCache
+    cache: Cache
 
     async def get(self, url: str, token: str | None = None) -> httpx.Response:
         response = await self.http.get(url, headers=auth(token) if token else None)
@@ -81,11 +99,14 @@ class Instance:
 
 @pytest.fixture
 async def instances(
-    db: Database, settings: Settings, tokens: TokenCodec, redis_server: PrivateRedis
+    db: Database, settings: Settings, tokens: TokenCodec, cache_server: CacheServer
 ) -> AsyncIterator[tuple[Instance, Instance]]:
-    cached = settings.model_copy(update={"redis_url": redis_server.url})
+    # Redis as the default (CONDUIT_REDIS_URL alone), Memcached named by CONDUIT_CACHE_URL
+    memcached = isinstance(cache_server, PrivateMemcached)
+    variable = "cache_url" if memcached else "redis_url"
+    cached = settings.model_copy(update={variable: cache_server.url})
     # Each instance has its own engine (``db`` only empties the tables afterwards). The
-    # pool waits long enough for 200 concurrent readers: a read with Redis gone queues for
+    # pool waits long enough for 200 concurrent readers: a read with the cache gone queues for
     # a connection, and what is tested is the cache, not the pool's timeout.
     engines = [
         Database(create_engine(cached.effective_database_url, pool_size=5, pool_timeout=120))
@@ -94,7 +115,7 @@ async def instances(
     made = []
     for database in engines:
         cache = response_cache(cached, database, CACHE_RULES)
-        assert isinstance(cache, RedisResponseCache)
+        assert isinstance(cache, MemcachedResponseCache if memcached else RedisResponseCache)
         app = create_app(container=Container(cached, database, tokens, cache=cache))
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://conduit.test/api"
@@ -311,8 +332,8 @@ async def test_a_write_on_one_instance_is_never_read_stale_on_another(
     assert "renamed" not in (await b.read("/tags"))["tags"]
 
 
-async def test_redis_stopped_under_concurrent_reads_fails_no_request(
-    instances: tuple[Instance, Instance], redis_server: PrivateRedis
+async def test_cache_server_stopped_under_concurrent_reads_fails_no_request(
+    instances: tuple[Instance, Instance], cache_server: CacheServer
 ) -> None:
     a, _ = instances
     world = await _world(a)
@@ -331,11 +352,11 @@ async def test_redis_stopped_under_concurrent_reads_fails_no_request(
 
     workers = [asyncio.create_task(reader(n)) for n in range(200)]
     try:
-        await reached.wait()  # 200 concurrent readers, served from Redis
-        await asyncio.to_thread(redis_server.stop)
+        await reached.wait()  # 200 concurrent readers, served from the cache
+        await asyncio.to_thread(cache_server.stop)
         goal["count"] = len(statuses) + 200
         reached.clear()
-        await reached.wait()  # 200 more with Redis gone
+        await reached.wait()  # 200 more with the cache server gone
     finally:
         stop.set()
         await asyncio.gather(*workers)
@@ -346,63 +367,66 @@ async def test_redis_stopped_under_concurrent_reads_fails_no_request(
     ready = await a.http.get("http://conduit.test/health/ready")
     assert ready.status_code == 200
 
-    # Redis back (empty, as a restarted cache without persistence is): caching resumes
-    await asyncio.to_thread(redis_server.start)
+    # The server back (empty, as a restarted cache without persistence is): caching resumes
+    await asyncio.to_thread(cache_server.start)
     await _until_available(a.cache)
     await a.warm(*urls)
 
 
-async def test_a_hung_redis_delays_no_write_and_serves_nothing_stale(
-    instances: tuple[Instance, Instance], redis_server: PrivateRedis
+async def test_a_hung_cache_server_delays_no_write_and_serves_nothing_stale(
+    instances: tuple[Instance, Instance], cache_server: CacheServer
 ) -> None:
     a, b = instances
     world = await _world(a)
     url = f"/articles/{world['slug']}"
     await a.warm(url)
     await b.warm(url)
-    redis_server.pause()  # connections stay open; every call times out
+    cache_server.pause()  # connections stay open; every call times out
     try:
         changed = await a.http.put(
-            url, json={"article": {"body": "while Redis hung"}}, headers=auth(world["author"])
+            url, json={"article": {"body": "while the cache hung"}}, headers=auth(world["author"])
         )
         assert changed.status_code == 200
         assert not a.cache.available  # the invalidation timed out: bypass from now on
-        for _ in range(20):  # no request waits for Redis any more
-            assert (await a.read(url))["article"]["body"] == "while Redis hung"
+        for _ in range(20):  # no request waits for the cache server any more
+            assert (await a.read(url))["article"]["body"] == "while the cache hung"
     finally:
-        redis_server.resume()
+        cache_server.resume()
     await _until_available(a.cache)
     for instance in (b, a):
-        assert (await instance.read(url))["article"]["body"] == "while Redis hung"
-    assert (await b.warm(url))[url]["article"]["body"] == "while Redis hung"
+        assert (await instance.read(url))["article"]["body"] == "while the cache hung"
+    assert (await b.warm(url))[url]["article"]["body"] == "while the cache hung"
 
 
 async def test_one_slow_read_costs_only_its_own_hit(
-    instances: tuple[Instance, Instance], redis_server: PrivateRedis
+    instances: tuple[Instance, Instance], cache_server: CacheServer
 ) -> None:
     a, _ = instances
     await a.warm("/tags")
-    redis_server.pause()
+    cache_server.pause()
     try:
         assert (await a.get("/tags")).status_code == 200  # timed out: read the database
         assert a.cache.available  # a lagging event loop must not switch the cache off
-        for _ in range(TIMEOUTS_TO_OPEN):
+        for _ in range(TIMEOUTS_TO_OPEN[type(a.cache)]):
             assert (await a.get("/tags")).status_code == 200
-        assert not a.cache.available  # Redis really is unresponsive: stop waiting for it
+        assert not a.cache.available  # the server really is unresponsive: stop waiting for it
         with count_statements(a.db) as log:
             started = time.monotonic()
             assert (await a.get("/tags")).status_code == 200
         assert log.count > 0
         assert time.monotonic() - started < a.cache.timeout_seconds
     finally:
-        redis_server.resume()
+        cache_server.resume()
     await _until_available(a.cache)
     await a.warm("/tags")
 
 
+@pytest.mark.parametrize("cache_server", ["redis"], indirect=True)
 async def test_no_stale_answer_after_an_invalidation_lost_while_redis_was_down(
-    instances: tuple[Instance, Instance], redis_server: PrivateRedis
+    instances: tuple[Instance, Instance], cache_server: CacheServer
 ) -> None:
+    redis_server = cache_server
+    assert isinstance(redis_server, PrivateRedis)  # Memcached keeps nothing across a restart
     a, b = instances
     world = await _world(a)
     url = f"/articles/{world['slug']}"
@@ -429,7 +453,7 @@ async def test_no_stale_answer_after_an_invalidation_lost_while_redis_was_down(
     assert answers[url]["article"]["body"] == "written while Redis was down"
 
 
-async def _until_available(cache: RedisResponseCache) -> None:
+async def _until_available(cache: Cache) -> None:
     deadline = time.monotonic() + 10
     while not cache.available:
         assert time.monotonic() < deadline, "the cache did not resume"

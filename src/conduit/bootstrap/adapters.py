@@ -80,22 +80,46 @@ def file_storage(settings: Settings) -> FileStorage:
 
 
 def response_cache(settings: Settings, db: Database, rules: CacheRules) -> ResponseCache:
-    """Redis when ``CONDUIT_REDIS_URL`` is set (invalidated by every commit), else nothing.
+    """The cache ``CONDUIT_CACHE_URL`` names (Memcached or Redis), else ``CONDUIT_REDIS_URL``'s
+    Redis, else nothing.
 
     Each commit bumps the generations its events changed, as ``rules`` say.
     """
-    if not settings.redis_url:
+    url = settings.cache_url or settings.redis_url
+    if not url:
         return NoCache()
-    from conduit.adapters.redis_cache import RedisResponseCache
+    variable = "CONDUIT_CACHE_URL" if settings.cache_url else "CONDUIT_REDIS_URL"
+    scheme = url.split("://")[0] if "://" in url else ""
+    cache: ResponseCache
+    if scheme == "memcached":
+        from conduit.adapters.memcached_cache import MemcachedResponseCache
 
-    try:
-        cache = RedisResponseCache(
-            settings.redis_url,
-            ttl_seconds=settings.cache_ttl_seconds,
-            timeout_seconds=settings.cache_timeout_seconds,
+        try:
+            cache = MemcachedResponseCache(
+                url,
+                ttl_seconds=settings.cache_ttl_seconds,
+                timeout_seconds=settings.cache_timeout_seconds,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"{variable} is not a Memcached URL: {exc}") from None
+    elif settings.cache_url and not scheme.startswith("redis") and scheme != "unix":
+        found = f"{scheme}://" if scheme else "a URL without a scheme"
+        raise ConfigurationError(
+            "CONDUIT_CACHE_URL must be memcached://host:port or a Redis URL (redis://, "
+            "rediss://, redis+sentinel://, unix://), or unset for CONDUIT_REDIS_URL's Redis; "
+            f"not {found}"
         )
-    except ValueError as exc:
-        raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
+    else:
+        from conduit.adapters.redis_cache import RedisResponseCache
+
+        try:
+            cache = RedisResponseCache(
+                url,
+                ttl_seconds=settings.cache_ttl_seconds,
+                timeout_seconds=settings.cache_timeout_seconds,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"{variable} is not a Redis URL: {exc}") from None
     db.on_commit(functools.partial(invalidate, cache, rules))
     return cache
 

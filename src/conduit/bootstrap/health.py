@@ -7,6 +7,8 @@ instance out of rotation:
 
 - **Redis** (``cache``, ``rate_limits``, ``live_updates``, with ``CONDUIT_REDIS_URL``):
   reads come from the database, rate limits fail open, live updates across instances pause;
+- **Memcached** (``cache``, with ``CONDUIT_CACHE_URL=memcached://…``): reads come from the
+  database;
 - **broker** (RabbitMQ, NATS): writes go to the outbox and wait there; the embedded bus is
   reported as ``embedded`` (it is this process);
 - **storage** (the local folder takes a file; the S3 bucket answers): uploads answer 503,
@@ -41,18 +43,24 @@ def broker_kind(url: str | None) -> str:
     return "rabbitmq" if url.startswith(("amqp://", "amqps://")) else "nats"
 
 
+def cache_kind(url: str) -> str:
+    """``memcached`` or ``redis``, from CONDUIT_CACHE_URL (else CONDUIT_REDIS_URL)."""
+    return "memcached" if url.startswith("memcached://") else "redis"
+
+
 def dependencies(container: Container) -> tuple[Dependency, ...]:
     """What ``conduit serve`` depends on, in the order reported."""
     c = container
     found = [Dependency("database", c.db.dialect, required=True, ping=c.db.ping)]
+    cache_url = c.settings.cache_url or c.settings.redis_url
+    parts: list[tuple[str, object, str]] = []
+    if cache_url:
+        parts.append(("cache", c.cache, cache_kind(cache_url)))
     if c.settings.redis_url:
-        for name, wrapped in (
-            ("cache", c.cache),
-            ("rate_limits", c.rate_limiter),
-            ("live_updates", c.live),
-        ):
-            if isinstance(part := _adapter(wrapped), Pingable):
-                found.append(Dependency(name, "redis", ping=part.ping))
+        parts += [("rate_limits", c.rate_limiter, "redis"), ("live_updates", c.live, "redis")]
+    for name, wrapped, kind in parts:
+        if isinstance(part := _adapter(wrapped), Pingable):
+            found.append(Dependency(name, kind, ping=part.ping))
     kind = broker_kind(c.settings.broker_url)
     bus = _adapter(c.bus)
     found.append(Dependency("broker", kind, ping=bus.ping if isinstance(bus, Pingable) else None))

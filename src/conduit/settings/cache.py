@@ -1,4 +1,4 @@
-"""Redis (or another cache) for the response cache across instances."""
+"""Redis (or Memcached) for the response cache across instances."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ class CacheSettings(BaseModel):
 
     redis_url: str | None = Field(
         default=None, description="Redis for the cache and live updates across instances"
+    )
+    cache_url: str | None = Field(
+        default=None,
+        description="Where the response cache lives: memcached://host:port, or a Redis URL; "
+        "unset: CONDUIT_REDIS_URL's Redis (no response cache without either).",
     )
     cache_ttl_seconds: int = Field(
         default=300,
