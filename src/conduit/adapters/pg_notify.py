@@ -36,6 +36,7 @@ _log = structlog.get_logger("conduit.wakeups")
 
 # The channel per topic; the migration's trigger notifies the outbox's.
 CHANNELS = {OUTBOX: "conduit_outbox"}
+APPLICATION_NAME = "conduit-wakeups"  # how the listener shows in pg_stat_activity
 # A connection lost sooner than this after it was made counts as a failure (backoff).
 STABLE_SECONDS = 10.0
 _CONNECT_PARAMETERS = frozenset(inspect.signature(asyncpg.connect).parameters)
@@ -68,6 +69,9 @@ class PgNotifyWakeups(WakeupHub):
     ) -> None:
         super().__init__()
         self._arguments = connect_arguments(url)
+        settings = dict(self._arguments.get("server_settings") or {})
+        settings.setdefault("application_name", APPLICATION_NAME)
+        self._arguments["server_settings"] = settings
         self.check_interval = check_interval
         self.connect_timeout = connect_timeout
         self.max_backoff = max_backoff
