@@ -118,6 +118,10 @@ seed: install ## Fill the configured database with demo data
 bench: install ## Benchmark on PostgreSQL with wrk (seeds 1,000 users / 10,000 articles)
 	$(UV) run --frozen python bench/run.py
 
+.PHONY: bench-idle
+bench-idle: install ## Idle statements per conduit serve instance, polling vs wake-ups (private PostgreSQL, pg_stat_statements)
+	$(UV) run --frozen python bench/idle_queries.py
+
 .PHONY: bench-metrics
 bench-metrics: install ## What the Prometheus metrics cost: req/s with them on and off, alternated (PostgreSQL, wrk)
 	$(UV) run --frozen python bench/metrics_cost.py
