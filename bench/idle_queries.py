@@ -29,9 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conduit import migrations  # noqa: E402
 from tests.live_support import conduit_servers  # noqa: E402
 from tests.pg_cluster import PrivatePostgres  # noqa: E402
+
+from conduit import migrations  # noqa: E402
 
 SECRET = "idle-bench-secret-0123456789-abcdefghijkl"
 SETTLE_SECONDS = 8.0

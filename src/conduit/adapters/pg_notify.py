@@ -79,7 +79,7 @@ class PgNotifyWakeups(WakeupHub):
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self.connects = 0  # connections made so far (the first one included)
-        self._listening_since = 0.0
+        self._listening_since: float | None = None
 
     async def start(self) -> None:
         """Start listening; waits a little for the first connection, so that an instance
@@ -101,27 +101,31 @@ class PgNotifyWakeups(WakeupHub):
                 await self._pause(failures, exc)
                 continue
             self._connection = connection
+            self._listening_since = None
+            error: Exception | None = None
             try:
                 await self._listen_on(connection)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                failures += 1
-                await self._forget(connection)
-                await self._pause(failures, exc)
-                continue
+            except Exception as exc:  # LISTEN refused (a standby), a failed check ...
+                error = exc
             finally:
                 if self._listening.is_set():
                     self._listening.clear()
                     self.connection_changed(False)
-            # The connection dropped (the server went away or ended it): reconnect at once,
-            # unless it also dropped moments after the last reconnect.
             await self._forget(connection)
-            _log.warning("wakeups_connection_lost")
-            lasted = asyncio.get_running_loop().time() - self._listening_since
-            failures = 0 if lasted > STABLE_SECONDS else failures + 1
+            # Reconnect at once after a connection that had lasted; else back off.
+            since = self._listening_since
+            lasted = since is not None and self._now() - since > STABLE_SECONDS
+            failures = 0 if lasted else failures + 1
+            if error is None:
+                _log.warning("wakeups_connection_lost")
             if failures:
-                await asyncio.sleep(backoff_seconds(failures, base=0.1, cap=self.max_backoff))
+                await self._pause(failures, error or ConnectionError("connection lost"))
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
     async def _listen_on(self, connection: asyncpg.Connection) -> None:
         """LISTEN on ``connection`` and wake everyone; return once the connection is lost,
@@ -131,7 +135,7 @@ class PgNotifyWakeups(WakeupHub):
         for channel in CHANNELS.values():
             await connection.add_listener(channel, self._notified)
         self.connects += 1
-        self._listening_since = asyncio.get_running_loop().time()
+        self._listening_since = self._now()
         self._listening.set()
         self.connection_changed(True)  # what was sent meanwhile is lost: catch up
         _log.info("wakeups_listening", connects=self.connects)
