@@ -2,6 +2,8 @@
 
 - PostgreSQL: ``LISTEN/NOTIFY`` on a connection of its own, to CONDUIT_DATABASE_LISTEN_URL
   (default: the database URL); the outbox's trigger notifies, nothing is sent by Conduit.
+  Through a transaction pooler (CONDUIT_DATABASE_POOLER=pgbouncer) a ``LISTEN`` would never
+  hear a thing, so without a listen URL of its own Conduit polls as before, and says so.
 - MariaDB with CONDUIT_REDIS_URL: Redis pub/sub; each process publishes after its commits.
 - Otherwise (SQLite, MariaDB alone, CONDUIT_WAKEUPS_ENABLED=false): the embedded one, which
   reaches no other process, so the relay and the keeper poll as they always did.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -21,6 +24,8 @@ from conduit.core.db import Database
 from conduit.core.events import Event
 from conduit.core.wakeups import OUTBOX, LocalWakeups, Wakeups
 from conduit.settings import Settings
+
+_log = structlog.get_logger("conduit.wakeups")
 
 
 def _backend(url: str) -> str:
@@ -41,6 +46,15 @@ def wakeups_for(settings: Settings) -> Wakeups:
             "pgbouncer in transaction mode); unset it to listen on CONDUIT_DATABASE_URL."
         )
     if not settings.wakeups_enabled:
+        return LocalWakeups()
+    # The pooler setting arrives with the pgbouncer support; "none" where it does not exist.
+    pooled = getattr(settings, "database_pooler", "none") != "none"
+    if database == "postgresql" and pooled and listen_url is None:
+        _log.warning(
+            "wakeups_off_through_pooler",
+            fix="set CONDUIT_DATABASE_LISTEN_URL to the PostgreSQL server itself: LISTEN "
+            "cannot work through a transaction pooler, so Conduit polls meanwhile",
+        )
         return LocalWakeups()
     if database == "postgresql":
         from conduit.adapters.pg_notify import PgNotifyWakeups
