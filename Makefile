@@ -126,6 +126,10 @@ scaling-simulation: install ## The feed fan-out model of docs/scaling.md: prints
 bench-pgbouncer: install ## Conduit through a private pgbouncer (transaction pooling) beside direct on PostgreSQL, taking turns (wrk)
 	$(UV) run --frozen python bench/pgbouncer.py
 
+.PHONY: bench-idle
+bench-idle: install ## Idle statements per conduit serve instance, polling vs wake-ups (private PostgreSQL, pg_stat_statements)
+	$(UV) run --frozen python bench/idle_queries.py
+
 .PHONY: bench-metrics
 bench-metrics: install ## What the Prometheus metrics cost: req/s with them on and off, alternated (PostgreSQL, wrk)
 	$(UV) run --frozen python bench/metrics_cost.py

@@ -113,6 +113,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
     "integration/test_memcached_cache.py",
+    "integration/test_wakeups.py",
     "loadtest/test_locust.py",
     "deploy/test_image.py",
     "browser/test_pages.py",

@@ -37,6 +37,16 @@ WORKER_PARTS = (*POOLS, "live-bus", "live-publisher", "events")
 EVENT_TASKS = {"events", "relay", "prune-uploads", "consume:notifications"}
 
 
+def parts_of(role: Role, db: Database) -> tuple[str, ...]:
+    """The parts ``role`` starts; on PostgreSQL also the listener of other processes'
+    commits (``wakeups``), which the embedded channel of SQLite and MariaDB does without."""
+    parts = SERVE_PARTS if role is Role.SERVE else WORKER_PARTS
+    if db.dialect != "postgresql":
+        return parts
+    at = parts.index("live-publisher") + 1
+    return (*parts[:at], "wakeups", *parts[at:])
+
+
 def conduit_tasks(before: set[asyncio.Task[object]]) -> set[str]:
     """The names of the tasks running now that were not running ``before``."""
     return {task.get_name() for task in asyncio.all_tasks() - before if not task.done()}
@@ -55,7 +65,7 @@ async def test_the_lifespan_starts_the_serve_parts_and_leaves_no_task_behind(
     before = asyncio.all_tasks()
     pool = pool_of(db)
     async with app.router.lifespan_context(app):
-        assert container.lifecycle.started == SERVE_PARTS
+        assert container.lifecycle.started == parts_of(Role.SERVE, db)
         await until(
             lambda: {"access-rules", "live-publisher"} | EVENT_TASKS <= conduit_tasks(before)
         )
@@ -72,7 +82,7 @@ async def test_the_worker_starts_its_parts_through_the_same_container_until_sigt
     default = signal.getsignal(signal.SIGTERM)
     worker = asyncio.create_task(serve_worker_until_signalled(container))
     await until(lambda: signal.getsignal(signal.SIGTERM) is not default)
-    assert container.lifecycle.started == WORKER_PARTS  # no keeper, no sockets to feed
+    assert container.lifecycle.started == parts_of(Role.WORKER, db)  # no keeper, no sockets
     await until(lambda: {"live-publisher"} | EVENT_TASKS <= conduit_tasks(before))
     assert "access-rules" not in conduit_tasks(before)
     os.kill(os.getpid(), signal.SIGTERM)
@@ -146,7 +156,7 @@ async def test_a_stop_that_fails_or_hangs_does_not_keep_the_others_from_stopping
     before = asyncio.all_tasks()
     pool = pool_of(db)
     await container.start(role)
-    assert container.lifecycle.started == (SERVE_PARTS if role is Role.SERVE else WORKER_PARTS)
+    assert container.lifecycle.started == parts_of(role, db)
 
     failed = await asyncio.wait_for(container.stop(), 5)
 

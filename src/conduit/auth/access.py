@@ -1,8 +1,11 @@
 """The access rules every instance keeps in memory, from the accounts' tables and events.
 
-:func:`load` reads them (four small indexed queries, once a second per instance);
-:func:`apply` folds this process's own committed events in at once, so a sign-out, a ban or
-a role change holds on the instance that made it before its transaction's reply is sent.
+:func:`load` reads them (four small indexed queries); :func:`apply` folds this process's
+own committed events in at once, so a sign-out, a ban or a role change holds on the
+instance that made it before its transaction's reply is sent. :data:`TRIGGERS` are the
+event types that change them: when another process commits one, the wake-up channel
+(``core/wakeups.py``) tells every instance's keeper to load them again; otherwise a keeper
+loads them only every CONDUIT_SAFETY_POLL_SECONDS (every second without a channel).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from conduit.users.models import user_roles, users
 # Sessions revoked by a ban stay usable for reading: the ban itself makes every write
 # answer 403 (and refresh too); revoking their access tokens would turn that into 401.
 BAN = "ban"
+# The event types that change the access rules: what the keeper folds in and wakes for.
 TRIGGERS = frozenset(
     {
         SessionRevoked.type,

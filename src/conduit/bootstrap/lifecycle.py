@@ -22,6 +22,10 @@ the role is all that differs:
     relay, no pruning. Writes leave their events in the outbox for a one-pass relay on a
     schedule (``relay_pass.py``: ``conduit events relay --once``, or the relay function).
 
+Both ``conduit serve`` and ``conduit worker`` listen for other processes' commits on the
+wake-up channel (``wakeups.py``: PostgreSQL ``LISTEN``, or Redis on MariaDB), as the part
+``wakeups``, so that the relay and the keeper sleep until told instead of polling.
+
 With metrics on, both roles also sample what the metrics read from the process's state
 (``observability.metrics.sampler``), as the part ``metrics``.
 
@@ -51,7 +55,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from conduit.auth import access
-from conduit.auth.oidc import service as oidc_logins
+from conduit.bootstrap.housekeeping import prune_logins, prune_uploads
+from conduit.bootstrap.wakeups import signal_commits, wakeups_for
 from conduit.core import lifecycle as parts_lifecycle
 from conduit.core.bus import Deliver, delivery
 from conduit.core.consumers import Consumer
@@ -59,15 +64,11 @@ from conduit.core.lifecycle import StartedParts
 from conduit.core.principal import AccessRulesKeeper
 from conduit.core.relay import Relay
 from conduit.core.tasks import InFlight
+from conduit.core.wakeups import LocalWakeups, Wakeups
 from conduit.live.updates import LiveUpdates
-from conduit.uploads import service as uploads
 
 if TYPE_CHECKING:
     from conduit.bootstrap import Container
-
-# The first prune waits this long after the start (at most), so short-lived processes and
-# restarts in a loop do not prune on every start.
-FIRST_PRUNE_DELAY_SECONDS = 60.0
 
 log = structlog.get_logger("conduit.worker")
 
@@ -89,6 +90,10 @@ class Lifecycle:
         self._keeper: AccessRulesKeeper | None = None
         self._live: LiveUpdates | None = None
         self._rules_loaded_at: float | None = None  # Role.FUNCTION: wall-clock time
+        # What wakes the relay and the keeper when another process commits (wakeups.py);
+        # every process built signals its commits on it when the channel needs that.
+        self.wakeups: Wakeups = wakeups_for(container.settings)
+        signal_commits(container.db, self.wakeups)
 
     @property
     def live_updates(self) -> LiveUpdates:
@@ -168,10 +173,11 @@ class Lifecycle:
     async def _start_serve(self) -> None:
         c, parts, keeper = self._container, self._parts, self._keeper
         assert keeper is not None  # prepare(Role.SERVE) built it
-        with contextlib.suppress(Exception):  # the loop below retries (and logs) a failure
-            await keeper.reload()
         await self._start_live(deliver=True)
         self._start_metrics()
+        await self._start_wakeups()  # before the first load: no change falls in between
+        with contextlib.suppress(Exception):  # the loop below retries (and logs) a failure
+            await keeper.reload()
         parts.run("access-rules", keeper.run())
         if c.embedded_bus:  # relay and consumers in this process
             parts.run("events", run_worker(c))
@@ -182,7 +188,17 @@ class Lifecycle:
         # Notifications written here reach the sockets of every conduit serve (over Redis).
         await self._start_live(deliver=False)
         self._start_metrics()
+        await self._start_wakeups()
         self._parts.run("events", run_worker(self._container))
+
+    async def _start_wakeups(self) -> None:
+        """Listen for other processes' commits (returns soon even when the channel is
+        down: it keeps reconnecting, and the sleepers poll meanwhile). The embedded channel
+        has nothing to start or stop."""
+        if isinstance(self.wakeups, LocalWakeups):
+            return
+        self._parts.on_stop("wakeups", self.wakeups.close)
+        await self.wakeups.start()
 
     def _start_metrics(self) -> None:
         """Sample what the metrics read from the process's state (when they are on)."""
@@ -212,17 +228,24 @@ def relay_for(container: Container) -> Relay:
         batch_size=settings.relay_batch_size,
         poll_interval=settings.relay_poll_interval_seconds,
         retention=dt.timedelta(days=settings.event_retention_days),
+        wakeups=container.lifecycle.wakeups,
+        safety_interval=settings.safety_poll_seconds,
     )
 
 
 def access_keeper(container: Container) -> AccessRulesKeeper:
-    """Keeps the container's authenticator current: revocations, bans and roles."""
+    """Keeps the container's authenticator current: revocations, bans and roles, reloaded
+    when another process commits one of the events that change them (``access.TRIGGERS``)."""
+    settings = container.settings
     return AccessRulesKeeper(
         container.db,
         container.authenticator,
         load=lambda conn, horizon: access.load(conn, horizon=horizon),
         fold=access.apply,
-        interval=container.settings.access_rules_refresh_seconds,
+        interval=settings.access_rules_refresh_seconds,
+        wakeups=container.lifecycle.wakeups,
+        wakes_on=access.TRIGGERS,
+        safety_interval=settings.safety_poll_seconds,
     )
 
 
@@ -305,43 +328,3 @@ async def _wind_down(
         relay_batch_finished=batch_finished,
         deliveries_cut=cut,
     )
-
-
-async def prune_uploads(container: Container) -> None:
-    """Delete unreferenced old uploads every ``upload_prune_interval_seconds``, until
-    cancelled; a failed round is logged and tried again at the next."""
-    settings = container.settings
-    interval = settings.upload_prune_interval_seconds
-    older_than = dt.timedelta(hours=settings.upload_retention_hours)
-    await asyncio.sleep(min(interval, FIRST_PRUNE_DELAY_SECONDS))
-    while True:
-        try:
-            pruned = await uploads.prune(container.db, container.storage, older_than=older_than)
-            if pruned:
-                log.info("uploads_pruned", count=pruned)
-        except Exception as exc:
-            log.warning("uploads_prune_failed", error_type=type(exc).__name__, error=str(exc))
-        await asyncio.sleep(interval)
-
-
-async def prune_logins(container: Container) -> None:
-    """Delete the audit records of failed OpenID Connect logins past
-    ``oidc_failed_login_retention_days``, and abandoned login states, every
-    ``oidc_prune_interval_seconds`` until cancelled; a failed round is logged and tried
-    again at the next."""
-    settings = container.settings
-    interval = settings.oidc_prune_interval_seconds
-    retention = dt.timedelta(days=settings.oidc_failed_login_retention_days)
-    await asyncio.sleep(min(interval, FIRST_PRUNE_DELAY_SECONDS))
-    while True:
-        try:
-            pruned = await oidc_logins.prune(container.db, failed_logins_older_than=retention)
-            if pruned.failed_logins or pruned.login_states:
-                log.info(
-                    "oidc_logins_pruned",
-                    failed_logins=pruned.failed_logins,
-                    login_states=pruned.login_states,
-                )
-        except Exception as exc:
-            log.warning("oidc_logins_prune_failed", error_type=type(exc).__name__, error=str(exc))
-        await asyncio.sleep(interval)

@@ -3,7 +3,8 @@
 :class:`Authenticator` turns a raw access token into a :class:`Principal` without touching
 the network, the database or a framework: the signature and expiry come from the token,
 revocations, bans and roles from :class:`AccessRules`, a snapshot each instance keeps in
-memory and reloads (at once after its own changes, every second for other instances').
+memory and updates (at once after its own changes; for other instances', when the wake-up
+channel tells of one, else every second).
 :func:`token_of` is the one reading of the ``Authorization`` header every entry point shares.
 Use cases receive the principal and decide with :mod:`conduit.core.policy`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -23,6 +24,7 @@ from conduit.core.errors import Unauthenticated
 from conduit.core.events import Event
 from conduit.core.security import TokenCodec
 from conduit.core.tables import utcnow
+from conduit.core.wakeups import OUTBOX, LocalWakeups, Wakeups
 
 _log = structlog.get_logger("conduit.access")
 
@@ -120,8 +122,11 @@ class AccessRulesKeeper:
     """Keeps an :class:`Authenticator`'s rules current on this instance.
 
     Its own changes apply when their transaction commits (``on_commit``, no query: the
-    events say what changed); other instances' are read every ``interval`` seconds by
-    :meth:`run`. While the database is unreachable the last rules stay in force.
+    events say what changed). Other instances' are read by :meth:`run`: when ``wakeups``
+    tells that events of one of the types ``wakes_on`` were committed (the feature that
+    owns the rules names them), and every ``safety_interval`` seconds for a notification
+    that was lost; without a wake-up channel, or while it is down, every ``interval``
+    seconds. While the database is unreachable the last rules stay in force.
     """
 
     def __init__(
@@ -132,30 +137,44 @@ class AccessRulesKeeper:
         load: RulesLoader,
         fold: RulesFolder,
         interval: float,
+        wakeups: Wakeups | None = None,
+        wakes_on: Collection[str] = (),
+        safety_interval: float = 30.0,
     ) -> None:
         self.db = db
         self.authenticator = authenticator
         self._load = load
         self._fold = fold
         self.interval = interval
+        self._wake = (wakeups or LocalWakeups()).subscribe(
+            OUTBOX, only=wakes_on, poll=interval, safety=safety_interval
+        )
         db.on_commit(self.on_commit)
 
     async def on_commit(self, events: Sequence[Event]) -> None:
         self.authenticator.update(self._fold(self.authenticator.rules, events))
 
     async def reload(self) -> None:
+        """Read the rules as stored. From the primary on a database server: a wake-up says
+        the primary committed a change, which a read replica may not have replayed yet."""
         horizon = utcnow() - dt.timedelta(seconds=self.authenticator.tokens.ttl_seconds)
-        async with self.db.reader() as uow:
-            rules = await self._load(uow.conn, horizon)
+        dialect = self.db.dialect
+        engine = self.db.read_engine if dialect == "sqlite" else self.db.engine
+        async with engine.connect() as conn:
+            if dialect == "postgresql":  # one snapshot per statement anyway: no BEGIN
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            rules = await self._load(conn, horizon)
         self.authenticator.update(rules)
 
     async def run(self) -> None:
-        """Reload forever (cancel to stop); failures are logged and retried next time."""
+        """Reload, then sleep until woken or the interval passes, forever (cancel to stop);
+        failures are logged and retried next time."""
         while True:
+            self._wake.clear()  # a change committed during the reload wakes the next one
             try:
                 await self.reload()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 _log.warning("access_rules_reload_failed", error=str(exc).splitlines()[0:1])
-            await asyncio.sleep(self.interval)
+            await self._wake.sleep()

@@ -21,8 +21,11 @@ On SQLite the rows are read and stamped in two short transactions rather than on
 across the publish, because its single pooled connection is also what the embedded
 consumers write with.
 
-The relay wakes at once when this process commits events (:meth:`Relay.listen`) and polls
-every ``poll_interval`` seconds for events committed by other processes. While the broker
+The relay wakes at once when this process commits events (:meth:`Relay.listen`), and when
+another process does as soon as the wake-up channel tells (``core/wakeups.py``: PostgreSQL's
+``NOTIFY``, Redis pub/sub); it then looks again only every ``safety_interval`` seconds, for
+a notification that was lost. Without a channel (or while it is down) it polls every
+``poll_interval`` seconds for events committed by other processes. While the broker
 is down it backs off (0.5 s doubling to ``max_backoff``) and keeps trying; writes are
 unaffected since they only touch the outbox. Published rows older than ``retention``, and
 ``processed_events`` records as old, are pruned every ``prune_interval``.
@@ -48,6 +51,7 @@ from conduit.core.db import Database
 from conduit.core.events import Event, log_fields
 from conduit.core.outbox import outbox, processed_events
 from conduit.core.tables import utcnow
+from conduit.core.wakeups import OUTBOX, LocalWakeups, Wakeups
 
 _log = structlog.get_logger("conduit.relay")
 
@@ -79,6 +83,8 @@ class Relay:
         retention: dt.timedelta = dt.timedelta(days=7),
         prune_interval: float = 600.0,
         max_backoff: float = 10.0,
+        wakeups: Wakeups | None = None,
+        safety_interval: float = 30.0,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -87,7 +93,10 @@ class Relay:
         self.retention = retention
         self.prune_interval = prune_interval
         self.max_backoff = max_backoff
-        self._wake = asyncio.Event()
+        # Woken by this process's commits (listen), other processes' (the channel) and stop().
+        self._wake = (wakeups or LocalWakeups()).subscribe(
+            OUTBOX, poll=poll_interval, safety=safety_interval
+        )
         self._stopping = asyncio.Event()
         self._listening = False
 
@@ -175,7 +184,8 @@ class Relay:
 
     async def run(self) -> None:
         """Relay until stopped (:meth:`stop`) or cancelled: drain, then sleep until woken or
-        the poll interval passes."""
+        the interval passes (the safety interval while a wake-up channel is up, else the
+        poll interval)."""
         self.listen()
         failures = 0
         loop = asyncio.get_running_loop()
@@ -204,5 +214,4 @@ class Relay:
             failures = 0
             if published:
                 _log.debug("relay_published", events=published)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            await self._wake.sleep()

@@ -76,7 +76,7 @@ class Settings(
         gt=0,
         le=60,
         description="How often each instance reloads revocations, bans and roles made on "
-        "other instances (its own changes apply at once).",
+        "other instances when no wake-up channel tells it of them (its own apply at once).",
     )
     frontend_url: str = Field(
         default="http://localhost:4200",

@@ -1,4 +1,4 @@
-"""The event backbone: the broker, the relay and the consumers."""
+"""The event backbone: the broker, the relay, the consumers and the wake-ups."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 
 class EventSettings(BaseModel):
-    """The outbox relay, the broker and the consumers."""
+    """The outbox relay, the broker, the consumers and the wake-ups across instances."""
 
     broker_url: str | None = Field(
         default=None,
@@ -24,7 +24,27 @@ class EventSettings(BaseModel):
         gt=0,
         le=60,
         description="How often the relay looks for events committed by other processes "
-        "(it wakes at once for its own).",
+        "when no wake-up channel reaches it (SQLite, MariaDB without Redis, wake-ups off, or "
+        "the channel down); it wakes at once for its own.",
+    )
+    wakeups_enabled: bool = Field(
+        default=True,
+        description="The relay and the access-rules keeper sleep until told of a change "
+        "(PostgreSQL LISTEN/NOTIFY; on MariaDB, Redis pub/sub when CONDUIT_REDIS_URL is set), "
+        "looking again only every CONDUIT_SAFETY_POLL_SECONDS. false: they poll every "
+        "CONDUIT_RELAY_POLL_INTERVAL_SECONDS and CONDUIT_ACCESS_RULES_REFRESH_SECONDS.",
+    )
+    safety_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="While a wake-up channel is up, how often the relay and the access-rules "
+        "keeper look anyway, for a notification that was lost.",
+    )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="PostgreSQL: where the wake-up listener connects (LISTEN needs a session "
+        "of its own: not through pgbouncer in transaction mode). Unset: CONDUIT_DATABASE_URL.",
     )
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     event_retention_days: float = Field(
