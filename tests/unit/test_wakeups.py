@@ -97,11 +97,11 @@ def test_postgresql_listens_on_its_own_url_or_the_database_url() -> None:
 
 
 def test_through_a_transaction_pooler_only_a_listen_url_of_its_own_listens() -> None:
-    pooled = settings(database_url=PG)
-    object.__setattr__(pooled, "database_pooler", "pgbouncer")  # (where the setting exists)
+    pooled = settings(database_url=PG, database_pooler="pgbouncer")
     assert type(wakeups_for(pooled)) is LocalWakeups  # LISTEN through pgbouncer hears nothing
-    direct = settings(database_url=PG, database_listen_url=PG.replace("5433", "5432"))
-    object.__setattr__(direct, "database_pooler", "pgbouncer")
+    direct = settings(
+        database_url=PG, database_listen_url=PG.replace("5433", "5432"), database_pooler="pgbouncer"
+    )
     assert isinstance(wakeups_for(direct), PgNotifyWakeups)
 
 

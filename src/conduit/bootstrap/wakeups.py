@@ -48,7 +48,7 @@ def wakeups_for(settings: Settings) -> Wakeups:
     if not settings.wakeups_enabled:
         return LocalWakeups()
     # The pooler setting arrives with the pgbouncer support; "none" where it does not exist.
-    pooled = getattr(settings, "database_pooler", "none") != "none"
+    pooled = settings.database_pooler != "none"
     if database == "postgresql" and pooled and listen_url is None:
         _log.warning(
             "wakeups_off_through_pooler",
