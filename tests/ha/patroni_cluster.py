@@ -6,15 +6,15 @@ section), which Debian's etcd 3.4 serves by default: no ``--enable-v2``. Postgre
 to run as root, so the Patroni daemons (which start PostgreSQL) run as the ``postgres`` user
 (``runuser``), as in :mod:`tests.pg_cluster`. The machine's PostgreSQL is never touched.
 
-Timings are short (``ttl`` 10 s, ``loop_wait`` 1 s, ``retry_timeout`` 4 s) and
-``primary_start_timeout`` is 0, so a crashed primary is failed over at once instead of being
-restarted in place; ``synchronous_mode`` makes every acknowledged commit reach the replica.
+Each member runs the configuration Conduit ships (deploy/patroni/patroni.yml:
+``synchronous_mode``, so every acknowledged commit is on the replica; ``primary_start_timeout``
+0, so a crashed primary is failed over at once instead of being restarted in place) with the
+test's addresses and shorter timings (``ttl`` 10 s, ``loop_wait`` 1 s, ``retry_timeout`` 4 s).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import psycopg2
+import yaml
 
 from tests.pg_cluster import give_to_postgres
 from tests.ports import free_port
@@ -33,7 +34,7 @@ from tests.processes import program, stop
 __all__ = ["Etcd", "PatroniCluster", "PatroniMember", "patroni_cluster"]
 
 PG_BIN_DIR = "/usr/lib/postgresql/15/bin"
-SCOPE = "conduit"
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "patroni" / "patroni.yml"
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -89,60 +90,36 @@ class Etcd:
 
 
 def _member_config(member: PatroniMember, etcd: Etcd) -> dict[str, Any]:
-    """The Patroni configuration of one member (the shape of deploy/patroni/patroni.yml)."""
+    """The Patroni configuration of one member: the one Conduit ships
+    (deploy/patroni/patroni.yml) with this test's addresses, folders and ``trust``
+    authentication, and shorter timings."""
+    config: dict[str, Any] = yaml.safe_load(SHIPPED_CONFIG.read_text())
     rest = f"127.0.0.1:{member.rest_port}"
     postgres = f"127.0.0.1:{member.pg_port}"
-    return {
-        "scope": SCOPE,
-        "name": member.name,
-        "log": {"level": "INFO"},
-        "restapi": {"listen": rest, "connect_address": rest},
-        "etcd3": {"hosts": [etcd.endpoint]},
-        "bootstrap": {
-            "dcs": {
-                "ttl": 10,
-                "loop_wait": 1,
-                "retry_timeout": 4,
-                "maximum_lag_on_failover": 1048576,
-                "primary_start_timeout": 0,
-                "synchronous_mode": True,
-                "postgresql": {
-                    "use_pg_rewind": True,
-                    "use_slots": True,
-                    "parameters": {
-                        "max_connections": 200,
-                        "wal_level": "replica",
-                        "hot_standby": "on",
-                        "max_wal_senders": 10,
-                        "max_replication_slots": 10,
-                        "wal_log_hints": "on",
-                        "fsync": "off",  # a test's throwaway data: the OS survives, not a crash
-                    },
-                },
-            },
-            "initdb": [{"encoding": "UTF8"}, {"auth": "trust"}],
+    config["name"] = member.name
+    config["restapi"] = {"listen": rest, "connect_address": rest}
+    config["etcd3"] = {"hosts": [etcd.endpoint]}
+    dcs = config["bootstrap"]["dcs"]
+    dcs.update(ttl=10, loop_wait=1, retry_timeout=4)
+    dcs["postgresql"]["parameters"]["fsync"] = "off"  # throwaway data; the OS survives
+    config["bootstrap"]["initdb"] = [{"encoding": "UTF8"}, {"auth": "trust"}]
+    config["postgresql"].update(
+        listen=postgres,
+        connect_address=postgres,
+        data_dir=str(member.data),
+        bin_dir=PG_BIN_DIR,
+        pgpass=str(member.folder / "pgpass"),
+        authentication={
+            role: {"username": "postgres"} for role in ("superuser", "replication", "rewind")
         },
-        "postgresql": {
-            "listen": postgres,
-            "connect_address": postgres,
-            "data_dir": str(member.data),
-            "bin_dir": PG_BIN_DIR,
-            "pgpass": str(member.folder / "pgpass"),
-            "authentication": {
-                "superuser": {"username": "postgres"},
-                "replication": {"username": "postgres"},
-                "rewind": {"username": "postgres"},
-            },
-            "parameters": {"unix_socket_directories": str(member.folder)},
-            "pg_hba": [
-                "local all all trust",
-                "host all all 127.0.0.1/32 trust",
-                "host replication all 127.0.0.1/32 trust",
-            ],
-        },
-        "watchdog": {"mode": "off"},
-        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False},
-    }
+        parameters={"unix_socket_directories": str(member.folder)},
+        pg_hba=[
+            "local all all trust",
+            "host all all 127.0.0.1/32 trust",
+            "host replication all 127.0.0.1/32 trust",
+        ],
+    )
+    return config
 
 
 class PatroniMember:
@@ -168,8 +145,7 @@ class PatroniMember:
 
     def write_config(self, etcd: Etcd) -> None:
         give_to_postgres(self.folder)
-        # YAML is a superset of JSON: the file Patroni reads is the dict as written.
-        self.config_path.write_text(json.dumps(_member_config(self, etcd), indent=2))
+        self.config_path.write_text(yaml.safe_dump(_member_config(self, etcd), sort_keys=False))
         os.chmod(self.config_path, 0o644)
 
     def start(self) -> None:
@@ -238,17 +214,12 @@ class PatroniMember:
 
 
 class PatroniCluster:
-    """etcd and two Patroni members; ``url()`` reaches whichever member is the primary."""
+    """etcd and two Patroni members."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.etcd = Etcd(folder / "etcd")
         self.members = [PatroniMember(folder / name, name) for name in ("pg1", "pg2")]
-
-    def url(self, database: str) -> str:
-        """A SQLAlchemy URL listing every member; asyncpg connects to the read-write one."""
-        hosts = "&".join(f"host={member.host}" for member in self.members)
-        return f"postgresql+asyncpg://postgres@/{database}?{hosts}&target_session_attrs=read-write"
 
     def start(self, timeout: float = 90.0) -> PatroniCluster:
         """etcd, then pg1 (which bootstraps as the primary), then pg2 (cloned from it) until

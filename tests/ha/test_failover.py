@@ -1,14 +1,13 @@
 """PostgreSQL losing its primary under write load, with Patroni: Conduit answers 2xx or 503,
 never anything else; no acknowledged write is lost; every comment notifies exactly once.
 
-A private etcd and a two-member Patroni cluster (synchronous replication), two
-``conduit serve`` processes and a ``conduit worker`` on a RabbitMQ vhost of their own. Conduit
-lists both members in its URL with ``target_session_attrs=read-write``, so a new connection
-reaches whichever is the primary. 32 writers create articles and comment on each other's
-while the test (a) SIGKILLs the primary's postmaster and lets Patroni fail over, (b) runs a
-planned ``patronictl switchover``. The figures (seconds without a successful write, 503s)
-are printed (``pytest -s``); the assertions are what users rely on.
-"""
+A private etcd and a two-member Patroni cluster (synchronous replication), HAProxy run from
+deploy/haproxy/haproxy.cfg (checking Patroni's ``/primary``), two ``conduit serve``
+processes connected through it and a ``conduit worker`` on a RabbitMQ vhost of their own.
+32 writers create articles and comment on each other's while the test (a) SIGKILLs the
+primary's postmaster and lets Patroni fail over, (b) runs a planned ``patronictl
+switchover``. The figures (seconds without a successful write, 503s) are printed
+(``pytest -s``); the assertions are what users rely on."""
 
 from __future__ import annotations
 
@@ -30,6 +29,7 @@ import pytest
 from conduit import migrations
 from tests.conftest import TEST_SECRET
 from tests.faults.support import ConduitServer
+from tests.ha.haproxy import HAProxy, running_haproxy
 from tests.ha.patroni_cluster import PatroniCluster, patroni_cluster
 from tests.ha.write_load import Author, WriteLoad
 from tests.integration.messaging import own_vhost
@@ -49,6 +49,7 @@ class Stack:
     servers: list[ConduitServer]
     worker: subprocess.Popen[bytes]
     worker_log: Path
+    haproxy: HAProxy
     authors: list[Author]
 
     @property
@@ -98,12 +99,13 @@ def stack() -> Iterator[Stack]:
         tempfile.TemporaryDirectory(prefix="conduit-patroni-") as name,
         patroni_cluster(Path(name) / "cluster") as cluster,
         own_vhost("conduit_ha") as broker_url,
+        running_haproxy(cluster, Path(name)) as haproxy,
     ):
         folder = Path(name)
         primary = cluster.primary()
         assert primary is not None
         primary.execute("CREATE DATABASE conduit")
-        url = cluster.url("conduit")
+        url = haproxy.url("conduit")
         migrations.upgrade(url)
         settings = {
             "CONDUIT_BROKER_URL": broker_url,
@@ -120,7 +122,7 @@ def stack() -> Iterator[Stack]:
             with ThreadPoolExecutor(AUTHORS) as threads:
                 list(threads.map(partial(ConduitServer.start, timeout=120), servers))
                 authors = list(threads.map(partial(_register, servers[0].base_url), range(AUTHORS)))
-            yield Stack(cluster, servers, worker, folder / "worker.log", authors)
+            yield Stack(cluster, servers, worker, folder / "worker.log", haproxy, authors)
         finally:
             stop(worker)
             for server in servers:
