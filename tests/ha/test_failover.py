@@ -12,14 +12,17 @@ switchover``. The figures (seconds without a successful write, 503s) are printed
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -51,6 +54,21 @@ class Stack:
     worker_log: Path
     haproxy: HAProxy
     authors: list[Author]
+    log_read: dict[int, int] = field(default_factory=dict)  # server index -> chars read
+
+    def unavailable_causes(self) -> Counter[str]:
+        """Why requests answered 503 since the last call: the database errors the servers
+        logged (``db_unavailable``), by type and the start of their message."""
+        causes: Counter[str] = Counter()
+        for index, server in enumerate(self.servers):
+            logs = server.logs()
+            new, self.log_read[index] = logs[self.log_read.get(index, 0) :], len(logs)
+            for line in new.splitlines():
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if isinstance(entry, dict) and entry.get("event") == "db_unavailable":
+                        causes[f"{entry.get('error_type')}: {str(entry.get('error'))[:60]}"] += 1
+        return causes
 
     @property
     def base_urls(self) -> list[str]:
@@ -222,7 +240,8 @@ def _report(name: str, stack: Stack, load: WriteLoad, fault_at: float) -> None:
         f"{statuses[503]} answers 503; "
         f"{len(load.acknowledged('article'))} articles and "
         f"{len(load.acknowledged('comment'))} comments acknowledged, all found; "
-        f"{comments} comments in the database, each notified once"
+        f"{comments} comments in the database, each notified once; 503 causes: "
+        f"{dict(stack.unavailable_causes().most_common(6))}"
     )
 
 
