@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def _member_config(member: PatroniMember, etcd: Etcd) -> dict[str, Any]:
     dcs = config["bootstrap"]["dcs"]
     dcs.update(ttl=10, loop_wait=1, retry_timeout=4)
     dcs["postgresql"]["parameters"]["fsync"] = "off"  # throwaway data; the OS survives
-    config["bootstrap"]["initdb"] = [{"encoding": "UTF8"}, {"auth": "trust"}]
+    config["bootstrap"]["initdb"].append({"auth": "trust"})
     config["postgresql"].update(
         listen=postgres,
         connect_address=postgres,
@@ -181,18 +181,6 @@ class PatroniMember:
         os.kill(pid, signal.SIGKILL)
         return pid
 
-    def status(self) -> dict[str, Any]:
-        """Patroni's REST ``/patroni`` (role, state, timeline ...); empty when unreachable."""
-        try:
-            reply = httpx.get(f"{self.rest_url}/patroni", timeout=2)
-        except httpx.TransportError:
-            return {}
-        return (
-            dict(reply.json())
-            if reply.headers.get("content-type", "").startswith("application/json")
-            else {}
-        )
-
     def is_writable_primary(self) -> bool:
         """True when Patroni's ``/primary`` health check answers 200 (the leader, running)."""
         try:
@@ -229,7 +217,7 @@ class PatroniCluster:
         for member in self.members:
             member.write_config(self.etcd)
         first.start()
-        self.wait(lambda: first.is_writable_primary(), timeout, "pg1 did not become primary")
+        self.wait(first.is_writable_primary, timeout, "pg1 did not become primary")
         second.start()
         self.wait(self.has_sync_standby, timeout, "pg2 did not become the synchronous standby")
         return self
@@ -257,41 +245,28 @@ class PatroniCluster:
 
     def has_sync_standby(self) -> bool:
         """True when one member runs as the leader and the other streams as its sync standby."""
-        members = self.cluster().get("members", [])
-        roles = {member.get("role"): member for member in members}
-        standby = roles.get("sync_standby")
-        return (
-            "leader" in roles
-            and standby is not None
-            and standby.get("state")
-            in (
-                "running",
-                "streaming",
-            )
-        )
+        roles = {member.get("role"): member for member in self.cluster().get("members", [])}
+        standby = roles.get("sync_standby") or {}
+        return "leader" in roles and standby.get("state") in ("running", "streaming")
 
     def switchover(self, leader: PatroniMember, candidate: PatroniMember) -> None:
         """A planned switchover with ``patronictl``, as an operator runs it."""
         patronictl = program("patronictl", how_to_get="apt-get install patroni")
-        subprocess.run(
+        done = subprocess.run(
             [
-                patronictl,
-                "-c",
-                str(leader.config_path),
-                "switchover",
-                "--leader",
-                leader.name,
-                "--candidate",
-                candidate.name,
-                "--force",
+                *(patronictl, "-c", str(leader.config_path), "switchover"),
+                *("--leader", leader.name, "--candidate", candidate.name, "--force"),
             ],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=60,
+            check=False,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"patronictl switchover failed:\n{done.stdout}{done.stderr}")
 
     @staticmethod
-    def wait(condition: Any, timeout: float, message: str) -> None:
+    def wait(condition: Callable[[], bool], timeout: float, message: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if condition():

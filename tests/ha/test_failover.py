@@ -67,7 +67,8 @@ class Stack:
                 with contextlib.suppress(ValueError):
                     entry = json.loads(line)
                     if isinstance(entry, dict) and entry.get("event") == "db_unavailable":
-                        causes[f"{entry.get('error_type')}: {str(entry.get('error'))[:60]}"] += 1
+                        message = str(entry.get("error")).rpartition(") ")[2]
+                        causes[f"{entry.get('error_type')}: {message[:70]}"] += 1
         return causes
 
     @property
@@ -149,7 +150,8 @@ def stack() -> Iterator[Stack]:
 
 async def _under_load(stack: Stack, fault: str) -> tuple[WriteLoad, float]:
     """Run the writers, cause ``fault`` (``kill`` or ``switchover``) once they are going,
-    and keep writing until the new primary has taken 200 writes; (the load, fault time)."""
+    and keep writing until the new primary has taken two writes per writer; returns the
+    load and the (monotonic) time of the fault."""
     cluster = stack.cluster
     await asyncio.to_thread(
         cluster.wait, cluster.has_sync_standby, 60, "no synchronous standby before the fault"
