@@ -67,7 +67,9 @@ class Stack:
                 with contextlib.suppress(ValueError):
                     entry = json.loads(line)
                     if isinstance(entry, dict) and entry.get("event") == "db_unavailable":
-                        message = str(entry.get("error")).rpartition(") ")[2]
+                        message = str(entry.get("error"))
+                        if message.startswith("(sqlalchemy"):  # the wrapped driver error
+                            message = message.partition(") ")[2]
                         causes[f"{entry.get('error_type')}: {message[:70]}"] += 1
         return causes
 
