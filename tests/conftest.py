@@ -112,9 +112,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
-    "ha/test_read_only_primary.py",
     "loadtest/test_locust.py",
     "deploy/test_image.py",
+    "ha/test_read_only_primary.py",
     "browser/test_pages.py",
     "observability/test_prometheus.py",
     "integration/test_events_end_to_end.py",
