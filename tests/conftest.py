@@ -116,6 +116,7 @@ SLOW_MODULES = (
     "integration/test_wakeups.py",
     "loadtest/test_locust.py",
     "deploy/test_image.py",
+    "ha/test_read_only_primary.py",
     "browser/test_pages.py",
     "observability/test_prometheus.py",
     "integration/test_events_end_to_end.py",

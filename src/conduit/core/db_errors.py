@@ -61,6 +61,11 @@ def is_unique_violation(exc: BaseException) -> bool:
 # SQLSTATEs of a connection that is gone or going: connection exceptions (08xxx), and
 # operator intervention: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.
 _PG_CONNECTION_LOST = ("08", "57P01", "57P02", "57P03")
+# 25006 read_only_sql_transaction on a write: the server behind the connection no longer
+# takes writes ("cannot execute INSERT in a read-only transaction"), a primary demoted to a
+# standby or fenced read-only. The connection is no use to Conduit's writes any more: it is
+# dropped like a lost one, and the next one finds the primary (target_session_attrs).
+_PG_NOT_WRITABLE = "25006"
 # ... and of a server that cannot take one more: 53300 too many connections.
 _PG_UNAVAILABLE = (*_PG_CONNECTION_LOST, "53300")
 # MariaDB/MySQL: 1053 server shutdown in progress, 1927 connection killed, 2006 server has gone
@@ -96,7 +101,9 @@ def is_connection_lost(exc: BaseException) -> bool:
     """True when an error says the connection to the database server is gone.
 
     A socket error, PostgreSQL's connection-exception or shutdown SQLSTATEs, MariaDB's
-    lost-connection error numbers, or a driver connection left unusable.
+    lost-connection error numbers, or a driver connection left unusable; and, on
+    PostgreSQL, a connection to a server that stopped being the primary (a failover or
+    switchover), which takes no more writes.
     """
     for error in _driver_errors(exc):
         if isinstance(error, sa_exc.DisconnectionError):
@@ -106,6 +113,8 @@ def is_connection_lost(exc: BaseException) -> bool:
         if isinstance(error, OSError):  # ConnectionError, TimeoutError, socket errors
             return True
         if _sqlstate(error).startswith(_PG_CONNECTION_LOST):
+            return True
+        if _sqlstate(error) == _PG_NOT_WRITABLE:
             return True
         if _mysql_errno(error) in _MYSQL_CONNECTION_LOST:
             return True

@@ -1,0 +1,1 @@
+"""High availability: PostgreSQL under Patroni, losing its primary under load."""
