@@ -103,13 +103,13 @@ class Connection:
         for event_id, text in self.held.pop(slug, []):
             self.offer_article(slug, event_id, text)
 
-    async def put(self, text: str, timeout: float) -> bool:
-        """Queue a frame, waiting up to ``timeout`` seconds for room (a replay, which may be
+    async def put(self, text: str, wait_seconds: float) -> bool:
+        """Queue a frame, waiting up to ``wait_seconds`` for room (a replay, which may be
         longer than the queue); a client that does not read by then is dropped."""
         if self.dropped.is_set():
             return False
         try:
-            await asyncio.wait_for(self.outbox.put(text), timeout)
+            await asyncio.wait_for(self.outbox.put(text), wait_seconds)
         except TimeoutError:
             self.dropped.set()
             return False
