@@ -143,6 +143,7 @@ def _cursor_at(moment: dt.datetime) -> str:
         (12, "since_invalid"),
         ("6f9619ff-8b86-d011-b42d-00c04fc964ff", "since_invalid"),  # a UUID, not a cursor
     ],
+    ids=["expired", "text", "number", "uuid"],
 )
 async def test_a_cursor_that_cannot_be_resumed_is_refused(
     served: Served, api: httpx.AsyncClient, since: object, code: str

@@ -47,7 +47,7 @@ class Fleet:
         """Start the instance again on the same port (its log goes to a new file)."""
         instance = self.instances[index]
         instance.log_path = self.folder / f"instance-{index}.{attempt}.log"
-        instance.start(timeout=60)
+        instance.start(timeout=120)
 
     def logs(self) -> str:
         return "\n".join(

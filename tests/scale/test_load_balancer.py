@@ -45,8 +45,8 @@ pytestmark = pytest.mark.cluster
 
 CLIENTS = 64
 WATCHERS = 9
-KILL_AFTER = 6.0  # seconds of load before the kill
-AFTER_RESTART = 5.0  # seconds of load once the instance is back
+KILL_AFTER = 5.0  # seconds of load before the kill
+AFTER_RESTART = 3.0  # seconds of load once the instance is back
 VICTIM = 1
 
 
@@ -237,7 +237,7 @@ async def _under_load_kill_one(running: Fleet) -> None:
     await asyncio.sleep(KILL_AFTER)
     killed_at = time.monotonic()
     running.kill(VICTIM)
-    await asyncio.to_thread(running.restart, VICTIM, 1)
+    await asyncio.to_thread(running.restart, VICTIM, 1)  # noqa
     back_at = time.monotonic()
     await asyncio.sleep(AFTER_RESTART)
     load.stop.set()
@@ -317,7 +317,13 @@ async def _under_load_kill_one(running: Fleet) -> None:
     # Live updates: what each watcher should have seen (committed after it subscribed; a
     # comment deleted again may have been pushed only as its deletion).
     comment_of_event = await _comment_ids_of(running, article_events)
-    await asyncio.sleep(2)  # the last pushes arrive
+    # The last pushes arrive: wait until no watcher has received anything for 3 s.
+    deadline, quiet_since, counts = time.monotonic() + 30, time.monotonic(), [0] * WATCHERS
+    while time.monotonic() - quiet_since < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = [len(w.received) for w in watchers]
+        if now != counts:
+            counts, quiet_since = now, time.monotonic()
     watching.set()
     await asyncio.gather(*watch_tasks)
     missed_by_moved, missed_by_others = 0, 0
@@ -330,6 +336,12 @@ async def _under_load_kill_one(running: Fleet) -> None:
             and (kind == "comment.deleted" or comment_of_event.get(event) in present_ids)
         }
         missed = len(expected - set(w.received))
+        if missed:
+            print(
+                f"watcher: disconnects {w.disconnects}, got {len(w.received)}, expected "
+                f"{len(expected)}, missed {missed}, replayed {w.replayed}, "
+                f"first missed at {sorted(cursor_time(e).timestamp() - w.subscribed_at for e in expected - set(w.received))[:5]}"
+            )
         if w.disconnects:
             missed_by_moved += missed
         else:

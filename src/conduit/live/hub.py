@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,21 +243,3 @@ class Hub:
             return lambda user_id: by_flag[user_id in following]
         text = orjson.dumps(message).decode()
         return lambda _user_id: text
-
-    async def frames_for(
-        self, user_id: int, bus_messages: Iterable[dict[str, Any]]
-    ) -> list[tuple[str, str]]:
-        """(event id, frame) of article bus messages as one reader receives them (a replay);
-        one query per comment author met, whatever the number of comments."""
-        following: dict[int, bool] = {}
-        frames = []
-        for bus_message in bus_messages:
-            message = bus_message["message"]
-            author_id = bus_message.get("authorId")
-            if isinstance(author_id, int) and isinstance(message.get("comment"), dict):
-                if author_id not in following:
-                    fans = await self._followers_among(author_id, {user_id})
-                    following[author_id] = user_id in fans
-                message["comment"]["author"]["following"] = following[author_id]
-            frames.append((str(message["eventId"]), orjson.dumps(message).decode()))
-        return frames

@@ -106,9 +106,10 @@ async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) ->
 
 
 async def bus_message_dicts(
-    conn: AsyncConnection | None, events: Sequence[Event]
+    conn: AsyncConnection | None, events: Sequence[Event], viewer_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """The bus messages of committed events, in their order, as dicts.
+    """The bus messages of committed events, in their order, as dicts; comments as
+    ``viewer_id`` sees them (None: anonymous, each receiving instance sets the flag).
 
     However many comments the events created, they are read in one statement.
     """
@@ -122,7 +123,7 @@ async def bus_message_dicts(
         assert conn is not None
         # As an anonymous reader sees them; each receiving instance sets author.following.
         ids = [data.comment_id for data in new_comments.values()]
-        created = await comments_repository.get_many(conn, ids, None)
+        created = await comments_repository.get_many(conn, ids, viewer_id)
     built: list[dict[str, Any] | None] = []
     for event in events:
         if event.type == CommentCreated.type:

@@ -93,10 +93,10 @@ def _like(slug: str) -> str:
 
 
 async def replay(
-    db: Database, *, slug: str, since: dt.datetime, retention: dt.timedelta
+    db: Database, *, slug: str, since: dt.datetime, retention: dt.timedelta, viewer_id: int
 ) -> list[dict[str, Any]]:
-    """The article's bus messages (``conduit.live.messages``) whose events were created
-    from ``since - REPLAY_MARGIN`` on, in outbox order."""
+    """The article's messages, as ``viewer_id`` receives them, whose events were created
+    from ``since - REPLAY_MARGIN`` on, in outbox order (three statements in all)."""
     start = since - REPLAY_MARGIN
     if start < utcnow() - retention:
         raise ResumeRefused(
@@ -124,7 +124,8 @@ async def replay(
             )
         events = [Event.from_json(payload) for payload in payloads]
         ours = [event for event in events if event.data.get("slug") == slug]
-        return await bus_message_dicts(uow.conn, ours)
+        built = await bus_message_dicts(uow.conn, ours, viewer_id)
+    return [bus_message["message"] for bus_message in built]
 
 
 async def resume(
@@ -146,8 +147,9 @@ async def resume(
     connection.hold(slug)
     hub.subscribe(connection, slug)
     try:
-        messages = await replay(db, slug=slug, since=moment, retention=retention)
-        frames = await hub.frames_for(connection.user_id, messages)
+        messages = await replay(
+            db, slug=slug, since=moment, retention=retention, viewer_id=connection.user_id
+        )
     except ResumeRefused:
         connection.held.pop(slug, None)
         hub.unsubscribe(connection, slug)
@@ -159,10 +161,10 @@ async def resume(
         raise ResumeRefused(
             "replay_unavailable", "subscribe: the missed messages cannot be read now; try again"
         ) from exc
-    fresh = [(event_id, text) for event_id, text in frames if not connection.was_sent(event_id)]
+    fresh = [message for message in messages if not connection.was_sent(message["eventId"])]
     connection.send({"type": "subscribed", "article": slug, "replayed": len(fresh)})
-    for event_id, text in fresh:
-        connection.remember(event_id)
-        if not await connection.put(text, REPLAY_SEND_TIMEOUT):
+    for message in fresh:
+        connection.remember(message["eventId"])
+        if not await connection.put(orjson.dumps(message).decode(), REPLAY_SEND_TIMEOUT):
             break
     connection.release(slug)
