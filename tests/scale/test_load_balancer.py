@@ -146,6 +146,7 @@ class Watcher:
     disconnects: int = 0
     reconnect_seconds: list[float] = field(default_factory=list)
     replayed: int = 0
+    sent_since: list[str] = field(default_factory=list)
 
     async def run(self, fleet: Fleet, stop: asyncio.Event) -> None:
         backoff, lost_at = 0.1, None
@@ -172,6 +173,7 @@ class Watcher:
             request = {"type": "subscribe", "article": slug}
             if slug in self.cursors:
                 request["since"] = self.cursors[slug]
+                self.sent_since.append(self.cursors[slug])
             await ws.send(orjson.dumps(request).decode())
         pending = set(self.slugs)
         while pending:
@@ -336,11 +338,13 @@ async def _under_load_kill_one(running: Fleet) -> None:
             and (kind == "comment.deleted" or comment_of_event.get(event) in present_ids)
         }
         missed = len(expected - set(w.received))
-        if missed:
+        if missed:  # which, and when (seconds after its first subscription)
+            gone = expected - set(w.received)
             print(
-                f"watcher: disconnects {w.disconnects}, got {len(w.received)}, expected "
-                f"{len(expected)}, missed {missed}, replayed {w.replayed}, "
-                f"first missed at {sorted(cursor_time(e).timestamp() - w.subscribed_at for e in expected - set(w.received))[:5]}"
+                f"watcher: disconnects {w.disconnects}, missed {missed} of {len(expected)} "
+                f"{Counter(article_events[e] for e in gone)}, replayed {w.replayed}, since "
+                f"{[round(cursor_time(c).timestamp() - w.subscribed_at, 2) for c in w.sent_since]}"
+                f", missed at {sorted(cursor_time(e).timestamp() - w.subscribed_at for e in gone)[:8]}"
             )
         if w.disconnects:
             missed_by_moved += missed
