@@ -239,7 +239,7 @@ async def _under_load_kill_one(running: Fleet) -> None:
     await asyncio.sleep(KILL_AFTER)
     killed_at = time.monotonic()
     running.kill(VICTIM)
-    await asyncio.to_thread(running.restart, VICTIM, 1)  # noqa
+    await asyncio.to_thread(running.restart, VICTIM, 1)
     back_at = time.monotonic()
     await asyncio.sleep(AFTER_RESTART)
     load.stop.set()
@@ -340,11 +340,12 @@ async def _under_load_kill_one(running: Fleet) -> None:
         missed = len(expected - set(w.received))
         if missed:  # which, and when (seconds after its first subscription)
             gone = expected - set(w.received)
+            at = sorted(cursor_time(e).timestamp() - w.subscribed_at for e in gone)[:8]
             print(
                 f"watcher: disconnects {w.disconnects}, missed {missed} of {len(expected)} "
                 f"{Counter(article_events[e] for e in gone)}, replayed {w.replayed}, since "
                 f"{[round(cursor_time(c).timestamp() - w.subscribed_at, 2) for c in w.sent_since]}"
-                f", missed at {sorted(cursor_time(e).timestamp() - w.subscribed_at for e in gone)[:8]}"
+                f", missed at {at}"
             )
         if w.disconnects:
             missed_by_moved += missed
