@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import orjson
@@ -29,6 +30,13 @@ from tests.live_support import (
     signed_in,
     subscribe,
 )
+
+
+def positioned(message: dict[str, Any]) -> dict[str, Any]:
+    """An article message less its ``eventId`` and ``cursor``, which it must carry."""
+    assert isinstance(message.pop("eventId"), str), message
+    assert isinstance(message.pop("cursor"), str), message
+    return message
 
 
 @pytest.fixture
@@ -101,7 +109,7 @@ async def test_subscriber_receives_comments_and_article_changes(
     async with signed_in(served.ws_url, reader) as ws:
         await subscribe(ws, slug)
         comment = await add_comment(api, author, slug, "Live!")
-        pushed = await frame(ws)
+        pushed = positioned(await frame(ws))
         assert pushed["type"] == "comment.created"
         assert pushed["article"] == slug
         # The comment as REST shows it to this reader (who follows the author).
@@ -114,20 +122,24 @@ async def test_subscriber_receives_comments_and_article_changes(
             f"/articles/{slug}/comments/{comment['id']}", headers=auth(author)
         )
         assert deleted.status_code == 204
-        assert await frame(ws) == {"type": "comment.deleted", "article": slug, "id": comment["id"]}
+        assert positioned(await frame(ws)) == {
+            "type": "comment.deleted",
+            "article": slug,
+            "id": comment["id"],
+        }
 
         updated = await api.put(
             f"/articles/{slug}", json={"article": {"title": "New title"}}, headers=auth(author)
         )
         assert updated.status_code == 200
-        assert await frame(ws) == {
+        assert positioned(await frame(ws)) == {
             "type": "article.updated",
             "article": slug,
             "title": "New title",
             "changed": ["title"],
         }
         assert (await api.delete(f"/articles/{slug}", headers=auth(author))).status_code == 204
-        assert await frame(ws) == {"type": "article.deleted", "article": slug}
+        assert positioned(await frame(ws)) == {"type": "article.deleted", "article": slug}
 
 
 async def test_following_flag_is_per_reader(served: Served, api: httpx.AsyncClient) -> None:

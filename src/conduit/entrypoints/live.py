@@ -1,8 +1,10 @@
 """``GET /api/ws``: live updates over a WebSocket (protocol in the README, "Live updates").
 
 The client authenticates with its first frame, ``{"type": "auth", "token": "<jwt>"}``,
-then may ``subscribe`` / ``unsubscribe`` to articles and ``ping``. Every frame is a JSON
-text frame of at most 64 KiB. This module only speaks the protocol; routing lives in
+then may ``subscribe`` / ``unsubscribe`` to articles and ``ping``. A ``subscribe`` with
+``since`` (the ``cursor`` of the last article message the client got) first replays what the
+client missed, from the outbox (:mod:`conduit.live.resume`). Every frame is a JSON text frame
+of at most 64 KiB. This module only speaks the protocol; routing lives in
 :mod:`conduit.live.hub`, and the container starts and stops the live parts
 (:class:`~conduit.live.updates.LiveUpdates`) with the app.
 """
@@ -23,6 +25,7 @@ from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Principal
 from conduit.live import service
 from conduit.live.hub import Connection
+from conduit.live.resume import ResumeRefused, resume
 from conduit.live.updates import LiveUpdates
 
 log = structlog.get_logger("conduit.live")
@@ -136,7 +139,16 @@ async def _subscribe(live: LiveUpdates, connection: Connection, request: dict[st
         if not await service.article_exists(live.db, slug=slug):
             connection.send(_error("subscribe: article not found"))
             return
-        live.hub.subscribe(connection, slug)
+    since = request.get("since")
+    if since is not None:
+        try:
+            await resume(
+                live.hub, live.db, connection, slug=slug, since=since, retention=live.retention
+            )
+        except ResumeRefused as refused:
+            connection.send({**_error(refused.text), "code": refused.code, "article": slug})
+        return
+    live.hub.subscribe(connection, slug)
     connection.send({"type": "subscribed", "article": slug})
 
 

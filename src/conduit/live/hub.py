@@ -5,11 +5,18 @@ WebSocket layer drains. The hub never waits on a socket: a message is offered to
 queue it concerns, and a connection whose queue is full (a client that does not read) is
 marked :attr:`Connection.dropped` and closed by its WebSocket task; the others are never
 slowed down.
+
+Article messages carry their event's id (``eventId``). A connection remembers the ids of
+the last :data:`REMEMBERED_IDS` article messages it was sent and never sends one twice, so a
+message both replayed on resume (:mod:`conduit.live.resume`) and published live reaches the
+client once. While an article's replay is read, that article's live messages are held
+(:meth:`Connection.hold`) and sent after the replayed ones (:meth:`Connection.release`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +31,9 @@ FollowersAmong = Callable[[int, Collection[int]], Awaitable[set[int]]]
 # notifications_of(source_event_id, user_ids) -> {recipient id: notification as REST shows it}
 # for those of user_ids that the event notified (provided by the notifications feature).
 NotificationsOf = Callable[[str, Collection[int]], Awaitable[dict[int, dict[str, Any]]]]
+
+# Article messages whose ids a connection remembers, to send none twice.
+REMEMBERED_IDS = 2048
 
 
 @dataclass(eq=False)
@@ -42,6 +52,10 @@ class Connection:
     articles: set[str] = field(default_factory=set)
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
     sent: Sent = field(default_factory=Sent)
+    # slug -> live messages (event id, frame) held while that article's replay is read
+    held: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+    _sent_ids: set[str] = field(default_factory=set)
+    _sent_order: deque[str] = field(default_factory=deque)
 
     def offer(self, text: str) -> bool:
         """Queue a frame; a full queue marks the connection dropped (it is not reading)."""
@@ -57,6 +71,50 @@ class Connection:
 
     def send(self, message: dict[str, Any]) -> bool:
         return self.offer(orjson.dumps(message).decode())
+
+    def offer_article(self, slug: str, event_id: str | None, text: str) -> bool:
+        """Queue an article message unless this connection was sent its event already;
+        held instead while the article's replay is being read."""
+        held = self.held.get(slug)
+        if held is not None:
+            held.append((event_id, text))
+            return True
+        if event_id is not None:
+            if event_id in self._sent_ids:
+                return True
+            self.remember(event_id)
+        return self.offer(text)
+
+    def remember(self, event_id: str) -> None:
+        self._sent_ids.add(event_id)
+        self._sent_order.append(event_id)
+        if len(self._sent_order) > REMEMBERED_IDS:
+            self._sent_ids.discard(self._sent_order.popleft())
+
+    def was_sent(self, event_id: str) -> bool:
+        return event_id in self._sent_ids
+
+    def hold(self, slug: str) -> None:
+        """Hold the article's live messages until :meth:`release` (a replay is being read)."""
+        self.held.setdefault(slug, [])
+
+    def release(self, slug: str) -> None:
+        """Send the held live messages of the article, less those already sent."""
+        for event_id, text in self.held.pop(slug, []):
+            self.offer_article(slug, event_id, text)
+
+    async def put(self, text: str, wait_seconds: float) -> bool:
+        """Queue a frame, waiting up to ``wait_seconds`` for room (a replay, which may be
+        longer than the queue); a client that does not read by then is dropped."""
+        if self.dropped.is_set():
+            return False
+        try:
+            await asyncio.wait_for(self.outbox.put(text), wait_seconds)
+        except TimeoutError:
+            self.dropped.set()
+            return False
+        self.sent.messages += 1
+        return True
 
 
 class Hub:
@@ -159,21 +217,29 @@ class Hub:
         subscribers = list(self._by_article.get(slug, ()))
         if not subscribers:
             return
-        author_id = bus_message.get("authorId")
-        if isinstance(author_id, int) and isinstance(message.get("comment"), dict):
-            # The comment's author.following, from each reader's view: one query for all.
-            readers = {connection.user_id for connection in subscribers}
-            following = await self._followers_among(author_id, readers)
-            texts = {}
-            for flag in (False, True):
-                message["comment"]["author"]["following"] = flag
-                texts[flag] = orjson.dumps(message).decode()
-            for connection in subscribers:
-                connection.offer(texts[connection.user_id in following])
-        else:
-            text = orjson.dumps(message).decode()
-            for connection in subscribers:
-                connection.offer(text)
+        event_id = message.get("eventId")
+        event_id = event_id if isinstance(event_id, str) else None
+        texts = await self._texts(bus_message, message, {c.user_id for c in subscribers})
+        for connection in subscribers:
+            connection.offer_article(slug, event_id, texts(connection.user_id))
         if message.get("type") == "article.deleted":
             for connection in subscribers:
                 self.unsubscribe(connection, slug)
+
+    async def _texts(
+        self, bus_message: dict[str, Any], message: Any, readers: Collection[int]
+    ) -> Callable[[int], str]:
+        """The frame of an article message for each reader (by user id).
+
+        A comment's ``author.following`` is from each reader's view: one query for all.
+        """
+        author_id = bus_message.get("authorId")
+        if isinstance(author_id, int) and isinstance(message.get("comment"), dict):
+            following = await self._followers_among(author_id, readers)
+            by_flag = {}
+            for flag in (False, True):
+                message["comment"]["author"]["following"] = flag
+                by_flag[flag] = orjson.dumps(message).decode()
+            return lambda user_id: by_flag[user_id in following]
+        text = orjson.dumps(message).decode()
+        return lambda _user_id: text

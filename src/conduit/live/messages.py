@@ -18,6 +18,10 @@ transaction as the rows; once it commits, the commit listener of that process pu
 notifications of its connected recipients from the database and pushes them.
 
 ``message`` is exactly what the client receives (one of :data:`ARTICLE_MESSAGE_TYPES`).
+Every article message carries ``eventId``, the id of the event it comes from (stable: the
+same message replayed or published twice has the same one), and ``cursor``, an opaque
+position a client hands back on ``subscribe`` to resume after a reconnect
+(:mod:`conduit.live.resume`).
 """
 
 from __future__ import annotations
@@ -52,21 +56,31 @@ def encode(bus_message: dict[str, Any]) -> bytes:
     return orjson.dumps(bus_message)
 
 
-def _comment_created(data: CommentCreated, created: dict[int, Comment]) -> dict[str, Any] | None:
+def cursor_of(event: Event) -> str:
+    """The resume cursor of an event's message (see :mod:`conduit.live.resume`)."""
+    return event.id
+
+
+def _stamped(event: Event, message: dict[str, Any]) -> dict[str, Any]:
+    message["eventId"] = event.id
+    message["cursor"] = cursor_of(event)
+    return message
+
+
+def _comment_created(
+    event: Event, data: CommentCreated, created: dict[int, Comment]
+) -> dict[str, Any] | None:
     comment = created.get(data.comment_id)
     if comment is None:  # deleted again before we got here
         return None
-    return {
-        "article": data.slug,
-        "authorId": data.author_id,
-        "message": {"type": data.type, "article": data.slug, "comment": comment_json(comment)},
-    }
+    message = {"type": data.type, "article": data.slug, "comment": comment_json(comment)}
+    return {"article": data.slug, "authorId": data.author_id, "message": _stamped(event, message)}
 
 
 def _comment_deleted(event: Event) -> dict[str, Any]:
     data = CommentDeleted.model_validate(event.data)
     message = {"type": event.type, "article": data.slug, "id": data.comment_id}
-    return {"article": data.slug, "message": message}
+    return {"article": data.slug, "message": _stamped(event, message)}
 
 
 def _article_updated(event: Event) -> dict[str, Any]:
@@ -77,16 +91,25 @@ def _article_updated(event: Event) -> dict[str, Any]:
         "title": data.title,
         "changed": data.changed,
     }
-    return {"article": data.slug, "message": message}
+    return {"article": data.slug, "message": _stamped(event, message)}
 
 
 def _article_deleted(event: Event) -> dict[str, Any]:
     data = ArticleDeleted.model_validate(event.data)
-    return {"article": data.slug, "message": {"type": event.type, "article": data.slug}}
+    message = {"type": event.type, "article": data.slug}
+    return {"article": data.slug, "message": _stamped(event, message)}
 
 
 async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) -> list[bytes]:
-    """The bus messages of committed events (``conn`` is needed by :data:`NEEDS_DATABASE`).
+    """The bus messages of committed events (``conn`` is needed by :data:`NEEDS_DATABASE`)."""
+    return [encode(message) for message in await bus_message_dicts(conn, events)]
+
+
+async def bus_message_dicts(
+    conn: AsyncConnection | None, events: Sequence[Event], viewer_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The bus messages of committed events, in their order, as dicts; comments as
+    ``viewer_id`` sees them (None: anonymous, each receiving instance sets the flag).
 
     However many comments the events created, they are read in one statement.
     """
@@ -100,11 +123,11 @@ async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) ->
         assert conn is not None
         # As an anonymous reader sees them; each receiving instance sets author.following.
         ids = [data.comment_id for data in new_comments.values()]
-        created = await comments_repository.get_many(conn, ids, None)
+        created = await comments_repository.get_many(conn, ids, viewer_id)
     built: list[dict[str, Any] | None] = []
     for event in events:
         if event.type == CommentCreated.type:
-            built.append(_comment_created(new_comments[event.id], created))
+            built.append(_comment_created(event, new_comments[event.id], created))
         elif event.type == CommentDeleted.type:
             built.append(_comment_deleted(event))
         elif event.type == ArticleUpdated.type:
@@ -113,4 +136,4 @@ async def bus_messages(conn: AsyncConnection | None, events: Sequence[Event]) ->
             built.append(_article_deleted(event))
         elif event.type == NOTIFICATIONS_ADDED:
             built.append({"notificationsOf": str(event.data["sourceEventId"])})
-    return [encode(message) for message in built if message is not None]
+    return [message for message in built if message is not None]

@@ -7,9 +7,10 @@ This is the whole path to the other instances: write on A -> commit listener on 
 Redis -> every instance's hub -> its sockets, typically within a few milliseconds.
 
 At most once, on purpose: a process that dies between commit and publish, or a full
-backlog, loses those pushes (logged). Clients re-read the REST API when they reconnect;
-the outbox and the event bus remain the at-least-once path for consumers that must not
-miss anything (notifications, search ...).
+backlog, loses those pushes (logged). What a client misses while it is disconnected it gets
+back when it resubscribes with the last ``cursor`` it received (:mod:`conduit.live.resume`
+replays it from the outbox); the outbox and the event bus remain the at-least-once path for
+consumers that must not miss anything (notifications, search ...).
 """
 
 from __future__ import annotations

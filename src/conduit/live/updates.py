@@ -8,6 +8,8 @@ endpoint (``entrypoints.live``) and GraphQL subscriptions speak through the hub.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from conduit.core.db import Database
 from conduit.core.live import LiveBus
 from conduit.core.principal import Authenticator
@@ -34,3 +36,5 @@ class LiveUpdates:
         self.publisher = LivePublisher(db, bus)
         self.auth_timeout = settings.live_auth_timeout_seconds
         self.ping_seconds = settings.live_ping_seconds
+        # Outbox rows are kept this long: how far back a resume (``since``) can reach.
+        self.retention = dt.timedelta(days=settings.event_retention_days)
