@@ -133,7 +133,7 @@ class UnitOfWork:
         self._committed = True
         replicas = self._database.replicas
         if replicas is not None:
-            await replicas.written(self.conn, self._authors())
+            await replicas.written(self.conn, self._authors(), self._events)
         if self._events:
             await self._database.committed(self._events)
 
@@ -175,6 +175,13 @@ class Database:
     def on_commit(self, listener: CommitListener) -> None:
         """Call ``listener(events)`` after each transaction that committed events."""
         self._commit_listeners.append(listener)
+
+    def on_replayed(self, listener: CommitListener) -> None:
+        """Call ``listener(events)`` again once every read replica has replayed them (the
+        response cache forgets a second time what a replica may have shown stale); without
+        replicas, never."""
+        if self.replicas is not None:
+            self.replicas.on_replayed(listener)
 
     async def committed(self, events: Sequence[Event]) -> None:
         """Tell the listeners; one that fails is logged and never fails the use case."""

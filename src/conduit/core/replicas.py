@@ -41,7 +41,9 @@ from typing import Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from conduit.core.events import Event
 from conduit.core.read_routing import Reader
+from conduit.core.replayed import ReplayListener, ReplayWatcher
 
 _log = structlog.get_logger("conduit.db")
 
@@ -115,6 +117,15 @@ class ReplicaSet:
     # Until then this process's signed-in reads go to the primary: a position it could not
     # store may be missing (set when ``record`` fails).
     _unsure_until: float = 0.0
+    # Tells the response cache when the replicas have replayed a commit (replayed.py).
+    watcher: ReplayWatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watcher = ReplayWatcher(self.replayed_everywhere, give_up_seconds=self.memory_seconds)
+
+    def on_replayed(self, listener: ReplayListener) -> None:
+        """Call ``listener(events)`` once every replica in service has replayed them."""
+        self.watcher.listen(listener)
 
     async def connect(self, reader: Reader | None) -> AsyncConnection:
         """A connection, in autocommit, for a read made for ``reader``."""
@@ -151,9 +162,13 @@ class ReplicaSet:
         counts.unavailable += 1
         return await self._primary()
 
-    async def written(self, conn: AsyncConnection, user_ids: Collection[int]) -> None:
-        """After a COMMIT on ``conn`` (the primary): remember its position for its authors."""
-        if not user_ids:
+    async def written(
+        self, conn: AsyncConnection, user_ids: Collection[int], events: Sequence[Event] = ()
+    ) -> None:
+        """After a COMMIT on ``conn`` (the primary): remember its position for its authors,
+        and tell the replay listeners of its events once the replicas have it."""
+        watched = bool(events) and self.watcher.listening
+        if not user_ids and not watched:
             return
         try:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -162,15 +177,45 @@ class ReplicaSet:
         except Exception as exc:  # committed already: never fail the use case
             _log.warning("write_position_unread", error=repr(exc))
             position = UNKNOWN_POSITION
+        if watched:
+            self.watcher.committed(position, events)
+        if not user_ids:
+            return
         try:
             await self.positions.record(user_ids, position)
         except Exception as exc:
             self._unsure_until = self.clock() + self.memory_seconds
             _log.warning("write_position_unrecorded", error=repr(exc))
 
+    async def replayed_everywhere(self) -> int:
+        """The lowest replay position among the replicas in service, asking each (those
+        that fail to answer are left out; with none in service, no position is missing)."""
+        lowest = UNKNOWN_POSITION
+        now = self.clock()
+        for replica in self.replicas:
+            if replica.left_out_until > now:
+                continue
+            conn = await self._open(replica)
+            if conn is None:
+                continue
+            try:
+                result = await conn.exec_driver_sql("SELECT pg_last_wal_replay_lsn()::text")
+                text = result.scalar_one()
+            except Exception as exc:
+                self._leave_out(replica, exc)
+                continue
+            finally:
+                await _close_quietly(conn)
+            if text is None:
+                continue
+            replica.replayed = max(replica.replayed, parse_lsn(str(text)))
+            lowest = min(lowest, replica.replayed)
+        return lowest
+
     async def dispose(self) -> None:
         """Close the replicas' pools and the positions' store; log where reads went."""
         _log.info("replica_reads", **self.counts.as_dict())
+        await self.watcher.close()
         for replica in self.replicas:
             await replica.engine.dispose()
         await self.positions.close()
@@ -211,7 +256,8 @@ class ReplicaSet:
     async def _wait_for(self, replica: Replica, conn: AsyncConnection, position: int) -> bool:
         """Until ``replica`` has replayed ``position`` (True), for at most ``wait_seconds``.
         ``conn`` is closed when False is returned."""
-        deadline = self.clock() + self.wait_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
         while True:
             try:
                 result = await conn.exec_driver_sql("SELECT pg_last_wal_replay_lsn()::text")
@@ -226,7 +272,7 @@ class ReplicaSet:
             replica.replayed = max(replica.replayed, parse_lsn(str(text)))
             if replica.replayed >= position:
                 return True
-            left = deadline - self.clock()
+            left = deadline - loop.time()
             if left <= 0:
                 await _close_quietly(conn)
                 return False
