@@ -17,7 +17,7 @@ def event(n: int) -> Event:
 async def until(condition: Callable[[], bool]) -> None:
     """Until ``condition()`` holds (for at most 2 seconds)."""
     async with asyncio.timeout(2):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 (state the watcher task changes)
             await asyncio.sleep(0.005)
 
 
