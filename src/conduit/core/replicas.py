@@ -214,7 +214,9 @@ class ReplicaSet:
 
     async def dispose(self) -> None:
         """Close the replicas' pools and the positions' store; log where reads went."""
-        _log.info("replica_reads", **self.counts.as_dict())
+        counts = self.counts
+        if counts.replica or counts.primary > counts.background:  # it served callers' reads
+            _log.info("replica_reads", **counts.as_dict())
         await self.watcher.close()
         for replica in self.replicas:
             await replica.engine.dispose()
