@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conduit.core.events import Event
@@ -122,6 +123,8 @@ class ReplicaSet:
 
     def __post_init__(self) -> None:
         self.watcher = ReplayWatcher(self.replayed_everywhere, give_up_seconds=self.memory_seconds)
+        for replica in self.replicas:
+            _forget_replay_on_disconnect(replica)
 
     def on_replayed(self, listener: ReplayListener) -> None:
         """Call ``listener(events)`` once every replica in service has replayed them."""
@@ -282,6 +285,7 @@ class ReplicaSet:
 
     def _leave_out(self, replica: Replica, exc: BaseException) -> None:
         replica.left_out_until = self.clock() + self.retry_seconds
+        replica.replayed = -1  # it may come back from an older point
         _log.warning(
             "replica_unavailable",
             replica=replica.name,
@@ -298,6 +302,20 @@ class ReplicaSet:
             raise
         self.counts.primary += 1
         return conn
+
+
+def _forget_replay_on_disconnect(replica: Replica) -> None:
+    """A lost connection may mean a restarted replica, and a restarted replica replays
+    again from its last restart point: what it shows may be older than the position this
+    process saw before. So the known position is forgotten, and asked again."""
+    sync_engine = getattr(replica.engine, "sync_engine", None)
+    if sync_engine is None:  # not an SQLAlchemy engine (tests)
+        return
+
+    def forget(*_args: object) -> None:
+        replica.replayed = -1
+
+    event.listen(sync_engine, "invalidate", forget)
 
 
 async def _close_quietly(conn: AsyncConnection) -> None:
