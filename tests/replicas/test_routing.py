@@ -78,7 +78,11 @@ class FakeEngine:
 
 
 class FailingPositions:
+    def __init__(self) -> None:
+        self.asked = 0
+
     async def last(self, user_id: int) -> int | None:
+        self.asked += 1
         raise TimeoutError("redis timed out")
 
     async def record(self, user_ids: Any, position: int) -> None:
@@ -223,11 +227,21 @@ async def test_a_replica_lost_while_answering_the_question_leaves_the_read_to_th
 
 
 async def test_when_positions_cannot_be_looked_up_signed_in_reads_go_to_the_primary() -> None:
+    clock = Clock()
     r1 = FakeEngine("r1")
-    routing, _ = replica_set(r1, positions=FailingPositions())
+    failing = FailingPositions()
+    routing, _ = replica_set(r1, positions=failing, clock=clock)
     assert engine_of(await routing.connect(Reader(user_id=7))) == "primary"
-    assert routing.counts.unknown_position == 1
+    assert failing.asked == 1
     assert engine_of(await routing.connect(ANONYMOUS)) == "r1"
+    # The store is not asked again for a while: no timeout per read while it is away.
+    assert engine_of(await routing.connect(Reader(user_id=8))) == "primary"
+    assert failing.asked == 1
+    assert routing.counts.unknown_position == 2
+    assert r1.statements == []
+    clock.now += 5
+    routing.positions = MemoryWritePositions(ttl_seconds=60, clock=clock)
+    assert engine_of(await routing.connect(Reader(user_id=8))) == "r1"
 
 
 async def test_a_position_this_process_failed_to_store_keeps_its_users_on_the_primary() -> None:
@@ -251,6 +265,7 @@ async def test_a_write_whose_position_cannot_be_read_sends_its_author_to_the_pri
     await routing.written(await primary.connect(), {7})  # type: ignore[arg-type]
     assert await routing.positions.last(7) == UNKNOWN_POSITION
     assert engine_of(await routing.connect(Reader(user_id=7))) == "primary"
+    assert r1.opened == []  # no replica is asked to wait for an unknown position
 
 
 async def test_a_write_without_an_author_asks_nothing() -> None:

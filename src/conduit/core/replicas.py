@@ -141,7 +141,11 @@ class ReplicaSet:
             try:
                 position = await self._last_write(reader.user_id)
             except Exception as exc:  # any failure: the primary is safe
+                # Not asked again for a while (no timeout per read while Redis is away).
+                self._unsure_until = self.clock() + self.retry_seconds
                 _log.warning("write_position_unavailable", error=repr(exc))
+                position = UNKNOWN_POSITION
+            if position == UNKNOWN_POSITION:
                 counts.unknown_position += 1
                 return await self._primary()
         for replica in self._candidates(position):
@@ -228,6 +232,8 @@ class ReplicaSet:
     # --- choosing -----------------------------------------------------------------------
 
     async def _last_write(self, user_id: int) -> int | None:
+        """The user's last write position; ``UNKNOWN_POSITION`` while this process cannot
+        be sure it has it (a position it failed to store, a store that failed to answer)."""
         if self.clock() < self._unsure_until:
             return UNKNOWN_POSITION
         return await self.positions.last(user_id)
