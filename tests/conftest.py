@@ -114,6 +114,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 SLOW_MODULES = (
     "integration/test_memcached_cache.py",
     "integration/test_wakeups.py",
+    "replicas/test_replica_engine.py",
     "loadtest/test_locust.py",
     "deploy/test_image.py",
     "ha/test_read_only_primary.py",

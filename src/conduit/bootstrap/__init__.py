@@ -34,6 +34,7 @@ from conduit.bootstrap.lifecycle import Lifecycle
 from conduit.bootstrap.lifecycle import Role as Role
 from conduit.bootstrap.lifecycle import access_keeper as access_keeper
 from conduit.bootstrap.lifecycle import relay_for as relay_for
+from conduit.bootstrap.replicas import check_replicas, replica_set
 from conduit.comments import audit as comments_audit
 from conduit.comments import cache_rules as comments_cache
 from conduit.core import audit
@@ -167,6 +168,7 @@ def check_settings(settings: Settings, *, serving: bool = True) -> str:
     if serving:
         check_production(settings)
     trusted_networks(settings)
+    check_replicas(settings)
     rate_limit_rules(settings)
     file_storage(settings)
     return secret
@@ -196,6 +198,7 @@ def build(
         engine,
         readers=settings.sqlite_readers,
         trace_context=tracing.trace_context if tracing is not None else None,
+        replicas=replica_set(settings, engine),
     )
     bus = build_bus(settings, CONSUMERS)
     if tracing is not None:

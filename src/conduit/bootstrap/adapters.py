@@ -121,6 +121,9 @@ def response_cache(settings: Settings, db: Database, rules: CacheRules) -> Respo
         except ValueError as exc:
             raise ConfigurationError(f"{variable} is not a Redis URL: {exc}") from None
     db.on_commit(functools.partial(invalidate, cache, rules))
+    # Again once read replicas have the commit: an anonymous read served by a replica in
+    # between may have cached what it showed before the write.
+    db.on_replayed(functools.partial(invalidate, cache, rules))
     return cache
 
 

@@ -13,6 +13,11 @@ the trace it was emitted in (``Database(trace_context=...)``, wired by bootstrap
 tracing is on), so that its consumers continue that trace. Once the
 transaction has committed, the database's commit listeners hear of them (the embedded
 relay wakes up, the cache forgets what they changed).
+
+With PostgreSQL read replicas (``Database(replicas=...)``, see :mod:`conduit.core.replicas`)
+``db.reader()`` may run on a replica, and a commit remembers its WAL position for its
+authors (the caller :mod:`conduit.core.read_routing` names, and the events' actors), so
+that their next reads wait for a replica to have it or go to the primary.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from types import TracebackType
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from conduit.core import outbox
+from conduit.core import outbox, read_routing
 from conduit.core.engines import create_sqlite_read_engine, is_sqlite_file
 from conduit.core.events import Event, EventData
+from conduit.core.replicas import ReplicaSet
 from conduit.core.trace_ids import TraceContext
 
 CommitListener = Callable[[Sequence[Event]], Awaitable[None]]
@@ -36,16 +42,28 @@ _log = structlog.get_logger("conduit.db")
 class UnitOfWork:
     """One transaction on one pooled connection; rolled back unless committed.
 
-    A read-only unit of work takes its connection from the database's read pool.
+    A read-only unit of work takes its connection from the database's read pool, or from
+    its replicas (unless ``on_primary``).
     """
 
-    __slots__ = ("_committed", "_database", "_events", "_read_only", "_reads_only", "conn")
+    __slots__ = (
+        "_committed",
+        "_database",
+        "_events",
+        "_on_primary",
+        "_read_only",
+        "_reads_only",
+        "conn",
+    )
 
-    def __init__(self, database: Database, *, read_only: bool = False) -> None:
+    def __init__(
+        self, database: Database, *, read_only: bool = False, on_primary: bool = False
+    ) -> None:
         self._database = database
         self._committed = False
         self._events: list[Event] = []
         self._reads_only = read_only
+        self._on_primary = on_primary
         # PostgreSQL gives every statement its own snapshot under READ COMMITTED anyway, so a
         # read-only use case skips BEGIN/ROLLBACK: two round trips fewer per request.
         self._read_only = read_only and database.engine.dialect.name == "postgresql"
@@ -53,6 +71,10 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         database = self._database
+        replicas = database.replicas
+        if self._reads_only and replicas is not None and not self._on_primary:
+            self.conn = await replicas.connect(read_routing.current())
+            return self
         engine = database.read_engine if self._reads_only else database.engine
         conn = await engine.connect()
         try:
@@ -90,6 +112,15 @@ class UnitOfWork:
         self._events.append(event)
         return event
 
+    def _authors(self) -> set[int]:
+        """Whose write this is: the declared caller and the actors of its events (a user
+        who just registered, whose request was anonymous)."""
+        authors = {event.actor_id for event in self._events if event.actor_id is not None}
+        reader = read_routing.current()
+        if reader is not None and reader.user_id is not None:
+            authors.add(reader.user_id)
+        return authors
+
     @property
     def events(self) -> tuple[Event, ...]:
         return tuple(self._events)
@@ -100,6 +131,9 @@ class UnitOfWork:
         await outbox.write(self.conn, self._events)
         await self.conn.commit()
         self._committed = True
+        replicas = self._database.replicas
+        if replicas is not None:
+            await replicas.written(self.conn, self._authors(), self._events)
         if self._events:
             await self._database.committed(self._events)
 
@@ -115,6 +149,9 @@ class Database:
 
     ``trace_context``: called by :meth:`UnitOfWork.emit` for the W3C trace context to put
     into the event (``{}`` outside a trace); None (tracing off) records none.
+
+    ``replicas``: PostgreSQL read replicas of ``engine`` that serve read-only use cases
+    (:mod:`conduit.core.replicas`); None: every read on ``read_engine``.
     """
 
     def __init__(
@@ -123,9 +160,11 @@ class Database:
         *,
         readers: int = 4,
         trace_context: TraceContext | None = None,
+        replicas: ReplicaSet | None = None,
     ) -> None:
         self.engine = engine
         self.trace_context = trace_context
+        self.replicas = replicas
         self.read_engine = (
             create_sqlite_read_engine(engine, readers=readers)
             if is_sqlite_file(engine) and readers > 0
@@ -136,6 +175,13 @@ class Database:
     def on_commit(self, listener: CommitListener) -> None:
         """Call ``listener(events)`` after each transaction that committed events."""
         self._commit_listeners.append(listener)
+
+    def on_replayed(self, listener: CommitListener) -> None:
+        """Call ``listener(events)`` again once every read replica has replayed them (the
+        response cache forgets a second time what a replica may have shown stale); without
+        replicas, never."""
+        if self.replicas is not None:
+            self.replicas.on_replayed(listener)
 
     async def committed(self, events: Sequence[Event]) -> None:
         """Tell the listeners; one that fails is logged and never fails the use case."""
@@ -154,15 +200,21 @@ class Database:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self)
 
-    def reader(self) -> UnitOfWork:
-        """A unit of work for a use case that only reads."""
-        return UnitOfWork(self, read_only=True)
+    def reader(self, *, on_primary: bool = False) -> UnitOfWork:
+        """A unit of work for a use case that only reads.
+
+        ``on_primary``: never on a replica, for a read that must see every commit whoever
+        made it (checking a password that may have just changed).
+        """
+        return UnitOfWork(self, read_only=True, on_primary=on_primary)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
         await self.engine.dispose()

@@ -1,6 +1,7 @@
 """Engines per database: SQLite's single writer and read-only pool, server pools that drop
-every lost connection, MariaDB in READ COMMITTED with ``utf8mb4``, PostgreSQL through a
-transaction pooler (pgbouncer) without prepared statements kept on the server."""
+every lost connection, MariaDB in READ COMMITTED with ``utf8mb4``, PostgreSQL read replicas,
+and PostgreSQL through a transaction pooler (pgbouncer) without prepared statements kept on
+the server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -136,6 +138,53 @@ def transaction_pooler_connect_args() -> dict[str, Any]:
     ships 1.18.
     """
     return {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
+# A replica that does not answer the connection attempt within this long is left out (its
+# reads go elsewhere) rather than holding requests for asyncpg's default minute.
+REPLICA_CONNECT_TIMEOUT_SECONDS = 3.0
+
+
+def create_replica_engine(
+    url: str, *, pool_size: int, pool_timeout: float, pooler: Pooler = "none"
+) -> AsyncEngine:
+    """A pool of ``pool_size`` connections to a PostgreSQL read replica (``pooler``: as for
+    :func:`create_engine`, when the replicas too are reached through pgbouncer).
+
+    A pooled connection the server has closed (the replica stopped or restarted) is thrown
+    away when it is checked out, with no round trip (the driver saw its socket close), and a
+    new one is opened; if that fails too, the caller hears it at ``connect()`` and sends the
+    read elsewhere instead of failing it on its first statement.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"a read replica must be a PostgreSQL URL, not {parsed.drivername}")
+    asyncpg = parsed.get_driver_name() == "asyncpg"
+    engine = create_async_engine(
+        url,
+        pool_pre_ping=False,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout,
+        pool_recycle=1800,
+        connect_args=(
+            {"timeout": REPLICA_CONNECT_TIMEOUT_SECONDS}
+            | (transaction_pooler_connect_args() if pooler != "none" else {})
+            if asyncpg
+            else {}
+        ),
+    )
+    event.listen(engine.sync_engine, "handle_error", _invalidate_lost_connections)
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
+
+
+def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection whose socket the server closed (the pool opens another)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if callable(is_closed) and is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def _invalidate_lost_connections(context: ExceptionContext) -> None:

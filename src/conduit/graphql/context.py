@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from conduit.bootstrap import Container
+from conduit.core import read_routing
 from conduit.core.audit import Client
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
@@ -56,6 +57,8 @@ class ConduitContext(BaseContext):
                 self.token = token
         except Unauthenticated as exc:
             self.auth_error = exc
+        # Whom this operation's reads are for (read replicas), as REST declares it.
+        read_routing.read_as(self.viewer_id)
 
     @property
     def viewer_id(self) -> int | None:

@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
+from conduit.core import read_routing
 from conduit.core.audit import Client
 from conduit.core.db import Database
 from conduit.core.errors import Unauthenticated
@@ -94,8 +95,10 @@ USER_ID = "user_id"
 
 
 def signed_in(connection: HTTPConnection, principal: Principal) -> Principal:
-    """Note who the request is from, for its log line (the id only: never the token)."""
+    """Note who the request is from, for its log line (the id only: never the token), and
+    for the database: this user's reads must see this user's writes (read replicas)."""
     connection.scope.setdefault("state", {})[USER_ID] = principal.id
+    read_routing.read_as(principal.id)
     return principal
 
 

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conduit.core import read_routing
 from conduit.core.trace_ids import trace_id_of
 from conduit.http.kit import STALE_TOKEN, USER_ID
 
@@ -95,6 +96,8 @@ class RequestContext:
         if trace_id is not None:
             context["trace_id"] = trace_id
         structlog.contextvars.bind_contextvars(**context)
+        # Anonymous until a token says otherwise (kit.signed_in): reads may go to a replica.
+        reading = read_routing.read_as(None)
         try:
             declared = headers.get(b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -123,6 +126,7 @@ class RequestContext:
                 **fields,
             )
             structlog.contextvars.unbind_contextvars(*context)
+            read_routing.forget(reading)
 
 
 def route_of(scope: Scope) -> str | None:

@@ -1,11 +1,14 @@
-"""Where the data lives: the database URL, the pools, SQLite's readers and migrations."""
+"""Where the data lives: the database URL, the pools, SQLite's readers, PostgreSQL's read
+replicas and migrations."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -42,6 +45,42 @@ class DatabaseSettings(BaseModel):
         description="SQLite: read-only connections that serve reads in parallel (0: reads "
         "share the single writer connection).",
     )
+    # Read replicas (PostgreSQL streaming replicas): docs/operating/read-replicas.md.
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="PostgreSQL read replicas of the primary (JSON list or comma-separated "
+        "SQLAlchemy URLs): read-only use cases go to them, each user's reads only once "
+        "the replica has replayed that user's last write.",
+    )
+    database_replica_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="Connections kept per replica per process (mind each replica's "
+        "max_connections x processes).",
+    )
+    database_replica_wait_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        le=5,
+        description="How long a signed-in user's read waits for a replica to replay that "
+        "user's last write before it goes to the primary instead.",
+    )
+    database_replica_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How long a replica that refused a connection is left out before it is "
+        "tried again (its reads go to the other replicas or the primary).",
+    )
+    database_replica_write_memory_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="How long a user's last write position is remembered (in Redis when "
+        "CONDUIT_REDIS_URL is set); a replica lagging more than this may show that user "
+        "an older state.",
+    )
     auto_migrate: bool | None = Field(
         default=None,
         description="Run migrations when the server starts. Default: on for SQLite, off otherwise.",
@@ -58,6 +97,17 @@ class DatabaseSettings(BaseModel):
                 "unset CONDUIT_DATABASE_POOLER for SQLite or MariaDB"
             )
         return self
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _replica_list(cls, value: Any) -> Any:
+        """A JSON list, or URLs separated by commas (a blank value: none)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
 
     @property
     def effective_database_url(self) -> str:

@@ -98,8 +98,11 @@ async def register(
 
 
 async def verify_credentials(db: Database, *, email: str, password: str) -> Account | None:
-    """The account these credentials open, or None (same time for an unknown email)."""
-    async with db.reader() as uow:
+    """The account these credentials open, or None (same time for an unknown email).
+
+    Read on the primary: a password changed a moment ago must already be the one that
+    works (a read replica may not have replayed the change yet)."""
+    async with db.reader(on_primary=True) as uow:
         account = await repository.get_by_email(uow.conn, email)
     hashed = account.password_hash if account else None
     valid = await password_work(_verify, password, hashed)
