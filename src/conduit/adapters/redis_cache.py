@@ -17,6 +17,13 @@ request its hit). A background probe retries with backoff and closes the breaker
 it has replayed what may have been missed: the generations of every invalidation that
 failed or was skipped, and the ``all`` generation after a connection error (Redis may have
 restarted from an older snapshot). Entries from before the outage are then unreachable.
+
+A Sentinel failover (``redis+sentinel://``) is such an outage: killing the primary breaks
+every connection, the breaker opens, and the probe's new connections ask the Sentinels for
+the primary until they name the promoted replica. Replication is asynchronous, so the
+replica may lack the primary's last INCRs; the connection error makes the probe bump
+``all`` there before the cache is read again, so no entry written before the failover can
+hide a commit.
 """
 
 from __future__ import annotations
@@ -29,12 +36,13 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import structlog
-from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conduit.adapters.redis_client import ConnectionMaker
 from conduit.core.cache import ALL, BYPASS, Lookup
 from conduit.core.tasks import cancel_and_wait
 
@@ -101,19 +109,17 @@ class RedisLink:
     Leaner than ``redis.asyncio.Redis`` on the hot path (no per-command pool checks,
     events or ``wait_for`` task): one ``asyncio.timeout`` bounds the whole call. A
     connection that failed in any way is closed, and so are the idle ones, never reused.
+    With Sentinel a new connection asks where the primary is, so after a failover the
+    cache's next connections reach the promoted replica.
     """
 
     def __init__(self, url: str, *, timeout_seconds: float) -> None:
-        options: dict[str, Any] = dict(parse_url(url))
-        self._connection_class: type[AbstractConnection] = options.pop(
-            "connection_class", Connection
+        self._connect = ConnectionMaker(
+            url,
+            socket_timeout=None,  # bounded by asyncio.timeout around each call
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
         )
-        self._options = {
-            **options,
-            "socket_timeout": None,  # bounded by asyncio.timeout around each call
-            "socket_connect_timeout": timeout_seconds,
-            "retry": Retry(NoBackoff(), 0),
-        }
         self._timeout = timeout_seconds
         self._idle: list[AbstractConnection] = []
         self.lag = LoopLag()
@@ -121,7 +127,7 @@ class RedisLink:
     async def execute(self, *commands: tuple[Any, ...], within: float | None = None) -> list[Any]:
         """Send ``commands`` in one write and read their replies (errors returned, not raised)."""
         self.lag.watch()
-        connection = self._idle.pop() if self._idle else self._connection_class(**self._options)
+        connection = self._idle.pop() if self._idle else self._connect()
         try:
             async with asyncio.timeout((within or self._timeout) + self.lag.seconds):
                 await connection.send_packed_command(
@@ -150,6 +156,7 @@ class RedisLink:
 
     async def close(self) -> None:
         await self.drop_idle()
+        await self._connect.close()
         await self.lag.close()
 
 
