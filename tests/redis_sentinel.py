@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -71,7 +72,7 @@ class SentinelRedis:
         """The port the Sentinels name as the primary (the first Sentinel that answers)."""
         for port in self.sentinel_ports:
             with contextlib.suppress(redis.RedisError):
-                address = self.sentinel_client(port).sentinel_get_master_addr_by_name(SERVICE)
+                address: Any = self.sentinel_client(port).sentinel_get_master_addr_by_name(SERVICE)
                 if address:
                     return int(address[1])
         raise RuntimeError("no Sentinel answers")
@@ -90,7 +91,7 @@ class SentinelRedis:
         def promoted() -> bool:
             ports = set()
             for port in self.sentinel_ports:
-                address = self.sentinel_client(port).sentinel_get_master_addr_by_name(SERVICE)
+                address: Any = self.sentinel_client(port).sentinel_get_master_addr_by_name(SERVICE)
                 ports.add(int(address[1]))
             if len(ports) != 1 or old_primary in ports:
                 return False
@@ -162,7 +163,7 @@ class SentinelRedis:
 
     def _sentinels_ready(self) -> bool:
         for port in self.sentinel_ports:
-            state = self.sentinel_client(port).sentinel_master(SERVICE)
+            state: Any = self.sentinel_client(port).sentinel_master(SERVICE)
             if int(state["num-other-sentinels"]) != len(self.sentinel_ports) - 1:
                 return False
             if int(state["num-slaves"]) != 1:
