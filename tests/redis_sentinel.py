@@ -46,8 +46,7 @@ class SentinelRedis:
 
     @property
     def url(self) -> str:
-        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
-        return f"redis+sentinel://{hosts}/{SERVICE}"
+        return self.url_of(*self.sentinel_ports)
 
     def start(self) -> SentinelRedis:
         try:
@@ -100,6 +99,18 @@ class SentinelRedis:
 
         self._until(promoted, "the Sentinels did not promote the replica", timeout)
         return self.current_primary()
+
+    def url_of(self, *sentinels: int) -> str:
+        """The URL that names only these Sentinels (ports)."""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in sentinels)
+        return f"redis+sentinel://{hosts}/{SERVICE}"
+
+    def pause(self, port: int) -> None:
+        """Freeze the process on ``port`` (SIGSTOP): it holds its connections, answers nothing."""
+        self.processes[port].send_signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        self.processes[port].send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -33,6 +33,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from conduit.adapters.redis_cache import RedisResponseCache
 from tests.conftest import TEST_SECRET, Backend, _unreachable
 from tests.helpers import auth, create_article, register
 from tests.live_support import add_comment, conduit_servers, frame, signed_in, subscribe
@@ -305,3 +306,46 @@ async def _scenario(
     # Updates were answered while no primary answered, and after the cache was back.
     assert any(killed_at < at < killed_at + promotion for at in load.written_at)
     assert any(at > killed_at + max(cache_a, cache_b) for at in load.written_at)
+
+
+async def test_an_invalidation_an_instance_could_not_send_is_not_hidden_by_another_instance(
+    redis_ha: SentinelRedis,
+) -> None:
+    """Instance A reaches the promoted replica first; B reaches it a moment later (here its
+    only Sentinel is frozen for half a second). A write on B in that moment skips its
+    invalidation until B's probe replays it: A must not answer from the cache meanwhile
+    what it stored before that write."""
+    first, *others = redis_ha.sentinel_ports
+    a = RedisResponseCache(redis_ha.url_of(*others), ttl_seconds=60, timeout_seconds=0.25)
+    b = RedisResponseCache(redis_ha.url_of(first), ttl_seconds=60, timeout_seconds=0.25)
+    request, generations = "/articles/failover", ["all", "article:failover"]
+    try:
+        for cache in (a, b):
+            assert (await cache.lookup(request, generations)).key is not None
+        old_primary = await asyncio.to_thread(redis_ha.kill_primary)
+        assert (await b.lookup(request, generations)).key is None  # B knows: bypass
+        await asyncio.to_thread(redis_ha.wait_for_failover, old_primary)
+        redis_ha.pause(first)
+        answers: list[bytes | None] = []
+        written_at: float | None = None
+        started = time.monotonic()
+        while time.monotonic() < started + 6:
+            found = await a.lookup(request, generations)
+            if written_at is None:
+                if found.key is not None and found.value is None:
+                    await a.store(found.key, b"read before the write")  # A read the database
+                if time.monotonic() > started + 0.5:
+                    await b.bump(["article:failover"])  # the write on B commits: not sent
+                    written_at = time.monotonic()
+            else:
+                answers.append(found.value)
+                if time.monotonic() > written_at + 0.3:
+                    redis_ha.resume(first)  # B reaches the promoted replica: replays
+            await asyncio.sleep(0.05)
+        assert b"read before the write" not in answers
+        assert b.available
+    finally:
+        with contextlib.suppress(Exception):
+            redis_ha.resume(first)
+        await a.close()
+        await b.close()
