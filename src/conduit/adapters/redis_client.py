@@ -202,7 +202,9 @@ class ConnectionMaker:
     """New single connections to the server ``url`` names, for a caller that manages its own
     (the response cache's :class:`~conduit.adapters.redis_cache.RedisLink`).
 
-    With Sentinel each connection asks for the primary's address when it connects.
+    With Sentinel each connection asks for the primary's address in ``connect()``: the caller
+    must call it before sending. (redis-py's sending connects by itself without asking, to
+    the connection's default address, localhost:6379: another Redis, or none.)
     """
 
     def __init__(self, url: str, **options: Any) -> None:
