@@ -40,7 +40,7 @@ from limits.errors import StorageError
 from conduit.core.rate_limits import Quota
 
 if TYPE_CHECKING:
-    from redis.asyncio import ConnectionPool
+    from redis.asyncio import Redis
 
 log = structlog.get_logger("conduit.rate_limits")
 
@@ -135,14 +135,10 @@ return {counted, previous_count, previous_ttl, current_count, current_ttl}
 class RedisWindows:
     """The counters on Redis: one ``EVALSHA`` of :data:`COUNT_SCRIPT` per count."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
+    def __init__(self, client: Redis) -> None:
         from redis.exceptions import RedisError
 
         self._errors = RedisError
-        client = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
         self._script = client.register_script(COUNT_SCRIPT)
 
     async def count(self, key: str, limit: int, expiry: int, cost: int) -> Window:
@@ -186,13 +182,13 @@ class LimitsRateLimiter:
         *,
         secret: str | bytes,
         timeout_seconds: float | None = None,
-        pool: ConnectionPool | None = None,
+        client: Redis | None = None,
     ) -> None:
         self.rules = dict(rules)
         self.windows = windows
         self.timeout = timeout_seconds
         self._key = caller_key(secret)
-        self._pool = pool
+        self._client = client
         self._paused_until = 0.0
         self._warned_at = -math.inf
 
@@ -230,14 +226,12 @@ class LimitsRateLimiter:
 
     async def ping(self) -> None:
         """One PING to the Redis the counters live on (nothing to reach in memory)."""
-        if self._pool is not None:
-            from redis.asyncio import Redis
-
-            await Redis(connection_pool=self._pool).ping()
+        if self._client is not None:
+            await self._client.ping()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.disconnect()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def memory_rate_limiter(
@@ -250,20 +244,31 @@ def memory_rate_limiter(
 def redis_rate_limiter(
     url: str, rules: Mapping[str, RateLimitItem], *, secret: str | bytes, timeout_seconds: float
 ) -> LimitsRateLimiter:
-    """Counts on Redis, so every instance (and worker process) shares one budget per caller."""
-    # Imported here: redis-py takes a tenth of a second to import, and only this mode needs it.
-    from redis.asyncio import ConnectionPool
+    """Counts on Redis, so every instance (and worker process) shares one budget per caller.
 
-    pool = ConnectionPool.from_url(
+    ``url`` is ``CONDUIT_REDIS_URL``: one server, or Sentinels naming the primary; after a
+    failover counting goes on on the promoted replica, from the counters it had replicated
+    (requests are let through while no primary answers). Conduit runs its own script on a
+    redis-py client rather than ``limits``' storage (``async+redis+sentinel://``), so that
+    client comes from the factory every Redis user shares.
+    """
+    # Imported here: redis-py takes a tenth of a second to import, and only this mode needs it.
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    from conduit.adapters.redis_client import redis_client
+
+    client = redis_client(
         url,
         socket_timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
         max_connections=256,
+        retry=Retry(NoBackoff(), 0),
     )
     return LimitsRateLimiter(
         rules,
-        RedisWindows(pool),
+        RedisWindows(client),
         secret=secret,
         timeout_seconds=timeout_seconds,
-        pool=pool,
+        client=client,
     )

@@ -17,6 +17,17 @@ request its hit). A background probe retries with backoff and closes the breaker
 it has replayed what may have been missed: the generations of every invalidation that
 failed or was skipped, and the ``all`` generation after a connection error (Redis may have
 restarted from an older snapshot). Entries from before the outage are then unreachable.
+Reads then wait ``READS_RESUME_AFTER`` more (invalidations go through meanwhile): another
+instance may still have its breaker open, skipping the invalidations of its commits, until
+its own probe replays them, and an entry this instance stored meanwhile would hide them.
+
+A Sentinel failover (``redis+sentinel://``) is such an outage: killing the primary breaks
+every connection, the breaker opens, and the probe's new connections ask the Sentinels for
+the primary until they name the promoted replica. Replication is asynchronous, so the
+replica may lack the primary's last INCRs: a new connection that reaches another server
+than the last one trips the breaker too (even when the old primary's loss showed only as
+a timeout), and the probe bumps ``all`` there before the cache is read again, so no entry
+written before the failover can hide a commit.
 """
 
 from __future__ import annotations
@@ -29,12 +40,13 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import structlog
-from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conduit.adapters.redis_client import ConnectionMaker
 from conduit.core.cache import ALL, BYPASS, Lookup
 from conduit.core.tasks import cancel_and_wait
 
@@ -49,6 +61,9 @@ WARNING_INTERVAL = 10.0
 PROBE_FIRST_DELAY = 0.1
 PROBE_MAX_DELAY = 1.0
 PROBE_TIMEOUT = 1.0
+# After a recovery, reads keep bypassing Redis this long (invalidations go through): the
+# longest another instance's probe takes to see Redis back and replay what it missed.
+READS_RESUME_AFTER = PROBE_MAX_DELAY + PROBE_TIMEOUT + 0.5
 TIMEOUTS_TO_OPEN = 3
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -101,29 +116,32 @@ class RedisLink:
     Leaner than ``redis.asyncio.Redis`` on the hot path (no per-command pool checks,
     events or ``wait_for`` task): one ``asyncio.timeout`` bounds the whole call. A
     connection that failed in any way is closed, and so are the idle ones, never reused.
+    With Sentinel a new connection asks where the primary is, so after a failover the
+    cache's next connections reach the promoted replica.
     """
 
     def __init__(self, url: str, *, timeout_seconds: float) -> None:
-        options: dict[str, Any] = dict(parse_url(url))
-        self._connection_class: type[AbstractConnection] = options.pop(
-            "connection_class", Connection
+        self._connect = ConnectionMaker(
+            url,
+            socket_timeout=None,  # bounded by asyncio.timeout around each call
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
         )
-        self._options = {
-            **options,
-            "socket_timeout": None,  # bounded by asyncio.timeout around each call
-            "socket_connect_timeout": timeout_seconds,
-            "retry": Retry(NoBackoff(), 0),
-        }
         self._timeout = timeout_seconds
         self._idle: list[AbstractConnection] = []
         self.lag = LoopLag()
+        self._server: tuple[Any, ...] | None = None  # where the last new connection went
+        self.moved = False  # a new connection reached another server (a Sentinel failover)
 
     async def execute(self, *commands: tuple[Any, ...], within: float | None = None) -> list[Any]:
         """Send ``commands`` in one write and read their replies (errors returned, not raised)."""
         self.lag.watch()
-        connection = self._idle.pop() if self._idle else self._connection_class(**self._options)
+        fresh = not self._idle
+        connection = self._connect() if fresh else self._idle.pop()
         try:
             async with asyncio.timeout((within or self._timeout) + self.lag.seconds):
+                if fresh:  # connect() first: a Sentinel connection asks for the primary there
+                    await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_packed_command(
                     connection.pack_commands(commands), check_health=False
                 )
@@ -137,11 +155,19 @@ class RedisLink:
             await connection.disconnect(nowait=True)
             await self.drop_idle()  # they are likely broken too (a restart, a reset)
             raise
+        if fresh:
+            self._arrived(connection)
         if len(self._idle) < MAX_IDLE_CONNECTIONS:
             self._idle.append(connection)
         else:
             await connection.disconnect(nowait=True)
         return replies
+
+    def _arrived(self, connection: AbstractConnection) -> None:
+        where = tuple(getattr(connection, name, None) for name in ("host", "port", "path"))
+        if self._server is not None and where != self._server:
+            self.moved = True
+        self._server = where
 
     async def drop_idle(self) -> None:
         idle, self._idle = self._idle, []
@@ -150,6 +176,7 @@ class RedisLink:
 
     async def close(self) -> None:
         await self.drop_idle()
+        await self._connect.close()
         await self.lag.close()
 
 
@@ -171,6 +198,7 @@ class RedisResponseCache:
         self._ttl = ttl_seconds
         self._clock = clock
         self._open = False  # the breaker: True while Redis is considered down
+        self._reads_resume_at = 0.0  # clock time before which lookups bypass Redis
         self._missed: set[str] = set()  # generations whose bump may not have reached Redis
         self._resync_all = False  # a connection broke: Redis may have lost bumps
         self._timeouts = 0  # reads timed out in a row
@@ -182,10 +210,13 @@ class RedisResponseCache:
 
     @property
     def available(self) -> bool:
-        """False while requests bypass Redis (until the probe has resynchronised)."""
-        return not self._open
+        """False while requests bypass Redis (until the probe has resynchronised, and for
+        ``READS_RESUME_AFTER`` more)."""
+        return not self._open and self._clock() >= self._reads_resume_at
 
     async def lookup(self, request: str, generations: Sequence[str]) -> Lookup:
+        if self._reads_resume_at and self._clock() < self._reads_resume_at:
+            return BYPASS
         keys = [GENERATION_PREFIX + name for name in generations]
         answer = await self._call("lookup", lambda: self._run_lookup(keys, ENTRY_PREFIX + request))
         if answer is None:
@@ -244,8 +275,22 @@ class RedisResponseCache:
         except _FAILURES as exc:
             self._failed(operation, exc)
             return None
+        if self._moved():
+            self._trip(operation, ConnectionError("Redis answers from another server now"))
+        if self._open:  # (tripped meanwhile: this answer may come from an unsynced server)
+            return None
         self._timeouts = 0
         return result
+
+    def _moved(self) -> bool:
+        """True once after a new connection reached another server than the last one (a
+        Sentinel failover): the promoted replica may lack the last bumps, so ``all`` is
+        replayed there before its answers are used."""
+        if not self._redis.moved:
+            return False
+        self._redis.moved = False
+        self._resync_all = True
+        return True
 
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.failures[operation] += 1
@@ -296,9 +341,12 @@ class RedisResponseCache:
                 self._missed |= missed
                 delay = min(delay * 2, PROBE_MAX_DELAY)
                 continue
+            if self._moved():  # the probe itself reached the promoted replica: replay ``all``
+                delay = PROBE_FIRST_DELAY
             if self._missed or self._resync_all:  # more was missed meanwhile: replay it too
                 continue
             self._timeouts = 0
             self._open = False
-            log.info("cache_recovered", replayed=sorted(replay))
+            self._reads_resume_at = self._clock() + READS_RESUME_AFTER
+            log.info("cache_recovered", replayed=sorted(replay), reads_resume_in=READS_RESUME_AFTER)
             return

@@ -132,7 +132,10 @@ def live_bus(settings: Settings) -> LiveBus:
     if settings.redis_url:
         from conduit.adapters.redis_live import RedisLiveBus
 
-        return RedisLiveBus(settings.redis_url)
+        try:
+            return RedisLiveBus(settings.redis_url)
+        except ValueError as exc:
+            raise ConfigurationError(f"CONDUIT_REDIS_URL is not a Redis URL: {exc}") from None
     return MemoryLiveBus()
 
 
