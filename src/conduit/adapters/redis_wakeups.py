@@ -20,6 +20,7 @@ from collections.abc import Collection
 import structlog
 from redis.asyncio import Redis
 
+from conduit.adapters.redis_client import redis_client as any_redis_client
 from conduit.core.wakeups import WakeupHub
 
 _log = structlog.get_logger("conduit.wakeups")
@@ -28,8 +29,9 @@ PAUSE_AFTER_FAILURE_SECONDS = 1.0
 
 
 def redis_client(url: str, *, timeout_seconds: float | None) -> Redis:
-    """A client for ``url``: the one place the wake-ups make one."""
-    return Redis.from_url(
+    """A client for ``url`` (a plain or a Sentinel URL, following failovers): the one place
+    the wake-ups make one."""
+    return any_redis_client(
         url,
         socket_connect_timeout=timeout_seconds or 2.0,
         socket_timeout=timeout_seconds,
