@@ -12,7 +12,20 @@ that failed or was skipped, and the ``all`` generation after a broken connection
 server may have restarted with older contents). Entries from before the outage are then
 unreachable.
 
-The adapter says how to replay bumps and how to ping; the breaker decides when.
+Reads then wait ``READS_RESUME_AFTER`` more (invalidations go through meanwhile). The
+outage was seen by every instance, and another instance may still have its breaker open,
+skipping the invalidations of its commits until its own probe replays them: an entry from
+before those commits, read here meanwhile, would be served stale. The wait covers the
+longest such probe (its longest backoff plus its timeout). It applies on Redis and on
+Memcached alike, as both keep the generations every instance shares.
+
+The server may also change under a working connection: an adapter whose new connections
+can reach another server than the last one (Redis behind Sentinel, after a failover) says
+so through ``moved``; the breaker then opens, and the probe replays ``all`` there before the
+cache is read again, as after a broken connection.
+
+The adapter says how to replay bumps, how to ping and whether its server moved; the
+breaker decides when.
 """
 
 from __future__ import annotations
@@ -36,10 +49,15 @@ PROBE_FIRST_DELAY = 0.1
 PROBE_MAX_DELAY = 1.0
 PROBE_TIMEOUT = 1.0
 TIMEOUTS_TO_OPEN = 3
+# After a recovery, reads keep bypassing the server this long (invalidations go through):
+# the longest another instance's probe takes to see the server back and replay what it missed.
+READS_RESUME_AFTER = PROBE_MAX_DELAY + PROBE_TIMEOUT + 0.5
 
 # How the adapter replays bumps and pings its server, each within a bound in seconds.
 Replay = Callable[[Collection[str], float], Awaitable[object]]
 Ping = Callable[[float], Awaitable[object]]
+# True once after the adapter's connections reached another server than before.
+Moved = Callable[[], bool]
 
 
 class LoopLag:
@@ -78,8 +96,10 @@ class CacheBreaker:
 
     ``failures`` are the exceptions a call to the server may end with; among them,
     ``replies`` are the server answering with an error (the connection is fine, the server
-    did not restart). A reply error on a store only loses that entry; anywhere else it
-    opens the breaker.
+    did not restart), and ``timeouts`` the client's own timeout errors (counted as
+    :class:`TimeoutError` is). A reply error on a store only loses that entry; anywhere else
+    it opens the breaker. ``moved`` is asked after every answer (see the module's docstring);
+    ``reads_resume_after`` is the wait after a recovery before lookups use the server.
     """
 
     def __init__(
@@ -90,6 +110,9 @@ class CacheBreaker:
         ping: Ping,
         failures: tuple[type[BaseException], ...],
         replies: tuple[type[BaseException], ...],
+        timeouts: tuple[type[BaseException], ...] = (),
+        moved: Moved | None = None,
+        reads_resume_after: float = READS_RESUME_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._server = server
@@ -97,8 +120,12 @@ class CacheBreaker:
         self._ping = ping
         self._catch: tuple[type[BaseException], ...] = (*failures, *replies, TimeoutError)
         self._replies = replies
+        self._timeout_errors: tuple[type[BaseException], ...] = (TimeoutError, *timeouts)
+        self._moved = moved
+        self.reads_resume_after = reads_resume_after
         self._clock = clock
         self._open = False  # True while the server is considered down
+        self._reads_resume_at = 0.0  # clock time before which lookups bypass the server
         self._missed: set[str] = set()  # generations whose bump may not have reached it
         self._resync_all = False  # a connection broke: the server may have lost bumps
         self._timeouts = 0  # reads timed out in a row
@@ -110,12 +137,14 @@ class CacheBreaker:
 
     @property
     def available(self) -> bool:
-        """False while requests bypass the server (until the probe has resynchronised)."""
-        return not self._open
+        """False while requests bypass the server (until the probe has resynchronised, and
+        for ``reads_resume_after`` more)."""
+        return not self._open and self._clock() >= self._reads_resume_at
 
     async def call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
-        """``call()``'s result, or None when it failed or the breaker is open."""
-        if self._open:
+        """``call()``'s result, or None when it failed or the breaker is open (or, for a
+        ``lookup``, while reads wait after a recovery)."""
+        if self._open or (operation == "lookup" and self._reads_wait()):
             return None
         try:
             result = await call()
@@ -124,8 +153,24 @@ class CacheBreaker:
         except self._catch as exc:
             self._failed(operation, exc)
             return None
+        if self._server_moved():
+            moved = ConnectionError(f"{self._server} answers from another server now")
+            self._trip(operation, moved)
+        if self._open:  # (tripped meanwhile: this answer may come from an unsynced server)
+            return None
         self._timeouts = 0
         return result
+
+    def _reads_wait(self) -> bool:
+        return bool(self._reads_resume_at) and self._clock() < self._reads_resume_at
+
+    def _server_moved(self) -> bool:
+        """True once after the adapter's connections reached another server: it may lack
+        the last bumps, so ``all`` is replayed there before its answers are used."""
+        if self._moved is None or not self._moved():
+            return False
+        self._resync_all = True
+        return True
 
     async def bump(self, changed: set[str], within: float) -> None:
         """Replay ``changed`` now, or (breaker open, or the replay failed) once it closes."""
@@ -140,7 +185,7 @@ class CacheBreaker:
 
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.failures[operation] += 1
-        timed_out = isinstance(exc, asyncio.TimeoutError)
+        timed_out = isinstance(exc, self._timeout_errors)
         replied = isinstance(exc, self._replies)
         if timed_out and operation != "invalidate":
             self._timeouts += 1
@@ -190,9 +235,16 @@ class CacheBreaker:
                 self._missed |= missed
                 delay = min(delay * 2, PROBE_MAX_DELAY)
                 continue
+            if self._server_moved():  # the probe itself reached another server: replay ``all``
+                delay = PROBE_FIRST_DELAY
             if self._missed or self._resync_all:  # more was missed meanwhile: replay it too
                 continue
             self._timeouts = 0
             self._open = False
-            log.info("cache_recovered", replayed=sorted(replay))
+            self._reads_resume_at = self._clock() + self.reads_resume_after
+            log.info(
+                "cache_recovered",
+                replayed=sorted(replay),
+                reads_resume_in=self.reads_resume_after,
+            )
             return

@@ -29,6 +29,8 @@ lookup, never remembered by an instance, so a write is seen by the next request 
 **Memcached slow or down** is handled as on Redis (:mod:`conduit.adapters.cache_breaker`):
 short timeouts, a breaker, and a probe that replays the missed bumps, and the ``all``
 generation after a broken connection (Memcached's warm restart can bring entries back).
+Reads then wait ``READS_RESUME_AFTER`` more, as on Redis: the outage stopped every
+instance's invalidations, and one that reconnects later replays its own only then.
 
 **Connections.** aiomcache 0.8.2 hands a connection back to its pool when a call is
 cancelled (by the timeout) mid-reply, so the next call on it would read the wrong reply;
@@ -51,7 +53,12 @@ from urllib.parse import urlsplit
 import aiomcache
 from aiomcache.pool import Connection
 
-from conduit.adapters.cache_breaker import PROBE_TIMEOUT, CacheBreaker, LoopLag
+from conduit.adapters.cache_breaker import (
+    PROBE_TIMEOUT,
+    READS_RESUME_AFTER,
+    CacheBreaker,
+    LoopLag,
+)
 from conduit.core.cache import BYPASS, Lookup
 
 T = TypeVar("T")
@@ -172,6 +179,7 @@ class MemcachedResponseCache:
             ping=self._version,
             failures=(OSError, EOFError, asyncio.LimitOverrunError),
             replies=(aiomcache.ClientException,),
+            reads_resume_after=READS_RESUME_AFTER,
             clock=clock,
         )
         # Failed calls by operation (lookup, store, invalidate), read by the metrics.
@@ -179,7 +187,8 @@ class MemcachedResponseCache:
 
     @property
     def available(self) -> bool:
-        """False while requests bypass Memcached (until the probe has resynchronised)."""
+        """False while requests bypass Memcached (until the probe has resynchronised, and
+        for ``READS_RESUME_AFTER`` more)."""
         return self._breaker.available
 
     async def lookup(self, request: str, generations: Sequence[str]) -> Lookup:
