@@ -78,6 +78,9 @@ def fleet(folder: Path, *, instances: int) -> Iterator[Fleet]:
             # 64 clients behind one address: the per-address limits would throttle the test.
             "CONDUIT_RATE_LIMITS_ENABLED": "false",
             "CONDUIT_LOG_LEVEL": "WARNING",
+            # Three instances and a worker share the machine's PostgreSQL (100 connections,
+            # other tests' too): 40 each, the default, ran it out of connections.
+            "CONDUIT_DB_POOL_SIZE": "12",
         }
         servers = []
         for index in range(instances):

@@ -23,7 +23,9 @@ from conduit.graphql.context import ConduitContext
 from conduit.http.kit import read_token
 from conduit.http.rate_limits import RateLimit
 
-CODEC = TokenCodec(secret="authorization-test-secret-0123456789-abc", ttl_seconds=600)
+# A day: the token is made when the module is collected, and a parallel run may reach these
+# tests a quarter of an hour later (a shorter lifetime made them fail as expired).
+CODEC = TokenCodec(secret="authorization-test-secret-0123456789-abc", ttl_seconds=86_400)
 JWT = CODEC.issue(7)
 
 
