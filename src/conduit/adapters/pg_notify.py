@@ -30,6 +30,7 @@ import structlog
 from sqlalchemy.engine import make_url
 
 from conduit.core.bus import backoff_seconds
+from conduit.core.tasks import cancel_and_wait
 from conduit.core.wakeups import OUTBOX, WakeupHub
 
 _log = structlog.get_logger("conduit.wakeups")
@@ -176,11 +177,8 @@ class PgNotifyWakeups(WakeupHub):
             )
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._connection.close(), timeout=self.connect_timeout)

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from conduit.adapters.redis_client import check_redis_url, redis_client
 from conduit.core.live import LiveHandler
+from conduit.core.tasks import cancel_and_wait
 
 _log = structlog.get_logger("conduit.live")
 CHANNEL = "conduit:live"
@@ -90,11 +91,8 @@ class RedisLiveBus:
             raise ConnectionError("not subscribed to the live channel")
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None

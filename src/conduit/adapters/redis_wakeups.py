@@ -21,6 +21,7 @@ import structlog
 from redis.asyncio import Redis
 
 from conduit.adapters.redis_client import redis_client as any_redis_client
+from conduit.core.tasks import cancel_and_wait
 from conduit.core.wakeups import WakeupHub
 
 _log = structlog.get_logger("conduit.wakeups")
@@ -112,11 +113,8 @@ class RedisWakeups(WakeupHub):
             _log.warning("wakeup_not_sent", error=repr(exc))
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
         if self._publisher is not None:
             with contextlib.suppress(Exception):
                 await self._publisher.aclose()

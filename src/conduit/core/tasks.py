@@ -11,11 +11,12 @@ T = TypeVar("T")
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel a background task (if any) and wait until it has finished."""
+    """Cancel a background task (if any) and wait until it has finished. An error it had
+    failed with is not raised again: a background task logs its own failures."""
     if task is None:
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
 
 
