@@ -10,7 +10,7 @@ import html
 import math
 from collections.abc import Callable
 
-from feed_fanout import (
+from feed_fanout_model import (
     DELIVERY_BUDGET_S,
     MEASURED,
     SEEDED,

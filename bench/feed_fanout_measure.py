@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from feed_fanout import PAGE, STRATEGIES, Shape, UnitCosts, feed_read_us
+from feed_fanout_model import PAGE, STRATEGIES, Shape, UnitCosts, feed_read_us
 
 SCHEMA = """
 CREATE TABLE follows (follower_id int, followee_id int, PRIMARY KEY (follower_id, followee_id));

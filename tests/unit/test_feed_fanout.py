@@ -25,6 +25,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+_load("feed_fanout_model")  # what the others import
 model = _load("feed_fanout")
 chart = _load("feed_fanout_chart")
 C = model.MEASURED
