@@ -24,7 +24,6 @@ Memcached") has the figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
@@ -33,14 +32,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from common import (
     DEFAULT_ADMIN_URL,
     ENDPOINTS_BY_KEY,
-    QUICK_SIZES,
     RESULTS_DIR,
     BenchError,
     Result,
@@ -48,10 +44,11 @@ from common import (
     out,
     say,
 )
-from load import ensure_wrk, measure, pinning
+from load import measure, pinning
+from quick import run_quick
 from report import markdown
 from run import conduit_env, show_server_log, start_conduit
-from seeding import check_database_name, database_urls, prepare_database
+from seeding import database_urls, prepare_database
 from servers import free_port, http, start_process, stop_process
 
 KEYS = ("list", "article", "tags")
@@ -222,30 +219,7 @@ def table(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started_at = dt.datetime.now(dt.UTC)
-    try:
-        check_database_name(args.database)
-        ensure_wrk()
-    except BenchError as exc:
-        say(f"error: {exc}")
-        return 2
-    with tempfile.TemporaryDirectory(prefix="conduit-bench-cache-") as workdir:
-        run = Run(
-            args=args,
-            workdir=Path(workdir),
-            sizes=dict(QUICK_SIZES),
-            admin_url=args.admin_url,
-            database_url=database_urls(args.admin_url, args.database)[0],
-        )
-        try:
-            return execute(run, started_at)
-        except BenchError as exc:
-            say(f"error: {exc}")
-            return 2
-        finally:
-            for process in list(run.processes):
-                with contextlib.suppress(Exception):
-                    stop_process(run, process)
+    return run_quick(args, execute, prefix="conduit-bench-cache-")
 
 
 def execute(run: Run, started_at: dt.datetime) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
@@ -25,13 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from common import (
     DEFAULT_ADMIN_URL,
     ENDPOINTS_BY_KEY,
-    QUICK_SIZES,
     RESULTS_DIR,
     BenchError,
     Result,
@@ -39,10 +36,11 @@ from common import (
     out,
     say,
 )
-from load import ensure_wrk, measure, pinning
+from load import measure, pinning
+from quick import run_quick
 from report import markdown
 from run import conduit_env, start_conduit
-from seeding import check_database_name, database_urls, prepare_database
+from seeding import database_urls, prepare_database
 from servers import http, stop_process
 
 KEYS = ("list", "article")
@@ -185,30 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.in_process:
         print(f"{min(middleware_cpu_us() for _ in range(3)):.2f}")
         return 0
-    started_at = dt.datetime.now(dt.UTC)
-    try:
-        check_database_name(args.database)
-        ensure_wrk()
-    except BenchError as exc:
-        say(f"error: {exc}")
-        return 2
-    with tempfile.TemporaryDirectory(prefix="conduit-bench-metrics-") as workdir:
-        run = Run(
-            args=args,
-            workdir=Path(workdir),
-            sizes=dict(QUICK_SIZES),
-            admin_url=args.admin_url,
-            database_url=database_urls(args.admin_url, args.database)[0],
-        )
-        try:
-            return execute(run, started_at)
-        except BenchError as exc:
-            say(f"error: {exc}")
-            return 2
-        finally:
-            for process in list(run.processes):
-                with contextlib.suppress(Exception):
-                    stop_process(run, process)
+    return run_quick(args, execute, prefix="conduit-bench-metrics-")
 
 
 def execute(run: Run, started_at: dt.datetime) -> int:
