@@ -207,7 +207,8 @@ class Relay:
                 delay = backoff_seconds(failures, cap=self.max_backoff)
                 _log.warning("relay_retry", error=repr(exc), failures=failures, retry_in=delay)
                 with contextlib.suppress(TimeoutError):  # a stop cuts the pause short
-                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
                 continue
             if failures:
                 _log.info("relay_recovered", failures=failures)

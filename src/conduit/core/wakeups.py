@@ -75,9 +75,15 @@ class Wakeup:
         return self.safety if self._hub.connected else self.poll
 
     async def sleep(self) -> bool:
-        """Until set or :attr:`interval` passes; True when woken."""
+        """Until set or :attr:`interval` passes; True when woken.
+
+        ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11, a cancellation that
+        arrives as the flag is set is lost inside ``wait_for``, and a loop that sleeps here
+        (the relay's) would then run on after its task was cancelled.
+        """
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flag.wait(), timeout=self.interval)
+            async with asyncio.timeout(self.interval):
+                await self._flag.wait()
         return self._flag.is_set()
 
     def close(self) -> None:
