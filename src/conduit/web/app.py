@@ -42,7 +42,7 @@ def install_web(app: FastAPI, parts: Container) -> None:
             and "text/html" in request.headers.get("accept", "")
         ):
             return await not_found_page(request)
-        response: Response = await api_handler(request, exc)
-        return response
+        answered = api_handler(request, exc)
+        return answered if isinstance(answered, Response) else await answered
 
     app.add_exception_handler(HTTPException, not_found)

@@ -1,4 +1,4 @@
-"""What every page needs from the running process, built once by :func:`conduit.web.app.install_web`."""
+"""What every page needs from the running process (built once by ``install_web``)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,9 @@ RETRY_AFTER_SECONDS = "5"
 
 def messages_of(error: ConduitError) -> list[str]:
     """``field message`` lines, as the RealWorld pages list errors."""
-    return [f"{field} {message}" for field, messages in error.errors.items() for message in messages]
+    return [
+        f"{field} {message}" for field, messages in error.errors.items() for message in messages
+    ]
 
 
 async def error_page(request: Request, error: ConduitError) -> Response:

@@ -38,4 +38,5 @@ def validated(model: type[Model], values: dict[str, object]) -> Model:
     try:
         return model.model_validate(values)
     except ValidationError as refused:
-        raise Invalid.many(validation_errors(list(refused.errors()))) from None
+        errors = validation_errors(list(refused.errors()))  # type: ignore[arg-type]
+        raise Invalid.many(errors) from None

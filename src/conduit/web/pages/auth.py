@@ -13,11 +13,11 @@ from starlette.routing import Route
 from conduit.auth import service as auth
 from conduit.core.errors import ConduitError
 from conduit.core.rate_limits import REGISTER_PER_IP
+from conduit.users.schemas import LoginUser, NewUser
 from conduit.web import session
 from conduit.web.context import client_of, web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors, messages_of
-from conduit.users.schemas import LoginUser, NewUser
 from conduit.web.forms import TooMany, text, validated
 from conduit.web.templating import page, redirect
 
