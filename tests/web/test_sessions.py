@@ -20,7 +20,9 @@ async def test_sign_up_starts_a_session_the_header_shows(browser: Browser) -> No
     answer = await browser.sign_up("alice")
     assert answer.headers["location"] == "/"
     flags = _cookie_flags(answer, "conduit_session")
-    assert "httponly" in flags and "secure" in flags and "samesite=lax" in flags
+    assert "httponly" in flags
+    assert "secure" in flags
+    assert "samesite=lax" in flags
     home = await browser.get("/")
     assert 'href="/profile/alice"' in home.text
     assert "Your Feed" in home.text

@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from conduit.bootstrap import Container
 from conduit.web.context import Web
 from conduit.web.errors import not_found_page
+from conduit.web.markdown import ArticleBodies
 from conduit.web.pages import auth, home
 from conduit.web.templating import STATIC_PREFIX
 
@@ -28,6 +29,7 @@ def install_web(app: FastAPI, parts: Container) -> None:
         tokens=parts.tokens,
         authenticator=parts.authenticator,
         rate_limiter=parts.rate_limiter,
+        bodies=ArticleBodies(),
     )
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="web-static")
     app.router.routes.extend(ROUTES)

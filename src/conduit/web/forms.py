@@ -40,3 +40,11 @@ def validated(model: type[Model], values: dict[str, object]) -> Model:
     except ValidationError as refused:
         errors = validation_errors(list(refused.errors()))  # type: ignore[arg-type]
         raise Invalid.many(errors) from None
+
+
+def back_to(form: FormData, default: str) -> str:
+    """Where a form asks to come back to (its ``next`` field): a path on this site only."""
+    target = text(form, "next")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
