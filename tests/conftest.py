@@ -115,6 +115,7 @@ SLOW_MODULES = (
     "integration/test_memcached_cache.py",
     "integration/test_wakeups.py",
     "replicas/test_replica_engine.py",
+    "browser/test_web_flows.py",
     "loadtest/test_locust.py",
     "deploy/test_image.py",
     "ha/test_read_only_primary.py",

@@ -1,0 +1,87 @@
+/**
+ * Script injection: every payload of tests/web_payloads.py (FLOWS_XSS_PAYLOADS, a JSON list
+ * of [name, markdown]) is published as an article body and posted as a comment; the article
+ * page then shows it without any script of it running (no dialog, no window.__xss), with no
+ * active content left in the rendered body, and no CSP violation other than an image from
+ * another site being blocked. Run with JavaScript on only (off, nothing could run anyway).
+ */
+import { expect, test } from "@playwright/test";
+import { readFileSync, appendFileSync } from "node:fs";
+import { newReader, signUp } from "./support";
+
+const file = process.env.FLOWS_XSS_PAYLOADS;
+const payloads: [string, string][] = file ? JSON.parse(readFileSync(file, "utf8")) : [];
+
+/** A CSP report Chromium prints that only says an image of another site was not loaded. */
+function blockedImage(text: string): boolean {
+  return /Refused to load the image '[^']+' because it violates/.test(text);
+}
+
+test("no payload runs in an article body or a comment", async ({ page }, testInfo) => {
+  expect(payloads.length, "FLOWS_XSS_PAYLOADS names the payloads").toBeGreaterThan(0);
+  test.setTimeout(60_000 + payloads.length * 4_000);
+  const dialogs: string[] = [];
+  const csp: string[] = [];
+  page.on("dialog", async (dialog) => {
+    dialogs.push(`${page.url()}: ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) csp.push(message.text());
+  });
+  await signUp(page, newReader("xss", testInfo));
+
+  const comment = page.locator('textarea[placeholder="Write a comment..."]');
+  const marker = () => page.evaluate(() => (window as { __xss?: unknown }).__xss);
+  for (const [index, [name, body]] of payloads.entries()) {
+    await test.step(name, async () => {
+      await page.goto("/editor");
+      await page.fill('input[name="title"]', `Payload ${index}: ${name}`);
+      await page.fill('input[name="description"]', name);
+      await page.fill('textarea[name="body"]', body);
+      await page.getByRole("button", { name: "Publish Article" }).click();
+      await page.waitForURL(/\/article\/[^/]+$/);
+      const content = page.locator(".article-content");
+      await expect(content).toBeAttached();
+      const active = await content.evaluate((root) => {
+        const found: string[] = [];
+        for (const element of root.querySelectorAll("*")) {
+          const tag = element.tagName.toLowerCase();
+          if (["script", "iframe", "object", "embed", "base", "meta", "style", "form"].includes(tag)) {
+            found.push(`<${tag}>`);
+          }
+          for (const attribute of element.getAttributeNames()) {
+            const value = (element.getAttribute(attribute) || "").replace(/[\s\0]/g, "");
+            if (attribute.startsWith("on") || attribute === "style" || attribute === "srcdoc") {
+              found.push(`${tag}[${attribute}]`);
+            } else if (/^(javascript|vbscript|data):/i.test(value)) {
+              found.push(`${tag}[${attribute}=${value.slice(0, 30)}]`);
+            }
+          }
+        }
+        return found;
+      });
+      expect(active, "active content left in the rendered body").toEqual([]);
+
+      await comment.fill(body);
+      await page.getByRole("button", { name: "Post Comment" }).click();
+      await page.waitForURL(/\/article\/[^/]+$/);
+      const firstLine = body.split("\n")[0].trim();
+      await expect(page.locator("p.card-text").last()).toContainText(firstLine);
+      expect(await marker()).toBeUndefined();
+    });
+  }
+  const others = csp.filter((text) => !blockedImage(text));
+  const log = process.env.FLOWS_XSS_LOG;
+  if (log) {
+    const summary = {
+      payloads: payloads.length,
+      dialogs,
+      blockedImages: csp.filter(blockedImage),
+      otherCspReports: others,
+    };
+    appendFileSync(log, JSON.stringify(summary) + "\n");
+  }
+  expect(dialogs, "dialogs opened by a payload").toEqual([]);
+  expect(others, "CSP violations other than blocked images").toEqual([]);
+});
