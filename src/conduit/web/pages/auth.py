@@ -38,7 +38,7 @@ async def login_page(request: Request) -> Response:
 
 @answers_errors
 async def login(request: Request) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, counted=False)
     email, password = text(form, "email"), text(form, "password")
     web = web_of(request)
     client = client_of(request)
@@ -76,7 +76,7 @@ async def register_page(request: Request) -> Response:
 
 @answers_errors
 async def register(request: Request) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, counted=False)
     username, email, password = text(form, "username"), text(form, "email"), text(form, "password")
     web = web_of(request)
     client = client_of(request)
