@@ -18,13 +18,13 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class TooMany(ConduitError):
-    """A sign-in or sign-up refused by the rate limits (429)."""
+    """A form refused by the rate limits (429): the API's rules, the same budgets."""
 
     status = 429
     code = "rate_limited"
 
     def __init__(self) -> None:
-        super().__init__("request", "too many attempts: wait a minute and try again")
+        super().__init__("request", "too many requests: wait a minute and try again")
 
 
 def text(form: FormData, name: str) -> str:

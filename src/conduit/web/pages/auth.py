@@ -1,7 +1,9 @@
 """Sign in (``/login``), sign up (``/register``) and sign out (``POST /logout``).
 
-Each starts or ends the same server-side session as the API. Signing in is throttled by the
-API's login limits (per address and per account); signing up by its registration limit.
+Each starts or ends the same server-side session as the API; signing out with
+``everywhere=1`` ends every session of the reader, as ``POST /api/users/logout`` does.
+Signing in is throttled by the API's login limits (per address and per account); signing up
+by its registration limit.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ async def login_page(request: Request) -> Response:
 
 @answers_errors
 async def login(request: Request) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, counted=False)
     email, password = text(form, "email"), text(form, "password")
     web = web_of(request)
     client = client_of(request)
@@ -76,7 +78,7 @@ async def register_page(request: Request) -> Response:
 
 @answers_errors
 async def register(request: Request) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, counted=False)
     username, email, password = text(form, "username"), text(form, "email"), text(form, "password")
     web = web_of(request)
     client = client_of(request)
@@ -111,11 +113,16 @@ async def register(request: Request) -> Response:
 
 @answers_errors
 async def logout(request: Request) -> Response:
-    await checked_form(request)
+    form = await checked_form(request)
     reader = await session.visitor(request)
     if reader is not None:
         web = web_of(request)
-        await auth.logout(web.db, actor=reader.principal, client=client_of(request))
+        await auth.logout(
+            web.db,
+            actor=reader.principal,
+            everywhere=text(form, "everywhere") == "1",
+            client=client_of(request),
+        )
     session.end(request)
     return redirect(request, "/")
 
