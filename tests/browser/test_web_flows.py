@@ -39,6 +39,7 @@ FLOWS = Path(__file__).parent / "flows"
 PROJECTS = ("js", "nojs")
 ADMIN = {"username": "flowsadmin", "email": "flowsadmin@flows.example", "password": "password123"}
 RUN_TIMEOUT_SECONDS = 900
+CLI = [sys.executable, "-m", "conduit.entrypoints.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,7 @@ def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONDUIT_")}
         env.update(CONDUIT_ENVIRONMENT="development", CONDUIT_DATA_DIR=str(data))
         granted = subprocess.run(
-            [sys.executable, "-m", "conduit.entrypoints.cli", "users", "grant"]
-            + [ADMIN["username"], "admin"],
+            [*CLI, "users", "grant", ADMIN["username"], "admin"],
             env=env,
             capture_output=True,
             text=True,
@@ -111,7 +111,8 @@ def test_web_flows_pass_in_chromium_with_javascript_on_and_off(
     npm_ci(FLOWS, "@playwright/test")
     payloads = tmp_path / "payloads.json"
     payloads.write_text(json.dumps(XSS_PAYLOADS))
-    report, axe_log, xss_log = tmp_path / "report.json", tmp_path / "axe.jsonl", tmp_path / "xss.jsonl"
+    report = tmp_path / "report.json"
+    axe_log, xss_log = tmp_path / "axe.jsonl", tmp_path / "xss.jsonl"
     env = {
         **os.environ,
         "CONDUIT_BASE_URL": admin_server,
@@ -142,9 +143,7 @@ def test_web_flows_pass_in_chromium_with_javascript_on_and_off(
     print(f"playwright ran {elapsed:.0f} s")
 
     pages = _lines(axe_log)
-    violations = Counter(
-        (v["id"], v["impact"]) for line in pages for v in line["violations"]
-    )
+    violations = Counter((v["id"], v["impact"]) for line in pages for v in line["violations"])
     print(f"axe: {len(pages)} pages checked, violations by rule: {dict(violations) or 'none'}")
     for seen in _lines(xss_log):
         print(
