@@ -14,11 +14,11 @@ from conduit.bootstrap import Container
 from conduit.web.context import Web
 from conduit.web.errors import not_found_page
 from conduit.web.markdown import ArticleBodies
-from conduit.web.pages import auth, home
+from conduit.web.pages import article, auth, editor, home
 from conduit.web.templating import STATIC_PREFIX
 
 STATIC = Path(__file__).parent / "static"
-ROUTES = [*home.ROUTES, *auth.ROUTES]
+ROUTES = [*home.ROUTES, *auth.ROUTES, *article.ROUTES, *editor.ROUTES]
 
 
 def install_web(app: FastAPI, parts: Container) -> None:
