@@ -119,3 +119,23 @@ async def test_an_unknown_page_is_a_page_and_an_unknown_api_path_json(
     api = await site.get("/api/no-such-path", headers={"accept": "text/html"})
     assert api.status_code == 404
     assert api.json() == {"errors": {"path": ["not found"]}}
+
+
+async def test_sign_in_comes_back_to_the_page_that_asked(browser: Browser) -> None:
+    await browser.sign_up("frank")
+    await browser.post("/logout")
+    form = await browser.get("/login?next=/profile/frank")
+    assert 'name="next" value="/profile/frank"' in form.text
+    signed_in = await browser.post(
+        "/login",
+        {"email": "frank@example.com", "password": "password123", "next": "/profile/frank"},
+        page="/login",
+    )
+    assert signed_in.headers["location"] == "/profile/frank"
+    await browser.post("/logout")
+    elsewhere = await browser.post(
+        "/login",
+        {"email": "frank@example.com", "password": "password123", "next": "//evil.example/"},
+        page="/login",
+    )
+    assert elsewhere.headers["location"] == "/"  # only paths of this site

@@ -14,11 +14,18 @@ from conduit.bootstrap import Container
 from conduit.web.context import Web
 from conduit.web.errors import not_found_page
 from conduit.web.markdown import ArticleBodies
-from conduit.web.pages import auth, home, profile, settings
+from conduit.web.pages import article, auth, editor, home, profile, settings
 from conduit.web.templating import STATIC_PREFIX
 
 STATIC = Path(__file__).parent / "static"
-ROUTES = [*home.ROUTES, *auth.ROUTES, *settings.ROUTES, *profile.ROUTES]
+ROUTES = [
+    *home.ROUTES,
+    *auth.ROUTES,
+    *article.ROUTES,
+    *editor.ROUTES,
+    *profile.ROUTES,
+    *settings.ROUTES,
+]
 
 
 def install_web(app: FastAPI, parts: Container) -> None:
