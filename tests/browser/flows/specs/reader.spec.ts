@@ -17,7 +17,7 @@ import {
 } from "./support";
 
 const BODY = [
-  "## Why Markdown",
+  "# Why Markdown",
   "",
   "Some **bold** words, a [link](https://conduit.example/docs) and `inline code`.",
   "",
