@@ -110,6 +110,16 @@ graphql-schema: install ## Write the GraphQL schema generated from the code to s
 asyncapi: install ## Write the generated AsyncAPI event catalogue to asyncapi.json
 	$(UV) run --frozen conduit events catalogue --output asyncapi.json
 
+# The web app in the system's Chromium (tests/browser/flows: Playwright pinned by its lock file,
+# no browser download), with JavaScript on and off; CONDUIT_CHROMIUM names another Chromium.
+.PHONY: web-flows
+web-flows: install ## The web app's browser tests: reader flows, CSRF, console, XSS payloads, axe-core (JavaScript on and off)
+	$(PYTEST) tests/browser/test_web_flows.py -s -p no:cacheprovider $(PYTEST_ARGS)
+
+.PHONY: screenshots
+screenshots: install ## Redraw the README's pictures of the web app (docs/images/web-home.png, web-console.png) from a seeded server
+	$(UV) run --frozen python scripts/screenshots.py
+
 .PHONY: seed
 seed: install ## Fill the configured database with demo data
 	$(UV) run --frozen conduit seed
