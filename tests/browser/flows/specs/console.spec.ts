@@ -4,7 +4,7 @@
  * user and lift the ban, delete an article with a reason, and find all three in the audit
  * log. Every console page passes the axe-core check; a reader without a role is kept out.
  */
-import { expect, test, type Page, type TestInfo } from "@playwright/test";
+import { expect, test, type Locator, type Page, type TestInfo } from "@playwright/test";
 import { checkAccessibility, newReader, publish, signIn, signUp } from "./support";
 
 const adminEmail = process.env.FLOWS_ADMIN_EMAIL || "";
@@ -18,6 +18,10 @@ async function freshPage(page: Page, testInfo: TestInfo): Promise<Page> {
     javaScriptEnabled: testInfo.project.use.javaScriptEnabled,
   });
   return context.newPage();
+}
+
+function button(within: Page | Locator, name: string): Locator {
+  return within.getByRole("button", { name, exact: true });
 }
 
 /** The console's table row of a user (found by the search box). */
@@ -44,17 +48,12 @@ test("an admin bans and unbans a user, deletes an article with a reason, and rea
   const victim = newReader("victim", testInfo);
   const title = `Spam for the console ${Date.now()}`;
   const reason = `off-topic advertising ${testInfo.project.name}`;
-  let articlePath: string;
-  try {
-    await signUp(author, victim);
-    articlePath = await publish(
-      author,
-      { title, description: "spam", body: "Buy now.", tags: [] },
-      testInfo,
-    );
-  } finally {
-    await author.context().close();
-  }
+  await signUp(author, victim);
+  const articlePath = await publish(
+    author,
+    { title, description: "spam", body: "Buy now.", tags: [] },
+    testInfo,
+  );
 
   await signIn(page, adminEmail, adminPassword);
   await expect(page.locator('nav a[href="/admin"]')).toBeVisible();
@@ -63,14 +62,28 @@ test("an admin bans and unbans a user, deletes an article with a reason, and rea
   await checkAccessibility(page, "console: overview", testInfo);
 
   // Ban, then lift the ban.
-  let row = await userRow(page, victim.username);
+  const row = await userRow(page, victim.username);
   await checkAccessibility(page, "console: users", testInfo);
-  await row.getByLabel("Reason").fill(reason);
-  await row.getByRole("button", { name: `Ban ${victim.username}` }).click();
-  row = page.locator("tr", { has: page.getByRole("link", { name: victim.username, exact: true }) });
+  const ban = row.locator("form", { has: button(page, `Ban ${victim.username}`) });
+  await ban.getByLabel("Reason").fill(reason);
+  await button(ban, `Ban ${victim.username}`).click();
   await expect(row).toContainText("banned");
-  await row.getByRole("button", { name: `Unban ${victim.username}` }).click();
-  await expect(row.getByRole("button", { name: `Ban ${victim.username}` })).toBeVisible();
+  await expect(button(row, `Ban ${victim.username}`)).toHaveCount(0);
+  // Banned, the user can no longer publish (refused, or signed out).
+  await author.goto("/editor");
+  if (new URL(author.url()).pathname === "/editor") {
+    await author.fill('input[name="title"]', `${title} again`);
+    await author.fill('input[name="description"]', "spam");
+    await author.fill('textarea[name="body"]', "Buy again.");
+    await author.getByRole("button", { name: "Publish Article" }).click();
+    await author.waitForLoadState();
+  }
+  await author.context().close();
+  await page.goto(`/profile/${victim.username}`);
+  await expect(page.locator(".article-preview h1")).toHaveText([title]);
+  await page.goBack();
+  await button(row, `Unban ${victim.username}`).click();
+  await expect(button(row, `Ban ${victim.username}`)).toBeVisible();
   await expect(row).not.toContainText("banned");
 
   // Delete the article, giving a reason.
@@ -80,7 +93,7 @@ test("an admin bans and unbans a user, deletes an article with a reason, and rea
   await expect(page.locator("h1")).toContainText(title);
   await checkAccessibility(page, "console: article", testInfo);
   await page.getByLabel("Reason").first().fill(reason);
-  await page.getByRole("button", { name: "Delete article" }).click();
+  await button(page, "Delete article").click();
   await expect(page).toHaveURL(/\/admin\/articles/);
   const gone = await page.goto(articlePath);
   expect(gone?.status()).toBe(404);
