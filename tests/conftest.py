@@ -112,6 +112,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
+    "browser/test_realworld_specs.py",
     "integration/test_memcached_cache.py",
     "integration/test_wakeups.py",
     "replicas/test_replica_engine.py",
