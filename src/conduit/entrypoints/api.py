@@ -58,6 +58,7 @@ from conduit.tags.router import router as tags_router
 from conduit.uploads.router import UPLOAD_BODY_BYTES, UPLOAD_PATHS, media_router
 from conduit.uploads.router import router as uploads_router
 from conduit.users.router import router as users_router
+from conduit.web.app import install_web
 
 API_PREFIX = "/api"
 # The machine-readable descriptions sit at the root side by side: /openapi.json (REST),
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     _with_conduit_version(app)
     install_error_handlers(app)
+    install_web(app, parts)  # after the API's handlers: its 404 page wraps theirs
     # Innermost first: cached answers still get their ETag/304, CORS headers and request id;
     # rate limits count cached answers too and sit inside CORS (a browser can read a 429;
     # preflights are never counted); security headers go on every answer, even a 413.

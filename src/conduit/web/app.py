@@ -1,0 +1,48 @@
+"""Puts the web app into the ASGI app: its pages, its static files and its 404 page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from conduit.bootstrap import Container
+from conduit.web.context import Web
+from conduit.web.errors import not_found_page
+from conduit.web.pages import auth, home
+from conduit.web.templating import STATIC_PREFIX
+
+STATIC = Path(__file__).parent / "static"
+ROUTES = [*home.ROUTES, *auth.ROUTES]
+
+
+def install_web(app: FastAPI, parts: Container) -> None:
+    """The pages at ``/`` beside the API, and an HTML 404 for a page that does not exist."""
+    app.state.web = Web(
+        settings=parts.settings,
+        db=parts.db,
+        tokens=parts.tokens,
+        authenticator=parts.authenticator,
+        rate_limiter=parts.rate_limiter,
+    )
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="web-static")
+    app.router.routes.extend(ROUTES)
+    api_handler = app.exception_handlers[HTTPException]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """A browser asking for a page that does not exist gets a page; the API its JSON."""
+        if (
+            isinstance(exc, HTTPException)
+            and exc.status_code == 404
+            and not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return await not_found_page(request)
+        answered = api_handler(request, exc)
+        return answered if isinstance(answered, Response) else await answered
+
+    app.add_exception_handler(HTTPException, not_found)

@@ -1,0 +1,47 @@
+"""What every page needs from the running process (built once by ``install_web``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from conduit.core.audit import Client
+from conduit.core.db import Database
+from conduit.core.principal import Authenticator
+from conduit.core.rate_limits import LoginLimits, RateLimiter
+from conduit.core.security import TokenCodec
+from conduit.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Web:
+    """The parts of the container the pages use (the same objects the API uses)."""
+
+    settings: Settings
+    db: Database
+    tokens: TokenCodec
+    authenticator: Authenticator
+    rate_limiter: RateLimiter | None
+
+    @property
+    def logins(self) -> LoginLimits | None:
+        return None if self.rate_limiter is None else LoginLimits(self.rate_limiter)
+
+    @property
+    def refresh_ttl_seconds(self) -> int:
+        return self.settings.refresh_token_ttl_seconds
+
+
+def web_of(request: Request) -> Web:
+    web: Web = request.app.state.web
+    return web
+
+
+def client_of(request: Request) -> Client:
+    """Where the request came from (the address the proxy-aware middleware settled on)."""
+    peer = request.client
+    return Client(
+        ip=request.scope.get("state", {}).get("client_ip") or (peer.host if peer else None),
+        user_agent=request.headers.get("user-agent"),
+    )

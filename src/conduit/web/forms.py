@@ -1,0 +1,42 @@
+"""Reading posted forms with the API's own request models, and the web's own refusals.
+
+A form is checked by the same Pydantic model as the REST body it stands for (``NewUser``,
+``NewArticle`` ...), so a field the API refuses is refused here with the same message.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+
+from conduit.core.errors import ConduitError, Invalid
+from conduit.core.validation import validation_errors
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class TooMany(ConduitError):
+    """A sign-in or sign-up refused by the rate limits (429)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self) -> None:
+        super().__init__("request", "too many attempts: wait a minute and try again")
+
+
+def text(form: FormData, name: str) -> str:
+    """A text field's value ('' when absent; a file where text belongs counts as absent)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def validated(model: type[Model], values: dict[str, object]) -> Model:
+    """``values`` as ``model``; :class:`Invalid` with the API's field messages if not."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as refused:
+        errors = validation_errors(list(refused.errors()))  # type: ignore[arg-type]
+        raise Invalid.many(errors) from None

@@ -1,0 +1,1 @@
+"""The RealWorld pages, one module per group; :data:`ROUTES` lists them all."""
