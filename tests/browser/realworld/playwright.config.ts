@@ -21,6 +21,8 @@ const results = process.env.CONDUIT_E2E_RESULTS || 'results';
 export default defineConfig({
   ...baseConfig,
   testDir: './e2e',
+  // A run that fails most specs (each one waits out its timeouts, retried) stops here, reported.
+  globalTimeout: 20 * 60_000,
   outputDir: `${results}/artifacts`,
   reporter: [['line'], ['json', { outputFile: process.env.CONDUIT_E2E_REPORT || `${results}/report.json` }]],
   use: {
