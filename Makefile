@@ -43,7 +43,7 @@ web/graphiql/node_modules/.installed: web/graphiql/package.json web/graphiql/pac
 install: .venv/.synced web/graphiql/node_modules/.installed ## Create .venv with every dependency (locked), and GraphiQL's scripts when npm is there
 
 .PHONY: run
-run: install ## Serve the API on SQLite (data/conduit.db) at http://127.0.0.1:8000/api
+run: install ## Serve the web app (http://127.0.0.1:8000/) and the API (/api) on SQLite (data/conduit.db)
 	$(UV) run --frozen conduit serve --host $(HOST) --port $(PORT)
 
 # The tests mostly wait (on the databases, on the servers they start), so `make test` spreads

@@ -105,6 +105,10 @@ ENDPOINTS = [
     Endpoint("comments", "GET", "/api/articles/{slug}/comments", reference=True),
     Endpoint("profile", "GET", "/api/profiles/{author}", reference=True),
     Endpoint("tags", "GET", "/api/tags", reference=True),
+    # The web app's pages (HTML, anonymous) beside the JSON they are made of: the home page is
+    # the list and the tags, the article page the article and its comments.
+    Endpoint("web_home", "GET", "/"),
+    Endpoint("web_article", "GET", "/article/{slug}"),
     # Writes, last: every request is valid and unique, their rows are deleted afterwards.
     Endpoint("create", "POST", "/api/articles", signed_in=True, script="create_article.lua"),
     Endpoint(

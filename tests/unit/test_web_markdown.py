@@ -49,10 +49,13 @@ def problems(html: str) -> list[str]:
 
 
 def test_headings_emphasis_and_paragraphs_follow_commonmark() -> None:
-    html = render_body("# Title\n\n## Part\n\nSome *soft* and **strong** words.\n\nNext.")
+    """Headings sit one level under the article's title (the page's one h1)."""
+    html = render_body(
+        "# Title\n\n## Part\n\n###### Deep\n\nSome *soft* and **strong** words.\n\nNext."
+    )
 
     assert html == (
-        "<h1>Title</h1>\n<h2>Part</h2>\n"
+        "<h2>Title</h2>\n<h3>Part</h3>\n<h6>Deep</h6>\n"
         "<p>Some <em>soft</em> and <strong>strong</strong> words.</p>\n<p>Next.</p>\n"
     )
 
@@ -164,7 +167,7 @@ def test_an_article_version_is_rendered_once_however_often_it_is_read() -> None:
     first = bodies.rendered(7, PUBLISHED, "# Hello")
     again = bodies.rendered(7, PUBLISHED, "# Hello")
 
-    assert first == again == "<h1>Hello</h1>\n"
+    assert first == again == "<h2>Hello</h2>\n"
     assert renderer.rendered == ["# Hello"]
 
 
@@ -175,7 +178,7 @@ def test_an_edited_article_is_rendered_anew() -> None:
 
     edited = bodies.rendered(7, EDITED, "# Hello again")
 
-    assert edited == "<h1>Hello again</h1>\n"
+    assert edited == "<h2>Hello again</h2>\n"
     assert renderer.rendered == ["# Hello", "# Hello again"]
 
 

@@ -20,7 +20,9 @@ async def test_sign_up_starts_a_session_the_header_shows(browser: Browser) -> No
     answer = await browser.sign_up("alice")
     assert answer.headers["location"] == "/"
     flags = _cookie_flags(answer, "conduit_session")
-    assert "httponly" in flags and "secure" in flags and "samesite=lax" in flags
+    assert "httponly" in flags
+    assert "secure" in flags
+    assert "samesite=lax" in flags
     home = await browser.get("/")
     assert 'href="/profile/alice"' in home.text
     assert "Your Feed" in home.text
@@ -117,3 +119,23 @@ async def test_an_unknown_page_is_a_page_and_an_unknown_api_path_json(
     api = await site.get("/api/no-such-path", headers={"accept": "text/html"})
     assert api.status_code == 404
     assert api.json() == {"errors": {"path": ["not found"]}}
+
+
+async def test_sign_in_comes_back_to_the_page_that_asked(browser: Browser) -> None:
+    await browser.sign_up("frank")
+    await browser.post("/logout")
+    form = await browser.get("/login?next=/profile/frank")
+    assert 'name="next" value="/profile/frank"' in form.text
+    signed_in = await browser.post(
+        "/login",
+        {"email": "frank@example.com", "password": "password123", "next": "/profile/frank"},
+        page="/login",
+    )
+    assert signed_in.headers["location"] == "/profile/frank"
+    await browser.post("/logout")
+    elsewhere = await browser.post(
+        "/login",
+        {"email": "frank@example.com", "password": "password123", "next": "//evil.example/"},
+        page="/login",
+    )
+    assert elsewhere.headers["location"] == "/"  # only paths of this site

@@ -13,11 +13,19 @@ from starlette.staticfiles import StaticFiles
 from conduit.bootstrap import Container
 from conduit.web.context import Web
 from conduit.web.errors import not_found_page
-from conduit.web.pages import auth, home
+from conduit.web.markdown import ArticleBodies
+from conduit.web.pages import article, auth, editor, home, profile, settings
 from conduit.web.templating import STATIC_PREFIX
 
 STATIC = Path(__file__).parent / "static"
-ROUTES = [*home.ROUTES, *auth.ROUTES]
+ROUTES = [
+    *home.ROUTES,
+    *auth.ROUTES,
+    *article.ROUTES,
+    *editor.ROUTES,
+    *profile.ROUTES,
+    *settings.ROUTES,
+]
 
 
 def install_web(app: FastAPI, parts: Container) -> None:
@@ -28,6 +36,7 @@ def install_web(app: FastAPI, parts: Container) -> None:
         tokens=parts.tokens,
         authenticator=parts.authenticator,
         rate_limiter=parts.rate_limiter,
+        bodies=ArticleBodies(),
     )
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="web-static")
     app.router.routes.extend(ROUTES)

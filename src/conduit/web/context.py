@@ -12,6 +12,7 @@ from conduit.core.principal import Authenticator
 from conduit.core.rate_limits import LoginLimits, RateLimiter
 from conduit.core.security import TokenCodec
 from conduit.settings import Settings
+from conduit.web.markdown import ArticleBodies
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class Web:
     tokens: TokenCodec
     authenticator: Authenticator
     rate_limiter: RateLimiter | None
+    bodies: ArticleBodies
 
     @property
     def logins(self) -> LoginLimits | None:

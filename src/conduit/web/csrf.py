@@ -17,8 +17,10 @@ from starlette.requests import Request
 
 from conduit.auth.cookies import require_known_origin
 from conduit.core.errors import ConduitError, Forbidden
-from conduit.web.context import web_of
-from conduit.web.session import queue_cookie
+from conduit.core.rate_limits import WRITES_PER_USER
+from conduit.web.context import client_of, web_of
+from conduit.web.forms import TooMany
+from conduit.web.session import queue_cookie, visitor
 from conduit.web.signing import digest
 
 CSRF_COOKIE = "conduit_csrf"
@@ -47,8 +49,12 @@ def token(request: Request) -> str:
     return digest(web_of(request).tokens.secret, _PURPOSE, nonce)
 
 
-async def checked_form(request: Request) -> FormData:
-    """The posted form, once its origin and token are checked; :class:`FormRefused` if not."""
+async def checked_form(request: Request, *, counted: bool = True) -> FormData:
+    """The posted form, once its origin and token are checked; :class:`FormRefused` if not.
+
+    ``counted``: the post is a write under the API's ``writes_per_user`` rule, sharing the
+    budget of the reader's API writes (sign-in and sign-up have rules of their own).
+    """
     web = web_of(request)
     require_known_origin(request, web.settings)
     form = await request.form()
@@ -58,4 +64,17 @@ async def checked_form(request: Request) -> FormData:
         raise FormRefused()
     if not hmac.compare_digest(sent, digest(web.tokens.secret, _PURPOSE, nonce)):
         raise FormRefused()
+    if counted:
+        await _count_write(request)
     return form
+
+
+async def _count_write(request: Request) -> None:
+    limiter = web_of(request).rate_limiter
+    if limiter is None:
+        return
+    reader = await visitor(request)
+    caller = f"user:{reader.id}" if reader else f"ip:{client_of(request).ip or 'unknown'}"
+    quota = await limiter.hit(WRITES_PER_USER, caller)
+    if quota is not None and not quota.allowed:
+        raise TooMany()

@@ -32,7 +32,7 @@ async def error_page(request: Request, error: ConduitError) -> Response:
     response = await page(
         request, "pages/error.html", error.status, status=error.status, messages=messages_of(error)
     )
-    if error.status == 503:
+    if error.status in (429, 503):
         response.headers["retry-after"] = RETRY_AFTER_SECONDS
     return response
 

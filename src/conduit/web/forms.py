@@ -18,13 +18,13 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class TooMany(ConduitError):
-    """A sign-in or sign-up refused by the rate limits (429)."""
+    """A form refused by the rate limits (429): the API's rules, the same budgets."""
 
     status = 429
     code = "rate_limited"
 
     def __init__(self) -> None:
-        super().__init__("request", "too many attempts: wait a minute and try again")
+        super().__init__("request", "too many requests: wait a minute and try again")
 
 
 def text(form: FormData, name: str) -> str:
@@ -40,3 +40,11 @@ def validated(model: type[Model], values: dict[str, object]) -> Model:
     except ValidationError as refused:
         errors = validation_errors(list(refused.errors()))  # type: ignore[arg-type]
         raise Invalid.many(errors) from None
+
+
+def back_to(form: FormData, default: str) -> str:
+    """Where a form asks to come back to (its ``next`` field): a path on this site only."""
+    target = text(form, "next")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target

@@ -60,6 +60,14 @@ def _table_alignment_as_attribute(state: StateCore) -> None:
                 token.attrs["align"] = style.removeprefix("text-align:")
 
 
+def _headings_below_the_title(state: StateCore) -> None:
+    """A body's ``# heading`` is an ``h2`` (and so on, down to ``h6``): the article's title is
+    the page's one ``h1``, and the body's outline sits under it."""
+    for token in state.tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+
+
 def _language_class_only(tag: str, attribute: str, value: str) -> str | None:
     """Keep ``class`` on ``code`` only when it names a language; other attributes as they are."""
     if attribute == "class":
@@ -69,6 +77,7 @@ def _language_class_only(tag: str, attribute: str, value: str) -> str | None:
 
 _markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 _markdown.core.ruler.push("table_alignment_as_attribute", _table_alignment_as_attribute)
+_markdown.core.ruler.push("headings_below_the_title", _headings_below_the_title)
 
 _cleaner = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),

@@ -60,6 +60,12 @@ environment.filters["long_date"] = long_date
 environment.globals["static"] = STATIC_PREFIX
 
 
+def here(request: Request) -> str:
+    """This page's path and query: where a form on it comes back to."""
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
+
+
 async def page(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     """``template`` rendered for this request's reader, with the page headers and cookies."""
     reader = await session.visitor(request)
@@ -68,6 +74,7 @@ async def page(request: Request, template: str, status_code: int = 200, **contex
         me=reader,
         csrf_token=csrf.token(request),
         path=request.url.path,
+        here=here(request),
         **context,
     )
     return session.apply(request, HTMLResponse(html, status_code, headers=PAGE_HEADERS))

@@ -1,11 +1,14 @@
 """Sign in (``/login``), sign up (``/register``) and sign out (``POST /logout``).
 
-Each starts or ends the same server-side session as the API. Signing in is throttled by the
-API's login limits (per address and per account); signing up by its registration limit.
+Each starts or ends the same server-side session as the API; signing out with
+``everywhere=1`` ends every session of the reader, as ``POST /api/users/logout`` does.
+Signing in is throttled by the API's login limits (per address and per account); signing up
+by its registration limit.
 """
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,17 +21,32 @@ from conduit.web import session
 from conduit.web.context import client_of, web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors, messages_of
-from conduit.web.forms import TooMany, text, validated
+from conduit.web.forms import TooMany, back_to, text, validated
 from conduit.web.templating import page, redirect
 
 
+def _next_of(request: Request, form: FormData | None = None) -> str:
+    """Where to go once signed in: the form's or the link's ``next`` (a local path), else /."""
+    if form is not None:
+        return back_to(form, "/")
+    return back_to(FormData({"next": request.query_params.get("next", "")}), "/")
+
+
 async def _form_page(
-    request: Request, template: str, *, errors: list[str] | None = None, **values: str
+    request: Request,
+    template: str,
+    *,
+    errors: list[str] | None = None,
+    form: FormData | None = None,
+    **values: str,
 ) -> Response:
+    target = _next_of(request, form)
     if await session.visitor(request) is not None and not errors:
-        return redirect(request, "/")
+        return redirect(request, target)
     status = 422 if errors else 200
-    return await page(request, template, status, errors=errors or [], values=values)
+    return await page(
+        request, template, status, errors=errors or [], values=values, next_page=target
+    )
 
 
 @answers_errors
@@ -38,7 +56,7 @@ async def login_page(request: Request) -> Response:
 
 @answers_errors
 async def login(request: Request) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, counted=False)
     email, password = text(form, "email"), text(form, "password")
     web = web_of(request)
     client = client_of(request)
@@ -63,10 +81,10 @@ async def login(request: Request) -> Response:
         if refused.status not in (401, 403, 422):
             raise
         return await _form_page(
-            request, "pages/login.html", errors=messages_of(refused), email=email
+            request, "pages/login.html", errors=messages_of(refused), form=form, email=email
         )
     session.start(request, signed_in)
-    return redirect(request, "/")
+    return redirect(request, _next_of(request, form))
 
 
 @answers_errors
@@ -76,7 +94,7 @@ async def register_page(request: Request) -> Response:
 
 @answers_errors
 async def register(request: Request) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, counted=False)
     username, email, password = text(form, "username"), text(form, "email"), text(form, "password")
     web = web_of(request)
     client = client_of(request)
@@ -102,20 +120,26 @@ async def register(request: Request) -> Response:
             request,
             "pages/register.html",
             errors=messages_of(refused),
+            form=form,
             username=username,
             email=email,
         )
     session.start(request, signed_in)
-    return redirect(request, "/")
+    return redirect(request, _next_of(request, form))
 
 
 @answers_errors
 async def logout(request: Request) -> Response:
-    await checked_form(request)
+    form = await checked_form(request)
     reader = await session.visitor(request)
     if reader is not None:
         web = web_of(request)
-        await auth.logout(web.db, actor=reader.principal, client=client_of(request))
+        await auth.logout(
+            web.db,
+            actor=reader.principal,
+            everywhere=text(form, "everywhere") == "1",
+            client=client_of(request),
+        )
     session.end(request)
     return redirect(request, "/")
 
