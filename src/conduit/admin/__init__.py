@@ -1,2 +1,4 @@
-"""Account administration: roles, bans (which revoke the user's sessions) and the audit
-view, for moderators and admins (``service``, ``router``, ``schemas``)."""
+"""Account administration and moderation: roles and the audit view for admins
+(``service``, ``router``, ``schemas``), bans (``bans``: moderators ban users, admins anyone),
+what moderators see of the accounts (``accounts``), and the operations views of event
+delivery, dead letters and rate-limit refusals (``operations``)."""

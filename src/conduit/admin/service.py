@@ -11,36 +11,29 @@ per change. Asking for what already holds changes nothing, emits nothing, record
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conduit.admin.audit import ROLE_GRANTED, ROLE_REVOKED, USER_BANNED, USER_UNBANNED
-from conduit.auth.access import BAN
-from conduit.auth.models import sessions
-from conduit.auth.service import next_millisecond, wait_past
+from conduit.admin.audit import ROLE_GRANTED, ROLE_REVOKED
+from conduit.admin.bans import apply_ban, lift_ban
+from conduit.auth.service import wait_past
 from conduit.core import audit, policy
-from conduit.core.audit import UNKNOWN_CLIENT, AuditEntry, Client
+from conduit.core.audit import UNKNOWN_CLIENT, AuditEntry, Client, reason_details
 from conduit.core.db import Database, UnitOfWork
 from conduit.core.db_errors import insert_ignore
 from conduit.core.errors import Invalid
-from conduit.core.formatting import iso
 from conduit.core.pagination import Page
 from conduit.core.principal import ADMIN, MODERATOR, ROLES, USER, Principal
 from conduit.core.tables import utcnow
 from conduit.users import repository
 from conduit.users.events import (
-    SessionRevoked,
-    UserBanned,
     UserRolesChanged,
-    UserSignedOutEverywhere,
-    UserUnbanned,
 )
 from conduit.users.exceptions import LockingOneselfOut, UserNotFound
-from conduit.users.models import Account, user_roles, users
+from conduit.users.models import Account, user_roles
 
 GRANTABLE = (MODERATOR, ADMIN)
 
@@ -89,6 +82,7 @@ async def _set_roles(
     *,
     actor_id: int | None,
     client: Client,
+    reason: str | None = None,
 ) -> frozenset[str]:
     """Make ``granted`` the account's roles beyond ``user``; the roles it now has."""
     current = account.roles - {USER}
@@ -114,7 +108,7 @@ async def _set_roles(
                 actor_id=actor_id,
                 subject_id=account.id,
                 client=client,
-                details={"username": account.username, "role": role},
+                details={"username": account.username, "role": role, **reason_details(reason)},
             )
     uow.emit(
         UserRolesChanged(
@@ -123,72 +117,6 @@ async def _set_roles(
         actor_id=actor_id,
     )
     return granted
-
-
-async def _ban(uow: UnitOfWork, account: Account, *, actor_id: int | None, client: Client) -> None:
-    """Ban: reads only from now on; every open session of the user is revoked."""
-    now = utcnow()
-    await uow.conn.execute(update(users).where(users.c.id == account.id).values(banned_at=now))
-    open_sessions = list(
-        (
-            await uow.conn.execute(
-                select(sessions.c.id).where(
-                    sessions.c.user_id == account.id,
-                    sessions.c.revoked_at.is_(None),
-                    sessions.c.expires_at > now,
-                )
-            )
-        ).scalars()
-    )
-    if open_sessions:
-        await uow.conn.execute(
-            update(sessions)
-            .where(sessions.c.id.in_(open_sessions), sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=BAN)
-        )
-    for session_id in open_sessions:
-        uow.emit(
-            SessionRevoked(user_id=account.id, session_id=session_id, reason=BAN),
-            actor_id=actor_id,
-        )
-    uow.emit(UserBanned(user_id=account.id, username=account.username), actor_id=actor_id)
-    await audit.record(
-        uow.conn,
-        USER_BANNED,
-        actor_id=actor_id,
-        subject_id=account.id,
-        client=client,
-        details={"username": account.username, "sessionsRevoked": len(open_sessions)},
-    )
-
-
-async def _unban(
-    uow: UnitOfWork, account: Account, *, actor_id: int | None, client: Client
-) -> dt.datetime:
-    """Lift the ban, but not for the tokens issued before it: every access token issued
-    until now is cut off for good (``tokens_revoked_before``, as a sign-out everywhere does;
-    a banned user could get no new one), so the user signs in again. The returned cutoff
-    is to be waited past before answering."""
-    cutoff = next_millisecond(utcnow())
-    await uow.conn.execute(
-        update(users)
-        .where(users.c.id == account.id)
-        .values(banned_at=None, tokens_revoked_before=cutoff)
-    )
-    uow.emit(
-        UserSignedOutEverywhere(user_id=account.id, revoked_before=iso(cutoff)),
-        actor_id=actor_id,
-    )
-    uow.emit(UserUnbanned(user_id=account.id, username=account.username), actor_id=actor_id)
-    await audit.record(
-        uow.conn,
-        USER_UNBANNED,
-        actor_id=actor_id,
-        subject_id=account.id,
-        client=client,
-        details={"username": account.username},
-    )
-    return cutoff
 
 
 async def set_account(
@@ -217,9 +145,9 @@ async def set_account(
         cutoff = None
         if banned is not None and banned != account.banned:
             if banned:
-                await _ban(uow, account, actor_id=actor.id, client=client)
+                await apply_ban(uow, account, actor_id=actor.id, client=client)
             else:
-                cutoff = await _unban(uow, account, actor_id=actor.id, client=client)
+                cutoff = await lift_ban(uow, account, actor_id=actor.id, client=client)
             now_banned = banned
         await uow.commit()
     if cutoff is not None:
@@ -235,6 +163,7 @@ async def _change_role(
     actor: Principal | None,
     client: Client,
     grant: bool,
+    reason: str | None = None,
 ) -> AccountStatus:
     if actor is not None:
         policy.require_admin(actor)
@@ -253,7 +182,9 @@ async def _change_role(
         if actor is not None and account.id == actor.id and ADMIN not in wanted:
             raise LockingOneselfOut("cannot remove your own admin role")
         actor_id = None if actor is None else actor.id
-        now_granted = await _set_roles(uow, account, wanted, actor_id=actor_id, client=client)
+        now_granted = await _set_roles(
+            uow, account, wanted, actor_id=actor_id, client=client, reason=reason
+        )
         await uow.commit()
     return _status(account, now_granted, account.banned)
 
@@ -265,10 +196,11 @@ async def grant(
     role: str,
     actor: Principal | None,
     client: Client = UNKNOWN_CLIENT,
+    reason: str | None = None,
 ) -> AccountStatus:
     """Grant ``role`` (moderator or admin) to ``username``; granting it again changes nothing."""
     return await _change_role(
-        db, username=username, role=role, actor=actor, client=client, grant=True
+        db, username=username, role=role, actor=actor, client=client, grant=True, reason=reason
     )
 
 
@@ -279,10 +211,11 @@ async def revoke(
     role: str,
     actor: Principal | None,
     client: Client = UNKNOWN_CLIENT,
+    reason: str | None = None,
 ) -> AccountStatus:
     """Take ``role`` from ``username``; revoking a role they lack changes nothing."""
     return await _change_role(
-        db, username=username, role=role, actor=actor, client=client, grant=False
+        db, username=username, role=role, actor=actor, client=client, grant=False, reason=reason
     )
 
 
@@ -293,8 +226,10 @@ async def audit_log(
     page: Page,
     types: Sequence[str],
     kind: str | None = None,
+    by: str | None = None,
 ) -> tuple[list[AuditEntry], int]:
-    """The audit log for an admin, newest first, optionally of one type; with the total.
+    """The audit log for an admin, newest first, optionally of one type and/or of what one
+    user (``by``, a username) did; with the total.
 
     ``types`` are every feature's audit types (``conduit.bootstrap.AUDIT_TYPES``): the
     ones ``kind`` may name.
@@ -303,4 +238,9 @@ async def audit_log(
     if kind is not None and kind not in types:
         raise Invalid("type", f"must be one of {', '.join(types)}")
     async with db.reader() as uow:
-        return await audit.page(uow.conn, page=page, kind=kind)
+        actor_id = None
+        if by is not None:
+            actor_id = await repository.id_by_username(uow.conn, by)
+            if actor_id is None:
+                return [], 0
+        return await audit.page(uow.conn, page=page, kind=kind, actor_id=actor_id)

@@ -343,3 +343,8 @@ async def unfavorite(conn: AsyncConnection, *, user_id: int, article_id: int) ->
         )
     )
     return bool(result.rowcount)
+
+
+async def count(conn: AsyncConnection) -> int:
+    """How many articles there are."""
+    return int((await conn.execute(select(func.count()).select_from(articles))).scalar_one())

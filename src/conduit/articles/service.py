@@ -70,6 +70,12 @@ async def search(
         return await repository.search_page(uow.conn, parsed, page, viewer_id)
 
 
+async def count(db: Database) -> int:
+    """How many articles there are (the moderation console's overview)."""
+    async with db.reader() as uow:
+        return await repository.count(uow.conn)
+
+
 async def get(db: Database, *, slug: str, viewer_id: int | None) -> Article:
     async with db.reader() as uow:
         article = await repository.get(uow.conn, slug, viewer_id)
@@ -186,12 +192,17 @@ async def update(db: Database, *, slug: str, actor: Principal, changes: dict[str
 
 
 async def delete(
-    db: Database, *, slug: str, actor: Principal, client: Client = UNKNOWN_CLIENT
+    db: Database,
+    *,
+    slug: str,
+    actor: Principal,
+    client: Client = UNKNOWN_CLIENT,
+    reason: str | None = None,
 ) -> None:
     """Delete an article with its comments, favorites and tag links.
 
     Its author may, and so may a moderator or an admin; a moderator's deletion of someone
-    else's article is written to the audit log.
+    else's article is written to the audit log, with the ``reason`` they gave.
     """
     policy.require_active(actor)
     async with db.uow() as uow:
@@ -210,6 +221,7 @@ async def delete(
             owner_id=author_id,
             client=client,
             details={"slug": slug, "articleId": article_id},
+            reason=reason,
         )
         await uow.commit()
 

@@ -47,7 +47,7 @@ from conduit.core.identity import IdentityProvider
 from conduit.core.live import LiveBus
 from conduit.core.logging import configure_logging
 from conduit.core.principal import Authenticator
-from conduit.core.rate_limits import RateLimiter
+from conduit.core.rate_limits import RateLimiter, RecentRefusals, RecordingRefusals
 from conduit.core.security import TokenCodec
 from conduit.core.storage import FileStorage
 from conduit.notifications import cache_rules as notifications_cache
@@ -110,7 +110,10 @@ class Container:
     # OpenID Connect providers users may log in with, by name (CONDUIT_OIDC_PROVIDERS).
     identity_providers: Mapping[str, IdentityProvider] = field(default_factory=dict)
     # None: no rate limits (CONDUIT_RATE_LIMITS_ENABLED=false, or a container built by hand).
+    # Whatever is given is wrapped to keep its refusals in rate_limit_refusals.
     rate_limiter: RateLimiter | None = None
+    # The latest requests this process refused by a rate limit (the console shows them).
+    rate_limit_refusals: RecentRefusals = field(default_factory=RecentRefusals)
     # Uploaded images; None: the one CONDUIT_STORAGE_URL names (see file_storage).
     storage: FileStorage = None  # type: ignore[assignment]
     # What the process measures beside its ports (observability); None: metrics are off.
@@ -124,6 +127,9 @@ class Container:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "authenticator", Authenticator(self.tokens))
+        if self.rate_limiter is not None and not isinstance(self.rate_limiter, RecordingRefusals):
+            recording = RecordingRefusals(self.rate_limiter, self.rate_limit_refusals)
+            object.__setattr__(self, "rate_limiter", recording)
         if self.storage is None:
             object.__setattr__(self, "storage", file_storage(self.settings))
         object.__setattr__(self, "lifecycle", Lifecycle(self))

@@ -143,3 +143,8 @@ async def author_of(conn: AsyncConnection, *, comment_id: int, article_id: int) 
 
 async def remove(conn: AsyncConnection, comment_id: int) -> None:
     await conn.execute(delete(comments).where(comments.c.id == comment_id))
+
+
+async def count(conn: AsyncConnection) -> int:
+    """How many comments there are."""
+    return int((await conn.execute(select(func.count()).select_from(comments))).scalar_one())

@@ -37,6 +37,12 @@ async def list_for_article(db: Database, *, slug: str, viewer_id: int | None) ->
     return found
 
 
+async def count(db: Database) -> int:
+    """How many comments there are (the moderation console's overview)."""
+    async with db.reader() as uow:
+        return await repository.count(uow.conn)
+
+
 async def latest_for_articles(
     db: Database, *, article_ids: list[int], limit: int | None, viewer_id: int | None
 ) -> dict[int, list[Comment]]:
@@ -79,8 +85,10 @@ async def delete(
     comment_id: int,
     actor: Principal,
     client: Client = UNKNOWN_CLIENT,
+    reason: str | None = None,
 ) -> None:
-    """Delete a comment: its author may, and so may a moderator or an admin (audited)."""
+    """Delete a comment: its author may, and so may a moderator or an admin (audited, with
+    the ``reason`` they gave)."""
     policy.require_active(actor)
     async with db.uow() as uow:
         article_id, _ = await _article(uow.conn, slug)
@@ -107,5 +115,6 @@ async def delete(
             owner_id=author_id,
             client=client,
             details={"slug": slug, "commentId": comment_id},
+            reason=reason,
         )
         await uow.commit()

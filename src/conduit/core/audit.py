@@ -53,7 +53,11 @@ def catalogue(*declared: Sequence[AuditType]) -> tuple[str, ...]:
 
 class AuditRow(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_type_id", "type", "id"), TABLE_ARGS)
+    __table_args__ = (
+        Index("ix_audit_log_type_id", "type", "id"),
+        Index("ix_audit_log_actor_id_id", "actor_id", "id"),
+        TABLE_ARGS,
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -68,6 +72,10 @@ class AuditRow(Base):
 
 
 audit_log = cast(Table, AuditRow.__table__)
+
+
+# How long a reason (a moderator's, an admin's) a record keeps.
+MAX_REASON = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,12 @@ class AuditEntry:
     ip: str | None
     user_agent: str | None
     details: dict[str, Any]
+
+
+def reason_details(reason: str | None) -> dict[str, Any]:
+    """``{"reason": ...}`` for a record's details when a reason was given, else nothing."""
+    reason = (reason or "").strip()
+    return {"reason": reason[:MAX_REASON]} if reason else {}
 
 
 async def record(
@@ -119,14 +133,17 @@ async def record(
 
 
 async def page(
-    conn: AsyncConnection, *, page: Page, kind: str | None = None
+    conn: AsyncConnection, *, page: Page, kind: str | None = None, actor_id: int | None = None
 ) -> tuple[list[AuditEntry], int]:
-    """Newest first, optionally of one type; with the total count."""
+    """Newest first, optionally of one type and/or by one actor; with the total count."""
     query = select(audit_log)
     count = select(func.count()).select_from(audit_log)
     if kind is not None:
         query = query.where(audit_log.c.type == kind)
         count = count.where(audit_log.c.type == kind)
+    if actor_id is not None:
+        query = query.where(audit_log.c.actor_id == actor_id)
+        count = count.where(audit_log.c.actor_id == actor_id)
     rows = await conn.execute(
         query.order_by(audit_log.c.id.desc()).limit(page.limit).offset(page.offset)
     )
@@ -155,8 +172,10 @@ async def record_moderation(
     owner_id: int,
     client: Client,
     details: dict[str, Any],
+    reason: str | None = None,
 ) -> None:
-    """A moderator's deletion of someone else's content is recorded; an author's own is not."""
+    """A moderator's deletion of someone else's content is recorded, with the reason given
+    if any; an author's own is not."""
     if policy.is_moderation(actor, owner_id=owner_id):
         await record(
             conn,
@@ -164,5 +183,5 @@ async def record_moderation(
             actor_id=actor.id,
             subject_id=owner_id,
             client=client,
-            details={**details, "authorId": owner_id},
+            details={**details, "authorId": owner_id, **reason_details(reason)},
         )

@@ -17,10 +17,12 @@ neither is. A handler that raises is retried by the bus with backoff and dead-le
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conduit.core.db import Database, UnitOfWork
 from conduit.core.db_errors import insert_ignore
@@ -79,3 +81,46 @@ async def record_dead_letter(
             )
         )
         await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerActivity:
+    """What the database tells of one consumer's work: the events it applied (those whose
+    records the retention has not pruned yet), when it last applied one, and the events it
+    gave up on that wait for a replay."""
+
+    name: str
+    processed: int
+    last_processed_at: dt.datetime | None
+    dead_letters: int
+
+
+async def activity(conn: AsyncConnection, names: Sequence[str]) -> list[ConsumerActivity]:
+    """The activity of each consumer named, in that order (two grouped statements)."""
+    applied = await conn.execute(
+        select(
+            processed_events.c.consumer,
+            func.count(),
+            func.max(processed_events.c.processed_at),
+        )
+        .where(processed_events.c.consumer.in_(names))
+        .group_by(processed_events.c.consumer)
+    )
+    processed: dict[str, tuple[int, dt.datetime | None]] = {
+        consumer: (int(count), last) for consumer, count, last in applied
+    }
+    given_up = await conn.execute(
+        select(dead_letters.c.consumer, func.count())
+        .where(dead_letters.c.consumer.in_(names), dead_letters.c.replayed_at.is_(None))
+        .group_by(dead_letters.c.consumer)
+    )
+    waiting: dict[str, int] = {consumer: int(count) for consumer, count in given_up}
+    return [
+        ConsumerActivity(
+            name=name,
+            processed=processed.get(name, (0, None))[0],
+            last_processed_at=processed.get(name, (0, None))[1],
+            dead_letters=waiting.get(name, 0),
+        )
+        for name in names
+    ]

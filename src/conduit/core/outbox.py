@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, insert
+from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, func, insert, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
@@ -86,3 +87,29 @@ async def write(conn: AsyncConnection, events: Sequence[Event]) -> None:
             for event in events
         ],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The events waiting in the outbox for the relay: how many, and since when."""
+
+    waiting: int
+    oldest_at: dt.datetime | None  # when the oldest waiting event happened (None: none waits)
+
+    def oldest_age_seconds(self, now: dt.datetime) -> float:
+        """How long the oldest waiting event has waited (0 when none waits)."""
+        if self.oldest_at is None:
+            return 0.0
+        return max(0.0, (now - self.oldest_at).total_seconds())
+
+
+async def backlog(conn: AsyncConnection) -> Backlog:
+    """The unpublished events (two statements on ``ix_outbox_published_at_seq``)."""
+    waiting = outbox.c.published_at.is_(None)
+    count = (await conn.execute(select(func.count()).where(waiting))).scalar_one()
+    oldest = (
+        await conn.execute(
+            select(outbox.c.occurred_at).where(waiting).order_by(outbox.c.seq).limit(1)
+        )
+    ).scalar()
+    return Backlog(waiting=int(count), oldest_at=oldest)

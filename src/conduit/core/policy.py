@@ -50,3 +50,17 @@ def require_admin(actor: Principal) -> None:
     require_active(actor)
     if not is_admin(actor):
         raise Forbidden("user")
+
+
+def require_moderator(actor: Principal) -> None:
+    """The moderation console: finding accounts, bans, deleting content."""
+    require_active(actor)
+    if not is_moderator(actor):
+        raise Forbidden("user")
+
+
+def may_ban(actor: Principal, *, target_roles: frozenset[str]) -> bool:
+    """Moderators ban and unban users; only an admin bans or unbans a moderator or an admin."""
+    if is_admin(actor):
+        return True
+    return is_moderator(actor) and not (target_roles & {MODERATOR, ADMIN})

@@ -14,11 +14,18 @@ within the window may still try: a distributed guessing attack gets one guess pe
 (each address then also spends its own ``login_per_ip``), while the owner, signing in from
 an address that has not been failing, is not locked out by someone else's failures.
 
+Refusals are kept per process, the latest of them in a bounded ring
+(:class:`RecentRefusals`, filled by :class:`RecordingRefusals` around the limiter), for the
+moderation console; metrics count them too (``conduit_rate_limit_rejections``).
+
 Framework-free: no HTTP types here.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,3 +102,88 @@ class LoginLimits:
         account = account_of(email)
         await self.limiter.hit(LOGIN_PER_ACCOUNT, account)
         await self.limiter.hit(LOGIN_FAILURES_PER_ADDRESS, f"{account} {ip}")
+
+
+# Counted once a login failed (LoginLimits.failed), never to refuse the request counted.
+COUNTED_AFTER = frozenset({LOGIN_PER_ACCOUNT, LOGIN_FAILURES_PER_ADDRESS})
+
+
+def refused_by_hit(rule: str, quota: Quota | None) -> str | None:
+    """The rule a request was refused under when this count refused it, else None.
+
+    A login's failures are counted after the answer and never refuse that request.
+    """
+    if quota is not None and not quota.allowed and rule not in COUNTED_AFTER:
+        return rule
+    return None
+
+
+def refused_by_peek(rule: str, quota: Quota | None) -> str | None:
+    """The rule a login is refused under when this look refuses it, else None: the
+    account's failures are spent (the only case :class:`LoginLimits` looks at an
+    address's failures) and this address is one that failed on it."""
+    if rule == LOGIN_FAILURES_PER_ADDRESS and quota is not None and quota.remaining < quota.limit:
+        return LOGIN_PER_ACCOUNT
+    return None
+
+
+# How many refusals a process keeps for the console (the oldest go first).
+RECENT_REFUSALS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One request refused by a rate limit: when, under which rule, whom it counted."""
+
+    at: dt.datetime
+    rule: str
+    caller: str  # ``ip``, ``user:<id>``, ``ip:<address>``, an account's email ...
+
+
+class RecentRefusals:
+    """The latest refusals of this process (bounded), and how many per rule since it
+    started. Per process: each instance of Conduit keeps its own."""
+
+    def __init__(self, size: int = RECENT_REFUSALS) -> None:
+        self._recent: collections.deque[Refusal] = collections.deque(maxlen=size)
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def add(self, rule: str, caller: str) -> None:
+        refusal = Refusal(dt.datetime.now(dt.UTC).replace(tzinfo=None), rule, caller)
+        with self._lock:
+            self._recent.append(refusal)
+            self._counts[rule] += 1
+
+    def latest(self) -> list[Refusal]:
+        """Newest first."""
+        with self._lock:
+            return list(reversed(self._recent))
+
+    def counts(self) -> dict[str, int]:
+        """Refusals per rule since the process started (rules never refused left out)."""
+        with self._lock:
+            return dict(self._counts)
+
+
+class RecordingRefusals:
+    """:class:`RateLimiter`: the limiter ``inner``, each refusal kept in ``refusals``."""
+
+    def __init__(self, inner: RateLimiter, refusals: RecentRefusals) -> None:
+        self.inner = inner
+        self.refusals = refusals
+
+    async def hit(self, rule: str, caller: str) -> Quota | None:
+        quota = await self.inner.hit(rule, caller)
+        if (refused := refused_by_hit(rule, quota)) is not None:
+            self.refusals.add(refused, caller)
+        return quota
+
+    async def peek(self, rule: str, caller: str) -> Quota | None:
+        quota = await self.inner.peek(rule, caller)
+        if (refused := refused_by_peek(rule, quota)) is not None:
+            self.refusals.add(refused, caller)
+        return quota
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conduit.core.pagination import Page
 from conduit.core.principal import USER
 from conduit.core.tables import utcnow
 from conduit.users.models import Account, user_roles, users
@@ -108,3 +111,59 @@ async def change(conn: AsyncConnection, user_id: int, values: dict[str, Any]) ->
     await conn.execute(
         update(users).where(users.c.id == user_id).values(**values, updated_at=utcnow())
     )
+
+
+# The LIKE escape character (not a backslash: MySQL string literals treat it specially).
+_ESCAPE = "!"
+
+
+def _prefix_pattern(prefix: str) -> str:
+    """A LIKE pattern for text starting with ``prefix`` (its wildcards taken literally)."""
+    escaped = prefix.replace(_ESCAPE, _ESCAPE * 2).replace("%", "!%").replace("_", "!_")
+    return f"{escaped}%"
+
+
+async def search_page(conn: AsyncConnection, prefix: str, page: Page) -> tuple[list[Account], int]:
+    """Accounts whose username or email starts with ``prefix`` (any case; all for ""), by
+    username, with their roles and the number of matches (three statements)."""
+    query = select(*_ACCOUNT_COLUMNS)
+    count = select(func.count()).select_from(users)
+    if prefix:
+        pattern = _prefix_pattern(prefix)
+        matches = or_(
+            users.c.username.ilike(pattern, escape=_ESCAPE),
+            users.c.email.ilike(pattern, escape=_ESCAPE),
+        )
+        query, count = query.where(matches), count.where(matches)
+    rows = list(
+        await conn.execute(query.order_by(users.c.username).limit(page.limit).offset(page.offset))
+    )
+    granted: defaultdict[int, set[str]] = defaultdict(set)
+    if rows:
+        found = await conn.execute(
+            select(user_roles.c.user_id, user_roles.c.role).where(
+                user_roles.c.user_id.in_([row.id for row in rows])
+            )
+        )
+        for user_id, role in found:
+            granted[user_id].add(role)
+    total = (await conn.execute(count)).scalar_one()
+    return [_account(row, frozenset(granted[row.id])) for row in rows], int(total)
+
+
+async def usernames(conn: AsyncConnection, user_ids: Collection[int]) -> dict[int, str]:
+    """The usernames of these users (ids of deleted users left out)."""
+    if not user_ids:
+        return {}
+    found = await conn.execute(
+        select(users.c.id, users.c.username).where(users.c.id.in_(list(user_ids)))
+    )
+    return {user_id: username for user_id, username in found}
+
+
+async def counts(conn: AsyncConnection) -> tuple[int, int]:
+    """How many accounts there are, and how many of them are banned (one statement)."""
+    row = (
+        await conn.execute(select(func.count(), func.count(users.c.banned_at)).select_from(users))
+    ).one()
+    return int(row[0]), int(row[1])

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from conduit.bootstrap import Container
+from conduit.web import console
 from conduit.web.context import Web
 from conduit.web.errors import not_found_page
 from conduit.web.markdown import ArticleBodies
@@ -25,6 +26,7 @@ ROUTES = [
     *editor.ROUTES,
     *profile.ROUTES,
     *settings.ROUTES,
+    *console.ROUTES,
 ]
 
 
@@ -37,6 +39,9 @@ def install_web(app: FastAPI, parts: Container) -> None:
         authenticator=parts.authenticator,
         rate_limiter=parts.rate_limiter,
         bodies=ArticleBodies(),
+        audit_types=parts.audit_types,
+        consumer_names=tuple(consumer.name for consumer in parts.consumers),
+        rate_limit_refusals=parts.rate_limit_refusals,
     )
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="web-static")
     app.router.routes.extend(ROUTES)

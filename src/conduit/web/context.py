@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from conduit.core.audit import Client
 from conduit.core.db import Database
 from conduit.core.principal import Authenticator
-from conduit.core.rate_limits import LoginLimits, RateLimiter
+from conduit.core.rate_limits import LoginLimits, RateLimiter, RecentRefusals
 from conduit.core.security import TokenCodec
 from conduit.settings import Settings
 from conduit.web.markdown import ArticleBodies
@@ -25,6 +25,11 @@ class Web:
     authenticator: Authenticator
     rate_limiter: RateLimiter | None
     bodies: ArticleBodies
+    # For the console: every feature's audit types, the consumers' names, and the requests
+    # this process's rate limits refused.
+    audit_types: tuple[str, ...] = ()
+    consumer_names: tuple[str, ...] = ()
+    rate_limit_refusals: RecentRefusals = field(default_factory=RecentRefusals)
 
     @property
     def logins(self) -> LoginLimits | None:

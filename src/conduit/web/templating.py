@@ -9,8 +9,10 @@ caching by shared caches, and the cookies the request changed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -43,9 +45,35 @@ def avatar(image: str | None) -> str:
     return image or DEFAULT_AVATAR
 
 
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+PAGE_LINKS_AROUND = 3  # page links shown on each side of the current page
+
+
 def long_date(moment: dt.datetime) -> str:
-    """``January 20, 2026``, as the RealWorld pages show dates."""
-    return f"{moment:%B} {moment.day}, {moment.year}"
+    """``January 20, 2026``, as the RealWorld pages show dates (in English, whatever the
+    process's locale)."""
+    return f"{MONTHS[moment.month - 1]} {moment.day}, {moment.year}"
+
+
+@functools.lru_cache(maxsize=4096)
+def url_part(value: str) -> str:
+    """``value`` quoted as one segment of a path (slugs and usernames repeat on every page)."""
+    return quote(value, safe="")
+
+
+def page_numbers(current: int, pages: int) -> list[int | None]:
+    """The page links a list shows: the first, the last and those around the current one;
+    None where numbers are left out (a list of 1,000 pages shows about ten links)."""
+    shown = {1, pages, *range(current - PAGE_LINKS_AROUND, current + PAGE_LINKS_AROUND + 1)}
+    numbers: list[int | None] = []
+    for number in sorted(n for n in shown if 1 <= n <= pages):
+        if numbers and number - (numbers[-1] or 0) > 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
 
 
 environment = jinja2.Environment(
@@ -57,6 +85,8 @@ environment = jinja2.Environment(
 )
 environment.filters["avatar"] = avatar
 environment.filters["long_date"] = long_date
+environment.filters["url_part"] = url_part
+environment.globals["page_numbers"] = page_numbers
 environment.globals["static"] = STATIC_PREFIX
 
 

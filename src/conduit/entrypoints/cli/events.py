@@ -146,8 +146,8 @@ def events_dead_letters(
 def events_replay(
     dead_letter_id: Annotated[int, typer.Argument(metavar="ID", help="A dead letter's id.")],
 ) -> None:
-    """Queue a dead-lettered event again for the consumer that gave up on it."""
-    from conduit.core.dead_letters import replay
+    """Queue a dead-lettered event again for the consumer that gave up on it (audited)."""
+    from conduit.admin.operations import replay_dead_letter
     from conduit.core.errors import ConduitError
 
     settings = load_settings()
@@ -156,7 +156,9 @@ def events_replay(
 
     async def run() -> Event:
         try:
-            return await replay(container.db, dead_letter_id, consumers=names)
+            return await replay_dead_letter(
+                container.db, actor=None, dead_letter_id=dead_letter_id, consumer_names=names
+            )
         finally:
             await container.db.dispose()
 

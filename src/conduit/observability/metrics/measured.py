@@ -16,12 +16,7 @@ from conduit.core.cache import Lookup, ResponseCache
 from conduit.core.consumers import Consumer
 from conduit.core.db import Database
 from conduit.core.events import Event
-from conduit.core.rate_limits import (
-    LOGIN_FAILURES_PER_ADDRESS,
-    LOGIN_PER_ACCOUNT,
-    Quota,
-    RateLimiter,
-)
+from conduit.core.rate_limits import Quota, RateLimiter, refused_by_hit, refused_by_peek
 from conduit.observability.metrics import registry as metrics
 from conduit.observability.metrics.sampler import ProcessMetrics
 from conduit.settings import Settings
@@ -114,10 +109,6 @@ class MeasuredCache:
         await self.inner.close()
 
 
-# Counted once a login failed (LoginLimits.failed), never to refuse the request counted.
-_COUNTED_AFTER = frozenset({LOGIN_PER_ACCOUNT, LOGIN_FAILURES_PER_ADDRESS})
-
-
 class MeasuredRateLimiter:
     """:class:`~conduit.core.rate_limits.RateLimiter`: refusals, by the limit refused.
 
@@ -132,18 +123,14 @@ class MeasuredRateLimiter:
 
     async def hit(self, rule: str, caller: str) -> Quota | None:
         quota = await self.inner.hit(rule, caller)
-        if quota is not None and not quota.allowed and rule not in _COUNTED_AFTER:
-            metrics.RATE_LIMIT_REJECTIONS.labels(rule).inc()
+        if (refused := refused_by_hit(rule, quota)) is not None:
+            metrics.RATE_LIMIT_REJECTIONS.labels(refused).inc()
         return quota
 
     async def peek(self, rule: str, caller: str) -> Quota | None:
         quota = await self.inner.peek(rule, caller)
-        if (
-            rule == LOGIN_FAILURES_PER_ADDRESS
-            and quota is not None
-            and quota.remaining < quota.limit
-        ):
-            metrics.RATE_LIMIT_REJECTIONS.labels(LOGIN_PER_ACCOUNT).inc()
+        if (refused := refused_by_peek(rule, quota)) is not None:
+            metrics.RATE_LIMIT_REJECTIONS.labels(refused).inc()
         return quota
 
     async def close(self) -> None:

@@ -19,12 +19,11 @@ import time
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conduit.core.cache import ResponseCache
 from conduit.core.db import Database
-from conduit.core.outbox import outbox
+from conduit.core.outbox import backlog as outbox_backlog
 from conduit.core.security import PasswordQueue
 from conduit.live.hub import Hub
 from conduit.observability.metrics import registry as metrics
@@ -103,18 +102,11 @@ class ProcessMetrics:
 
     async def sample_outbox(self) -> None:
         """The outbox's backlog and the age of its oldest unpublished event."""
-        waiting = outbox.c.published_at.is_(None)
         async with self.db.reader() as uow:
-            backlog = (await uow.conn.execute(select(func.count()).where(waiting))).scalar_one()
-            oldest = (
-                await uow.conn.execute(
-                    select(outbox.c.occurred_at).where(waiting).order_by(outbox.c.seq).limit(1)
-                )
-            ).scalar()
-        metrics.OUTBOX_BACKLOG.set(backlog)
+            waiting = await outbox_backlog(uow.conn)
+        metrics.OUTBOX_BACKLOG.set(waiting.waiting)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
-        metrics.OUTBOX_OLDEST_AGE.set(age)
+        metrics.OUTBOX_OLDEST_AGE.set(waiting.oldest_age_seconds(now))
 
     async def refresh(self) -> None:
         """Sample everything now (a scrape is about to be answered); the outbox within
