@@ -131,6 +131,7 @@ class Outcomes:
         return "\n".join(lines)
 
 
+@pytest.mark.serial  # the specs' 15 s deadlines are for a machine to themselves
 @pytest.mark.timeout(RUN_TIMEOUT_SECONDS + 120)
 def test_the_realworld_specs_pass_against_the_web_app(tmp_path: Path) -> None:
     chromium = chromium_path()
