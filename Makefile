@@ -98,6 +98,12 @@ format: install ## Format and autofix with ruff
 conformance: install ## Official RealWorld suite (Bruno): SQLite, PostgreSQL, MariaDB, with Redis + RabbitMQ + worker, and with FastAPI's own handler on every route
 	$(UV) run --frozen python scripts/conformance.py --bruno-dir $(BRUNO_DIR) --port $(CONFORMANCE_PORT) --backends $(CONFORMANCE_BACKENDS)
 
+# The browser specs of the RealWorld project (REALWORLD_DIR/e2e, Playwright) against the web
+# app on a conduit serve on SQLite, in fullstack mode: tests/browser/test_realworld_specs.py.
+.PHONY: e2e
+e2e: install ## The RealWorld project's browser specs against the web app, fullstack mode
+	REALWORLD_DIR=$(REALWORLD_DIR) $(PYTEST) tests/browser/test_realworld_specs.py -s $(PYTEST_ARGS)
+
 .PHONY: openapi
 openapi: install ## Write the generated OpenAPI document to openapi.json
 	$(UV) run --frozen conduit openapi --output openapi.json

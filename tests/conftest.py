@@ -52,7 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--faults-only",
         action="store_true",
-        help="run only the tests marked faults or cluster (the second, serial phase of "
+        help="run only the tests marked faults, cluster or serial (the second, serial phase of "
         "`make test`)",
     )
 
@@ -75,7 +75,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     process). So do the tests marked ``cluster``, which start several servers of their own
     (Patroni and etcd, a replica, nginx over instances, Sentinel) and put them under load:
     beside three other workers on two cores their timings (a failover, a kill) would be the
-    machine's, not Conduit's. Both are ``slow`` too.
+    machine's, not Conduit's. So do the tests marked ``serial``, whose own deadlines assume a
+    machine to themselves (the RealWorld browser specs: 15 s for fifteen articles written
+    through the editor). All are ``slow`` too.
 
     The tests of SLOW_MODULES are marked ``slow`` here (before ``-m`` selects).
     """
@@ -85,7 +87,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _slow_rank(item) is not None:
             item.add_marker(pytest.mark.slow)
-        is_fault = any(item.get_closest_marker(name) for name in ("faults", "cluster"))
+        is_fault = any(item.get_closest_marker(name) for name in ("faults", "cluster", "serial"))
         if is_fault:
             item.add_marker(pytest.mark.slow)
         if (faults_only and not is_fault) or (parallel and is_fault):
@@ -112,6 +114,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # (``make test-fast`` leaves them out) and, in a parallel run, started first, slowest first,
 # so that none of them is left running alone at the end. Paths relative to tests/.
 SLOW_MODULES = (
+    "browser/test_realworld_specs.py",
     "integration/test_memcached_cache.py",
     "integration/test_wakeups.py",
     "replicas/test_replica_engine.py",

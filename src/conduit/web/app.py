@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
 
 from conduit.bootstrap import Container
 from conduit.web import console
+from conduit.web.assets import STATIC_PREFIX, WebAssets
 from conduit.web.context import Web
 from conduit.web.errors import not_found_page
 from conduit.web.markdown import ArticleBodies
 from conduit.web.pages import article, auth, editor, home, profile, settings
-from conduit.web.templating import STATIC_PREFIX
 
-STATIC = Path(__file__).parent / "static"
 ROUTES = [
     *home.ROUTES,
     *auth.ROUTES,
@@ -43,7 +39,7 @@ def install_web(app: FastAPI, parts: Container) -> None:
         consumer_names=tuple(consumer.name for consumer in parts.consumers),
         rate_limit_refusals=parts.rate_limit_refusals,
     )
-    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="web-static")
+    app.mount(STATIC_PREFIX, WebAssets(), name="web-static")
     app.router.routes.extend(ROUTES)
     api_handler = app.exception_handlers[HTTPException]
 

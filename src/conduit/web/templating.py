@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from conduit.web import csrf, session
+from conduit.web.assets import STATIC_PREFIX, version
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC_PREFIX = "/static/web"
 DEFAULT_AVATAR = f"{STATIC_PREFIX}/default-avatar.svg"
 
 # Pages: this server's scripts, styles and fonts only; pictures of users and articles are
@@ -88,6 +88,7 @@ environment.filters["long_date"] = long_date
 environment.filters["url_part"] = url_part
 environment.globals["page_numbers"] = page_numbers
 environment.globals["static"] = STATIC_PREFIX
+environment.globals["asset_version"] = version()
 
 
 def here(request: Request) -> str:
