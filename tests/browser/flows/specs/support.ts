@@ -112,7 +112,7 @@ async function axeOnCopyOf(page: Page) {
   if (browser === null) throw new Error("the page has no browser");
   const context = await browser.newContext({ javaScriptEnabled: true });
   try {
-    await context.route("**/conduit.js", (route) => route.abort());
+    await context.route(/\/conduit\.js(\?|$)/, (route) => route.abort());
     await context.route(url, (route) =>
       route.fulfill({ status: 200, contentType: "text/html; charset=utf-8", body: html }),
     );

@@ -22,7 +22,7 @@ function blockedImage(text: string): boolean {
 
 test("no payload runs in an article body or a comment", async ({ page }, testInfo) => {
   expect(payloads.length, "FLOWS_XSS_PAYLOADS names the payloads").toBeGreaterThan(0);
-  test.setTimeout(60_000 + payloads.length * 4_000);
+  test.setTimeout(60_000 + payloads.length * 6_000);
   const dialogs: string[] = [];
   const csp: string[] = [];
   page.on("dialog", async (dialog) => {
