@@ -37,8 +37,10 @@ RUNNER = Path(__file__).parent / "realworld"
 # Playwright ends the run itself after 20 minutes (globalTimeout in realworld/playwright.config.ts).
 RUN_TIMEOUT_SECONDS = 25 * 60
 
-# At least this many specs pass (passed first time or on a retry).
-PASS_FLOOR = 0
+# At least this many specs pass (passed first time or on a retry): every spec that runs in
+# fullstack mode (74 of 139; the others need a browser-side API client or an external API
+# and skip themselves). Measured: 74 passed, 0 flaky, in 295 s on a quiet machine.
+PASS_FLOOR = 74
 
 # Specs that fail on Conduit's pages for a known reason: "file > describe > title" -> why.
 # Any other failing spec fails this test.
