@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from conduit.core.audit import Client
 from conduit.core.db import Database
 from conduit.core.principal import Authenticator
 from conduit.core.rate_limits import LoginLimits, RateLimiter, RecentRefusals
@@ -43,12 +42,3 @@ class Web:
 def web_of(request: Request) -> Web:
     web: Web = request.app.state.web
     return web
-
-
-def client_of(request: Request) -> Client:
-    """Where the request came from (the address the proxy-aware middleware settled on)."""
-    peer = request.client
-    return Client(
-        ip=request.scope.get("state", {}).get("client_ip") or (peer.host if peer else None),
-        user_agent=request.headers.get("user-agent"),
-    )

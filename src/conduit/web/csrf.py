@@ -18,7 +18,8 @@ from starlette.requests import Request
 from conduit.auth.cookies import require_known_origin
 from conduit.core.errors import ConduitError, Forbidden
 from conduit.core.rate_limits import WRITES_PER_USER
-from conduit.web.context import client_of, web_of
+from conduit.http.kit import client_of
+from conduit.web.context import web_of
 from conduit.web.forms import TooMany
 from conduit.web.session import queue_cookie, visitor
 from conduit.web.signing import digest

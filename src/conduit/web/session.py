@@ -29,9 +29,10 @@ from conduit.auth import service as auth
 from conduit.core import read_routing
 from conduit.core.errors import ConduitError, Unauthenticated
 from conduit.core.principal import Principal
+from conduit.http.kit import client_of
 from conduit.users import service as users
 from conduit.users.models import Account
-from conduit.web.context import client_of, web_of
+from conduit.web.context import web_of
 from conduit.web.signing import sign, unsign
 
 SESSION_COOKIE = "conduit_session"

@@ -16,12 +16,12 @@ from starlette.responses import Response
 
 from conduit.core import policy
 from conduit.core.errors import Unauthenticated
-from conduit.core.pagination import MAX_OFFSET, Page
+from conduit.core.pagination import Page
 from conduit.core.principal import Principal
+from conduit.web import paging
+from conduit.web.paging import ROWS_PER_CONSOLE_PAGE
 from conduit.web.session import Visitor, visitor
 from conduit.web.templating import page, redirect
-
-PAGE_SIZE = 20
 
 # What a console page says after an action: ``?done=<key>`` names one of these (the page
 # never shows text taken from the address).
@@ -79,18 +79,16 @@ def done(request: Request, back: str, what: str) -> Response:
 
 
 def page_number(request: Request) -> int:
-    """``?page=N`` (1 when absent or not a positive number; bounded)."""
-    raw = request.query_params.get("page", "1")
-    number = int(raw) if raw.isdigit() else 1
-    return max(1, min(number, MAX_OFFSET // PAGE_SIZE))
+    """``?page=N`` of a console table."""
+    return paging.page_number(request, ROWS_PER_CONSOLE_PAGE)
 
 
 def page_of(number: int) -> Page:
-    return Page(limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    return paging.page_of(number, ROWS_PER_CONSOLE_PAGE)
 
 
 def page_count(total: int) -> int:
-    return -(-total // PAGE_SIZE)
+    return paging.page_count(total, ROWS_PER_CONSOLE_PAGE)
 
 
 def with_query(path: str, **values: str | None) -> str:

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from conduit.articles import service as articles
 from conduit.articles.models import ArticleFilter
 from conduit.comments import service as comments
+from conduit.http.kit import client_of
 from conduit.web.console.access import (
     console_page,
     done,
@@ -24,7 +25,7 @@ from conduit.web.console.access import (
     staff,
     with_query,
 )
-from conduit.web.context import client_of, web_of
+from conduit.web.context import web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors
 from conduit.web.forms import back_to, text

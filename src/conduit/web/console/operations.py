@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conduit.admin import operations
+from conduit.http.kit import client_of
 from conduit.web.console.access import console_page, done, staff
-from conduit.web.context import client_of, web_of
+from conduit.web.context import web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors
 

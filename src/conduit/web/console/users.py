@@ -14,6 +14,7 @@ from starlette.routing import Route
 from conduit.admin import accounts, bans
 from conduit.admin import service as admin
 from conduit.core.errors import Invalid
+from conduit.http.kit import client_of
 from conduit.web.console.access import (
     console_page,
     done,
@@ -23,7 +24,7 @@ from conduit.web.console.access import (
     staff,
     with_query,
 )
-from conduit.web.context import client_of, web_of
+from conduit.web.context import web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors
 from conduit.web.forms import back_to, text

@@ -20,7 +20,8 @@ from conduit.comments import service as comments
 from conduit.comments.schemas import NewComment
 from conduit.core import policy
 from conduit.core.errors import Invalid
-from conduit.web.context import client_of, web_of
+from conduit.http.kit import client_of
+from conduit.web.context import web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors, messages_of
 from conduit.web.forms import back_to, text, validated

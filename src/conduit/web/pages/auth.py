@@ -16,9 +16,10 @@ from starlette.routing import Route
 from conduit.auth import service as auth
 from conduit.core.errors import ConduitError
 from conduit.core.rate_limits import REGISTER_PER_IP
+from conduit.http.kit import client_of
 from conduit.users.schemas import LoginUser, NewUser
 from conduit.web import session
-from conduit.web.context import client_of, web_of
+from conduit.web.context import web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors, messages_of
 from conduit.web.forms import TooMany, back_to, text, validated

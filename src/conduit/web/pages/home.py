@@ -13,30 +13,14 @@ from starlette.routing import Route
 
 from conduit.articles import service as articles
 from conduit.articles.models import ArticleFilter
-from conduit.core.pagination import MAX_OFFSET, Page
 from conduit.tags import service as tags
 from conduit.web.context import web_of
 from conduit.web.errors import answers_errors
+from conduit.web.paging import page_count, page_number, page_of
 from conduit.web.session import visitor
 from conduit.web.templating import page, redirect
 
-PAGE_SIZE = 10
 FOLLOWING = "following"
-
-
-def page_number(request: Request) -> int:
-    """``?page=N`` (1 when absent or not a positive number; bounded)."""
-    raw = request.query_params.get("page", "1")
-    number = int(raw) if raw.isdigit() else 1
-    return max(1, min(number, MAX_OFFSET // PAGE_SIZE))
-
-
-def page_of(number: int) -> Page:
-    return Page(limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
-
-
-def page_count(total: int) -> int:
-    return -(-total // PAGE_SIZE)
 
 
 @answers_errors

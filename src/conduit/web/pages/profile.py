@@ -21,7 +21,7 @@ from conduit.web.context import web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors
 from conduit.web.forms import back_to
-from conduit.web.pages.home import page_count, page_number, page_of
+from conduit.web.paging import page_count, page_number, page_of
 from conduit.web.session import visitor
 from conduit.web.templating import page, redirect
 

@@ -17,11 +17,12 @@ from starlette.routing import Route
 
 from conduit.auth import service as auth
 from conduit.core.errors import ConduitError
+from conduit.http.kit import client_of
 from conduit.users import service as users
 from conduit.users.models import Account
 from conduit.users.schemas import UpdateUser
 from conduit.web import session
-from conduit.web.context import client_of, web_of
+from conduit.web.context import web_of
 from conduit.web.csrf import checked_form
 from conduit.web.errors import answers_errors, messages_of
 from conduit.web.forms import text, validated
