@@ -19,6 +19,7 @@ from conduit.core.db import Database
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
+from conduit.web.app import ROUTES as web_routes
 from tests.api.support import assert_error
 from tests.helpers import auth, register
 from tests.security.owasp_support import OPENAPI_METHODS, ROOT
@@ -36,6 +37,13 @@ UNDOCUMENTED_ROUTES = {
     ("/graphql", "POST"),
     ("/graphql", "WEBSOCKET"),  # GraphQL subscriptions (graphql-transport-ws)
     ("/media/{key}", "GET"),  # uploaded images (links from user.image and upload.url)
+}
+# The web app's pages and forms (HTML for people, docs/web.md): none of them under /api.
+WEB_PAGES = {
+    (route.path, method)
+    for route in web_routes
+    for method in route.methods or ()
+    if method != "HEAD"
 }
 
 
@@ -74,7 +82,8 @@ class TestAPI9ImproperInventoryManagement:
         }
         answered = answered_routes(app)
 
-        assert answered - documented == UNDOCUMENTED_ROUTES
+        assert answered - documented == UNDOCUMENTED_ROUTES | WEB_PAGES
+        assert not [path for path, _ in WEB_PAGES if path.startswith("/api")]
         assert documented <= answered, documented - answered
 
     @pytest.mark.parametrize(
