@@ -67,7 +67,8 @@ def _in_parallel(config: pytest.Config) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``server_databases`` exist for PostgreSQL and MariaDB only, tests marked
-    ``postgresql_only`` for PostgreSQL only (not skipped: not collected elsewhere).
+    ``postgresql_only`` for PostgreSQL only, tests marked ``sqlite_only`` for SQLite only
+    (not skipped: not collected elsewhere).
 
     Tests marked ``faults`` stop or restart a shared server (PostgreSQL, MariaDB, RabbitMQ):
     they never run beside other tests, so a run spread over xdist workers leaves them out
@@ -97,8 +98,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         backend = callspec.params.get("database_url") if callspec is not None else None
         on_sqlite = backend == "sqlite"
         elsewhere = backend is not None and backend != "postgresql"
-        if (on_sqlite and item.get_closest_marker("server_databases")) or (
-            elsewhere and item.get_closest_marker("postgresql_only")
+        if (
+            (on_sqlite and item.get_closest_marker("server_databases"))
+            or (elsewhere and item.get_closest_marker("postgresql_only"))
+            or (backend not in (None, "sqlite") and item.get_closest_marker("sqlite_only"))
         ):
             dropped.append(item)
         else:

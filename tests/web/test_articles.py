@@ -19,6 +19,10 @@ from tests.integration.support import count_statements
 from tests.web.articles_support import write
 from tests.web.conftest import ORIGIN, Browser, error_messages
 
+# The pages over the use cases (tested on every database by tests/api): SQLite only.
+pytestmark = pytest.mark.sqlite_only
+
+
 ARTICLE_PAGE_BUDGET = 2  # the article, its comments
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.web.conftest import Browser
+
+# The pages over the use cases (tested on every database by tests/api): SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 async def test_pages_name_versioned_assets_that_browsers_keep(browser: Browser) -> None:

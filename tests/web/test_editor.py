@@ -5,8 +5,13 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
+
 from tests.web.articles_support import write
 from tests.web.conftest import Browser, error_messages
+
+# The pages over the use cases (tested on every database by tests/api): SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 def tags_on(page: str) -> list[str]:

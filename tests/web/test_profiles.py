@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conduit.articles import service as articles
 from conduit.core.db import Database
 from conduit.core.principal import Principal
 from conduit.users import service as users
 from tests.web.conftest import Browser, error_messages
+
+# The pages over the use cases (tested on every database by tests/api): SQLite only.
+pytestmark = pytest.mark.sqlite_only
+
 
 _PREVIEW_TITLE = re.compile(r'class="preview-link">\s*<h1>(.*?)</h1>', re.DOTALL)
 _PAGE_LINK = re.compile(r'class="page-link" href="([^"]*)"')

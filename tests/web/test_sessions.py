@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.web.conftest import ORIGIN, Browser, error_messages
+
+# The pages over the use cases (tested on every database by tests/api): SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _cookie_flags(answer: httpx.Response, name: str) -> str:

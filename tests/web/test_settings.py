@@ -6,8 +6,13 @@ import html
 import re
 
 import httpx
+import pytest
 
 from tests.web.conftest import Browser, error_messages
+
+# The pages over the use cases (tested on every database by tests/api): SQLite only.
+pytestmark = pytest.mark.sqlite_only
+
 
 SMILEY = "https://api.realworld.io/images/smiley-cyrus.jpeg"
 _USER_PIC = re.compile(r'<img src="([^"]*)" class="user-pic"')

@@ -16,6 +16,9 @@ from conduit.entrypoints.api import create_app
 from conduit.settings import Settings
 from tests.web.conftest import ORIGIN, Browser
 
+# The pages over the use cases (tested on every database by tests/api): SQLite only.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 async def limited(
