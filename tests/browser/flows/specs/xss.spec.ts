@@ -55,7 +55,7 @@ test("no payload runs in an article body or a comment", async ({ page, request }
         headers,
         data: { comment: { body } },
       });
-      expect(commented.status()).toBe(200);
+      expect(commented.status()).toBe(201);
       await page.goto(`/article/${slug}`, { waitUntil: "load" });
       const content = page.locator(".article-content");
       await expect(content).toBeAttached();
