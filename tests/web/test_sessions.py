@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
 
+from conduit.core.security import TokenCodec
 from tests.web.conftest import ORIGIN, Browser, error_messages
 
 # The pages over the use cases (tested on every database by tests/api): SQLite only.
@@ -143,3 +146,22 @@ async def test_sign_in_comes_back_to_the_page_that_asked(browser: Browser) -> No
         page="/login",
     )
     assert elsewhere.headers["location"] == "/"  # only paths of this site
+
+
+async def test_an_expired_page_token_is_renewed_from_the_session(
+    browser: Browser, site: httpx.AsyncClient, tokens: TokenCodec
+) -> None:
+    await browser.sign_up("grace")
+    claims = tokens.decode(site.cookies["conduit_session"])
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=tokens.ttl_seconds + 60)
+    expired = tokens.issue(claims.user_id, session_id=claims.session_id, now=long_ago)
+    site.cookies.set("conduit_session", expired, domain="conduit.test")
+    page = await browser.get("/")
+    assert 'href="/profile/grace"' in page.text  # still signed in: the session was rotated
+    renewed = site.cookies["conduit_session"]
+    assert renewed != expired
+    assert tokens.decode(renewed).session_id == claims.session_id
+    # Signed out, the same expired token and the old refresh token sign nobody in.
+    await browser.post("/logout")
+    site.cookies.set("conduit_session", expired, domain="conduit.test")
+    assert 'href="/profile/grace"' not in (await browser.get("/")).text

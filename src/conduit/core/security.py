@@ -108,6 +108,14 @@ class AccessClaims:
     session_id: str | None
 
 
+class TokenExpired(Unauthenticated):
+    """A well-signed access token past its lifetime (401, like any refused token): the web
+    session renews it from its refresh cookie rather than signing the reader out."""
+
+    def __init__(self) -> None:
+        super().__init__("token", "has expired")
+
+
 @dataclass(frozen=True, slots=True)
 class TokenCodec:
     """Issues and checks HS256 access tokens whose subject is the user id.
@@ -144,7 +152,7 @@ class TokenCodec:
                 options={"require": ["exp", "sub", "iat"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("token", "has expired") from None
+            raise TokenExpired() from None
         except jwt.PyJWTError:
             raise Unauthenticated("token", "is invalid") from None
         subject = payload.get("sub")

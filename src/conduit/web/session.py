@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from conduit.auth import service as auth
-from conduit.core import read_routing
 from conduit.core.errors import ConduitError, Unauthenticated
 from conduit.core.principal import Principal
-from conduit.http.kit import client_of
+from conduit.core.security import TokenExpired
+from conduit.http.kit import client_of, signed_in
 from conduit.users import service as users
 from conduit.users.models import Account
 from conduit.web.context import web_of
@@ -165,8 +165,7 @@ async def visitor(request: Request) -> Visitor | None:
     found = await _visitor(request)
     known[_STATE] = found
     if found is not None:
-        request.scope.setdefault("state", {})["user_id"] = found.id  # the request's log line
-        read_routing.read_as(found.id)  # this reader's reads see their own writes
+        signed_in(request, found.principal)  # its log line; its reads see its own writes
     return found
 
 
@@ -178,7 +177,7 @@ async def _visitor(request: Request) -> Visitor | None:
     try:
         principal = web.authenticator.authenticate(token)
     except Unauthenticated as refused:
-        if "expired" in str(refused) and refresh_token_of(request):
+        if isinstance(refused, TokenExpired) and refresh_token_of(request):
             return await _rotate(request)
         end(request)  # revoked or tampered with: signed out
         return None
