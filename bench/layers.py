@@ -54,9 +54,13 @@ async def cpu_per_call(call: Call, count: int, warmup: int) -> float:
     return (time.process_time() - started) * 1000 / (each * CONCURRENCY)
 
 
-def asgi_get(app: Any, state: dict[str, Any], path: str) -> Call:
-    """One GET of ``path`` through the ASGI app, as uvicorn would call it; checks the 200."""
+def asgi_get(app: Any, state: dict[str, Any], path: str, token: str | None = None) -> Call:
+    """One GET of ``path`` through the ASGI app, as uvicorn would call it; checks the 200.
+    With ``token``, signed in (``Authorization: Token ...``)."""
     bare, _, query = path.partition("?")
+    headers = [(b"host", b"127.0.0.1"), (b"accept", b"application/json")]
+    if token is not None:
+        headers.append((b"authorization", f"Token {token}".encode()))
 
     async def call() -> None:
         scope = {
@@ -69,7 +73,7 @@ def asgi_get(app: Any, state: dict[str, Any], path: str) -> Call:
             "raw_path": bare.encode(),
             "query_string": query.encode(),
             "root_path": "",
-            "headers": [(b"host", b"127.0.0.1"), (b"accept", b"application/json")],
+            "headers": list(headers),
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000),
             "state": dict(state),
@@ -109,13 +113,17 @@ async def running(app: Any) -> AsyncIterator[dict[str, Any]]:
         await lifespan
 
 
-async def measure(database_url: str, count: int, warmup: int) -> list[tuple[str, float]]:
+async def measure(
+    database_url: str, count: int, warmup: int, *, rate_limits: bool = False, only: str = ""
+) -> list[tuple[str, float]]:
     os.environ["CONDUIT_DATABASE_URL"] = database_url.replace(
         "postgresql://", "postgresql+asyncpg://", 1
     )
     os.environ.setdefault("CONDUIT_SECRET_KEY", secrets.token_urlsafe(36))
     os.environ.setdefault("CONDUIT_LOG_LEVEL", "WARNING")
-    os.environ["CONDUIT_RATE_LIMITS_ENABLED"] = "false"
+    os.environ["CONDUIT_RATE_LIMITS_ENABLED"] = "true" if rate_limits else "false"
+    if rate_limits:  # one address, thousands of reads: a budget that never runs out
+        os.environ.setdefault("CONDUIT_RATE_LIMIT_READS_PER_IP", "100000000/minute")
     from conduit.entrypoints.api import create_app
     from conduit.profiles import service as profiles
     from conduit.tags import service as tags
@@ -124,6 +132,7 @@ async def measure(database_url: str, count: int, warmup: int) -> list[tuple[str,
     pool = await asyncpg.create_pool(database_url, min_size=10, max_size=10)
     try:
         author = await pool.fetchval("SELECT username FROM users ORDER BY id LIMIT 1")
+        reader_id = await pool.fetchval("SELECT id FROM users ORDER BY id LIMIT 1")
         slug = await pool.fetchval("SELECT slug FROM articles ORDER BY id DESC LIMIT 1")
         if author is None or slug is None:
             raise SystemExit("the database has no user or article: seed it first")
@@ -141,6 +150,7 @@ async def measure(database_url: str, count: int, warmup: int) -> list[tuple[str,
     app = create_app()
     async with running(app) as state:
         db = app.state.db
+        token = app.state.tokens.issue(reader_id)
 
         async def checkout() -> None:
             async with db.reader() as uow:
@@ -162,8 +172,22 @@ async def measure(database_url: str, count: int, warmup: int) -> list[tuple[str,
                 asgi_get(app, state, f"/api/articles/{slug}/comments"),
             ),
             ("app: GET /api/articles", asgi_get(app, state, "/api/articles")),
+            (
+                "app: GET /api/profiles/:username signed in",
+                asgi_get(app, state, f"/api/profiles/{author}", token),
+            ),
+            (
+                "app: GET /api/articles/:slug signed in",
+                asgi_get(app, state, f"/api/articles/{slug}", token),
+            ),
+            (
+                "app: GET /api/articles/:slug/comments signed in",
+                asgi_get(app, state, f"/api/articles/{slug}/comments", token),
+            ),
         ]
         for name, call in cases:
+            if only not in name:
+                continue
             rows.append((name, await cpu_per_call(call, count, warmup)))
     return rows
 
@@ -179,8 +203,23 @@ def main() -> None:
     )
     parser.add_argument("--count", type=int, default=3000, help="calls per case (3000)")
     parser.add_argument("--warmup", type=int, default=300, help="warm-up calls per case (300)")
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="count every request against the rate limits, in memory (production's default; "
+        "the read budget raised so that it never runs out)",
+    )
+    parser.add_argument("--only", default="", help="only the rows whose name contains this")
     args = parser.parse_args()
-    rows = uvloop.run(measure(args.database_url, args.count, args.warmup))
+    rows = uvloop.run(
+        measure(
+            args.database_url,
+            args.count,
+            args.warmup,
+            rate_limits=args.rate_limits,
+            only=args.only,
+        )
+    )
     width = max(len(name) for name, _ in rows)
     print(f"| {'layer / call'.ljust(width)} | CPU ms per call |")
     print(f"|{'-' * (width + 2)}|----------------:|")
