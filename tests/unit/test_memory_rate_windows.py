@@ -1,0 +1,53 @@
+"""The in-process rate-limit counters: the sliding window's arithmetic, one pass per count."""
+
+from __future__ import annotations
+
+from conduit.adapters.rate_limits import SWEEP_SECONDS, MemoryWindows, _quota, parse_rule
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_window_counts_up_to_its_limit_and_a_look_counts_nothing() -> None:
+    clock = Clock(6000.0)  # the start of a window of 60 s
+    windows = MemoryWindows(clock)
+    for expected in (1, 2, 3):
+        window = await windows.count("k", 3, 60, 1)
+        assert window.counted and window.current_count == expected
+    refused = await windows.count("k", 3, 60, 1)
+    assert not refused.counted and refused.current_count == 3
+    looked = await windows.count("k", 3, 60, 0)
+    assert not looked.counted and looked.current_count == 3
+    assert (await windows.count("other", 3, 60, 1)).counted  # callers apart
+
+
+async def test_the_previous_window_weighs_by_its_overlap_with_the_last_minute() -> None:
+    clock = Clock(6000.0)
+    windows = MemoryWindows(clock)
+    for _ in range(4):
+        await windows.count("k", 4, 60, 1)
+    clock.now = 6060.0 + 15  # a quarter into the next window: 3/4 of the 4 still count
+    window = await windows.count("k", 4, 60, 1)
+    assert window.counted, window
+    assert (window.previous_count, window.current_count) == (4, 1)
+    assert window.previous_ttl == 45.0
+    quota = _quota(parse_rule("4/minute"), window, counting=True)
+    assert quota.remaining == 0  # floor(4 * 45/60 + 1) = 4
+    assert not (await windows.count("k", 4, 60, 1)).counted
+    clock.now = 6060.0 + 60 + 30  # two windows on: nothing left of the first
+    window = await windows.count("k", 4, 60, 1)
+    assert (window.previous_count, window.current_count) == (1, 1)
+
+
+async def test_finished_windows_are_swept() -> None:
+    clock = Clock(6000.0)
+    windows = MemoryWindows(clock)
+    await windows.count("old", 5, 60, 1)
+    clock.now += SWEEP_SECONDS + 120
+    await windows.count("new", 5, 60, 1)
+    assert list(windows._entries) == ["new"]
