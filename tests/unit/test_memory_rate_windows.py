@@ -18,11 +18,11 @@ async def test_a_window_counts_up_to_its_limit_and_a_look_counts_nothing() -> No
     windows = MemoryWindows(clock)
     for expected in (1, 2, 3):
         window = await windows.count("k", 3, 60, 1)
-        assert window.counted and window.current_count == expected
+        assert (window.counted, window.current_count) == (True, expected)
     refused = await windows.count("k", 3, 60, 1)
-    assert not refused.counted and refused.current_count == 3
+    assert (refused.counted, refused.current_count) == (False, 3)
     looked = await windows.count("k", 3, 60, 0)
-    assert not looked.counted and looked.current_count == 3
+    assert (looked.counted, looked.current_count) == (False, 3)
     assert (await windows.count("other", 3, 60, 1)).counted  # callers apart
 
 

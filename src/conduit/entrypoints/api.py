@@ -14,7 +14,6 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from starlette.routing import Route
 
@@ -33,14 +32,12 @@ from conduit.entrypoints.asyncapi import asyncapi_document
 from conduit.entrypoints.health import install_health
 from conduit.entrypoints.live import router as live_router
 from conduit.graphql.router import GRAPHQL_PATH, graphql_router
-from conduit.http.client_address import ClientAddress
-from conduit.http.conditional import ConditionalGet
+from conduit.http.cors import CorsPolicy
 from conduit.http.errors import install_error_handlers
-from conduit.http.hardening import SecurityHeaders
-from conduit.http.head import HeadAsGet
+from conduit.http.hardening import Hardening
 from conduit.http.kit import JSONReply, error_responses
-from conduit.http.middleware import RequestContext
-from conduit.http.rate_limits import RateLimit
+from conduit.http.pipeline import HttpPipeline
+from conduit.http.rate_limits import RateLimits
 from conduit.http.read_cache import CachedPaths, ReadCache
 from conduit.http.routing import add_routes
 from conduit.http.static_assets import (
@@ -205,27 +202,16 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     _with_conduit_version(app)
     install_error_handlers(app)
     install_web(app, parts)  # after the API's handlers: its 404 page wraps theirs
-    # Innermost first: cached answers still get their ETag/304, CORS headers and request id;
-    # rate limits count cached answers too and sit inside CORS (a browser can read a 429;
-    # preflights are never counted); security headers go on every answer, even a 413.
+    # Innermost: a cached answer still gets its 304, CORS headers and request id, and is
+    # counted by the rate limits; every other step is one layer (http/pipeline.py: its
+    # docstring gives their order).
     app.add_middleware(
         ReadCache,
         cache=parts.cache,
         paths=CachedPaths(parts.cache_rules.reads, prefix=API_PREFIX),
     )
-    app.add_middleware(ConditionalGet)
-    # Outside the conditional step: a HEAD is answered with the GET's ETag and length.
-    app.add_middleware(HeadAsGet)
-    if parts.rate_limiter is not None:
-        app.add_middleware(
-            RateLimit,
-            limiter=parts.rate_limiter,
-            authenticator=parts.authenticator,
-            prefix=API_PREFIX,
-        )
     origins = parts.settings.cors_origins
-    app.add_middleware(
-        CORSMiddleware,
+    cors = CorsPolicy(
         allow_origins=origins,
         allow_credentials="*" not in origins,
         allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
@@ -240,13 +226,22 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         expose_headers=["X-Request-ID", "ETag", "traceresponse"],
         max_age=600,
     )
-    app.add_middleware(ClientAddress, trusted_proxies=trusted_networks(parts.settings))
+    rate_limits = (
+        None
+        if parts.rate_limiter is None
+        else RateLimits(
+            limiter=parts.rate_limiter, authenticator=parts.authenticator, prefix=API_PREFIX
+        )
+    )
     app.add_middleware(
-        RequestContext,
+        HttpPipeline,
         max_body_bytes=parts.settings.max_body_bytes,
         route_limits={API_PREFIX + path: UPLOAD_BODY_BYTES for path in UPLOAD_PATHS},
+        trusted_proxies=trusted_networks(parts.settings),
+        cors=cors,
+        rate_limits=rate_limits,
+        hardening=Hardening(https=parts.settings.https, ide_path=GRAPHQL_PATH),
     )
-    app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
     install_metrics(app, parts)
     if parts.tracing is not None:  # outermost: a server span around everything above
         parts.tracing.instrument_app(app)

@@ -24,8 +24,9 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
 HSTS = b"max-age=31536000; includeSubDomains"
@@ -68,97 +69,61 @@ def ide_policy(html: bytes) -> bytes:
     ).encode()
 
 
-def _is_html(message: Message) -> bool:
+def is_html(message: Message) -> bool:
     return any(
         name.lower() == b"content-type" and value.lower().startswith(b"text/html")
         for name, value in message.get("headers", [])
     )
 
 
-class SecurityHeaders:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        https: bool,
-        docs_path: str = "/docs",
-        ide_path: str | None = None,
-    ) -> None:
-        self.app = app
+class Hardening:
+    """The security-header step of :class:`conduit.http.pipeline.HttpPipeline` (the
+    outermost: every answer has them, even a 413 or a 429)."""
+
+    def __init__(self, *, https: bool, docs_path: str = "/docs", ide_path: str | None = None):
         self.docs_path = docs_path
         self.ide_path = ide_path
         self.headers = [*_COMMON, *([(b"strict-transport-security", HSTS)] if https else [])]
-
-    def _add(self, message: Message, extra: list[tuple[bytes, bytes]]) -> None:
-        headers = list(message.get("headers", []))
-        present = {name.lower() for name, _ in headers}
-        headers += [(name, value) for name, value in extra if name not in present]
-        message["headers"] = headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["path"] == self.docs_path or scope["path"].startswith(self.docs_path + "/"):
-            await self._page(scope, receive, send)
-            return
-        if scope["path"] == self.ide_path:
-            await self._page(scope, receive, send, ide_policy, only_html=True)
-            return
-        api_headers = self._api_headers()
-
-        async def send_hardened(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self._add(message, api_headers)
-            await send(message)
-
-        await self.app(scope, receive, send_hardened)
-
-    def _api_headers(self) -> list[tuple[bytes, bytes]]:
-        return [
+        self.api_headers = [
             *self.headers,
             (_CSP, API_POLICY),
             (b"cross-origin-resource-policy", b"same-origin"),
         ]
+        self._api_names = frozenset(name for name, _ in self.api_headers)
 
-    async def _page(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        policy: Callable[[bytes], bytes] = docs_policy,
-        *,
-        only_html: bool = False,
-    ) -> None:
-        """The documentation page is small: held until complete, then sent with its policy.
+    def page_of(self, path: str) -> Page | None:
+        """How a page's answer is hardened (the documentation, GraphiQL); None for the API."""
+        if path == self.docs_path or path.startswith(self.docs_path + "/"):
+            return Page(docs_policy, only_html=False)
+        if path == self.ide_path:
+            return Page(ide_policy, only_html=True)
+        return None
 
-        ``only_html``: answers that are not HTML (GraphQL's JSON) get the API headers."""
-        start: Message | None = None
-        chunks: list[bytes] = []
-        passing = False
+    def harden(self, message: Message) -> None:
+        """The API headers onto an answer's start (those it set itself are kept)."""
+        headers: list[tuple[bytes, bytes]] = message.get("headers", [])
+        if any(name.lower() in self._api_names for name, _ in headers):
+            _add(message, self.api_headers)
+        else:
+            message["headers"] = [*headers, *self.api_headers]
 
-        async def send_page(message: Message) -> None:
-            nonlocal start, passing
-            if passing:
-                await send(message)
-                return
-            if message["type"] == "http.response.start":
-                if only_html and not _is_html(message):
-                    passing = True
-                    self._add(message, self._api_headers())
-                    await send(message)
-                    return
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = b"".join(chunks)
-            self._add(start, [*self.headers, (_CSP, policy(body))])
-            await send(start)
-            await send({"type": "http.response.body", "body": body})
+    def harden_page(self, start: Message, body: bytes, page: Page) -> None:
+        """A page's start, once its whole body is known: its own policy."""
+        _add(start, [*self.headers, (_CSP, page.policy(body))])
 
-        await self.app(scope, receive, send_page)
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    policy: Callable[[bytes], bytes]
+    only_html: bool  # answers that are not HTML (GraphQL's JSON) get the API headers
+
+    def held(self, start: Message) -> bool:
+        """Whether the answer is held until complete (to hash its inline scripts)."""
+        return not self.only_html or is_html(start)
+
+
+def _add(message: Message, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = list(message.get("headers", []))
+    present = {name.lower() for name, _ in headers}
+    headers += [(name, value) for name, value in extra if name not in present]
+    message["headers"] = headers

@@ -23,11 +23,12 @@ RateLimit-Reset (seconds) of its rule (for a login, of the rule with less left).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
 from conduit.core.errors import Unauthenticated
 from conduit.core.principal import Authenticator, token_of
@@ -49,7 +50,7 @@ UNAUTHORIZED = 401  # the credentials were refused: a failed login
 _TOO_MANY = orjson.dumps({"errors": {"request": ["too many requests"]}})
 
 
-def _headers(quota: Quota) -> list[tuple[bytes, bytes]]:
+def quota_headers(quota: Quota) -> list[tuple[bytes, bytes]]:
     return [
         (b"ratelimit-limit", str(quota.limit).encode()),
         (b"ratelimit-remaining", str(quota.remaining).encode()),
@@ -57,56 +58,69 @@ def _headers(quota: Quota) -> list[tuple[bytes, bytes]]:
     ]
 
 
-class RateLimit:
-    def __init__(
-        self, app: ASGIApp, *, limiter: RateLimiter, authenticator: Authenticator, prefix: str
-    ) -> None:
-        self.app = app
+@dataclass(slots=True)
+class Admission:
+    """What the limits decided about a counted request.
+
+    ``quota`` None: the count could not be made (the storage is unreachable): the request
+    goes on without RateLimit headers. ``receive`` replays a login's body, read here for its
+    email; ``login`` is that login's (address, email), whose refusal (401) is counted
+    against the account once the answer has gone out (:meth:`RateLimits.answered`).
+    """
+
+    quota: Quota | None
+    receive: Receive
+    login: tuple[str, str] | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.quota is not None and not self.quota.allowed
+
+
+class RateLimits:
+    """The rate-limit step of :class:`conduit.http.pipeline.HttpPipeline`: one count (one
+    storage call) before the app, the quota's headers on the answer, a 429 in its place."""
+
+    def __init__(self, *, limiter: RateLimiter, authenticator: Authenticator, prefix: str) -> None:
         self.limiter = limiter
         self.logins = LoginLimits(limiter)
         self.authenticator = authenticator
         self.prefix = prefix + "/"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope, receive: Receive) -> Admission | None:
+        """Count the request; None when it is not counted at all (outside the API, an
+        OPTIONS)."""
+        path: str = scope["path"]
+        if not path.startswith(self.prefix):
+            return None
         method: str = scope["method"]
-        path: str = scope["path"].rstrip("/")
         ip = _client_ip(scope)
         if method in _READS:
-            quota = await self.limiter.hit(READS_PER_IP, ip)
-        elif method not in _WRITES:
-            await self.app(scope, receive, send)
-            return
-        elif method == "POST" and path == LOGIN_PATH:
-            await self._login(scope, receive, send, ip)
-            return
-        elif method == "POST" and path == REGISTER_PATH:
-            quota = await self.limiter.hit(REGISTER_PER_IP, ip)
-        else:
-            quota = await self.limiter.hit(WRITES_PER_USER, self._writer(scope, ip))
-        await self._answer(scope, receive, send, quota)
+            return Admission(await self.limiter.hit(READS_PER_IP, ip), receive)
+        if method not in _WRITES:
+            return None
+        path = path.rstrip("/")
+        if method == "POST" and path == LOGIN_PATH:
+            return await self._login(receive, ip)
+        if method == "POST" and path == REGISTER_PATH:
+            return Admission(await self.limiter.hit(REGISTER_PER_IP, ip), receive)
+        quota = await self.limiter.hit(WRITES_PER_USER, self._writer(scope, ip))
+        return Admission(quota, receive)
 
-    async def _login(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
-        # The body is read here (through RequestContext's size limit) and replayed below.
+    async def _login(self, receive: Receive, ip: str) -> Admission:
+        # The body is read here (through the pipeline's size limit) and replayed to the app.
         body = await _read_body(receive)
-        replay = _replaying(body, receive)
         email = _login_email(body)
         by_ip, by_account = await self.logins.admit(ip, email)
         quotas = [quota for quota in (by_ip, by_account) if quota is not None]
         tightest = min(quotas, key=lambda quota: (quota.allowed, quota.remaining), default=None)
-        refused = False
+        login = None if email is None else (ip, email)
+        return Admission(tightest, _replaying(body, receive), login)
 
-        async def watch(message: Message) -> None:
-            nonlocal refused
-            if message["type"] == "http.response.start":
-                refused = message["status"] == UNAUTHORIZED
-            await send(message)
-
-        await self._answer(scope, replay, watch, tightest)
-        if refused and email is not None:
-            await self.logins.failed(ip, email)
+    async def answered(self, admission: Admission, status: int) -> None:
+        """After the answer: a refused login counts against its account."""
+        if admission.login is not None and status == UNAUTHORIZED:
+            await self.logins.failed(*admission.login)
 
     def _writer(self, scope: Scope, ip: str) -> str:
         """``user:<id>`` for a valid access token, ``ip:<address>`` otherwise (the header
@@ -118,24 +132,6 @@ class RateLimit:
         except Unauthenticated:
             pass
         return f"ip:{ip}"
-
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, quota: Quota | None
-    ) -> None:
-        if quota is None:  # not counted (the storage is unreachable): let it through
-            await self.app(scope, receive, send)
-            return
-        if not quota.allowed:
-            await _too_many(send, quota)
-            return
-        extra = _headers(quota)
-
-        async def send_with_quota(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_quota)
 
 
 def _client_ip(scope: Scope) -> str:
@@ -190,17 +186,16 @@ def _login_email(body: bytes) -> str | None:
     return email
 
 
-async def _too_many(send: Send, quota: Quota) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_TOO_MANY)).encode()),
-                (b"retry-after", str(quota.reset_seconds).encode()),
-                *_headers(quota),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _TOO_MANY})
+def too_many(quota: Quota) -> tuple[Message, Message]:
+    """The 429 that answers a refused request: its start and its body."""
+    start: Message = {
+        "type": "http.response.start",
+        "status": 429,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(_TOO_MANY)).encode()),
+            (b"retry-after", str(quota.reset_seconds).encode()),
+            *quota_headers(quota),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": _TOO_MANY}

@@ -113,21 +113,33 @@ class ReadCache:
             await self.app(scope, receive, send)
             return
 
-        status = 0
+        # A 200 is held until its body is complete, then fingerprinted once: the tag goes
+        # out with it (the conditional step does not hash it again) and is stored with it.
+        start: Message | None = None
         chunks: list[bytes] = []
+        stored: bytes | None = None
 
         async def capturing_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and status == 200:
-                chunks.append(message.get("body", b""))
-            await send(message)
+            nonlocal start, stored
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            etag = strong_etag(body)
+            start["headers"] = [*start.get("headers", []), (b"etag", etag)]
+            stored = etag + body
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, capturing_send)
-        if status == 200:
-            body = b"".join(chunks)
-            await self.cache.store(found.key, strong_etag(body) + body)
+        if stored is not None:
+            await self.cache.store(found.key, stored)
 
 
 async def _send_cached(send: Send, entry: bytes) -> None:
