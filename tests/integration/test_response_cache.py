@@ -28,6 +28,7 @@ from conduit.core.db import Database
 from conduit.core.engines import create_engine
 from conduit.core.security import TokenCodec
 from conduit.entrypoints.api import create_app
+from conduit.http import conditional, exchange, read_cache
 from conduit.settings import Settings
 from tests.conftest import _unreachable
 from tests.helpers import auth, create_article, register
@@ -249,6 +250,34 @@ async def test_etag_and_if_none_match_on_misses_and_hits(
     other = await a.http.get(url, headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200
     assert other.content == miss.content
+
+
+async def test_a_body_is_fingerprinted_once_on_a_miss_and_never_on_a_hit(
+    instances: tuple[Instance, Instance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ETag the cache stores is the one sent: the conditional step does not hash the
+    answer again, and a hit carries the stored tag."""
+    a, _ = instances
+    world = await _world(a)
+    url = f"/articles/{world['slug']}"
+    hashed: list[bytes] = []
+
+    def counting(body: bytes) -> bytes:
+        hashed.append(body)
+        return conditional.strong_etag(body)
+
+    monkeypatch.setattr(read_cache, "strong_etag", counting)
+    monkeypatch.setattr(exchange, "strong_etag", counting)
+    miss = await a.get(url)
+    assert miss.status_code == 200
+    assert hashed == [miss.content]
+    await a.warm(url)
+    hashed.clear()
+    with count_statements(a.db) as log:
+        hit = await a.get(url)
+    assert log.count == 0  # from the cache
+    assert hit.headers["etag"] == miss.headers["etag"]
+    assert hashed == []
 
 
 async def test_a_write_on_one_instance_is_never_read_stale_on_another(

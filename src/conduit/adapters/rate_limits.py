@@ -46,6 +46,7 @@ log = structlog.get_logger("conduit.rate_limits")
 KEY_PREFIX = "conduit:limits"
 WARNING_INTERVAL = 10.0
 PAUSE_SECONDS = 1.0
+KNOWN_KEYS = 4096  # callers whose storage keys are remembered (forgotten all at once)
 SWEEP_SECONDS = 60.0  # how often the memory counters of finished windows are dropped
 _FAILURES = (StorageError, OSError, asyncio.TimeoutError)
 _KEY_PURPOSE = b"conduit rate-limit keys"
@@ -222,14 +223,25 @@ class LimitsRateLimiter:
         self.windows = windows
         self.timeout = timeout_seconds
         self._key = caller_key(secret)
+        self._keys: dict[tuple[str, str], str] = {}
         self._client = client
         self._paused_until = 0.0
         self._warned_at = -math.inf
 
     def key_of(self, rule: str, caller: str) -> str:
-        """The storage key of ``caller`` under ``rule``: the caller only as its HMAC."""
+        """The storage key of ``caller`` under ``rule``: the caller only as its HMAC.
+
+        Remembered for the callers seen lately (the same addresses read again and again):
+        an HMAC and ``limits``' key formatting per request otherwise."""
+        known = self._keys.get((rule, caller))
+        if known is not None:
+            return known
         digest = hmac.new(self._key, caller.encode(), hashlib.sha256).hexdigest()[:32]
-        return self.rules[rule].key_for(rule, digest)
+        key = self.rules[rule].key_for(rule, digest)
+        if len(self._keys) >= KNOWN_KEYS:
+            self._keys.clear()
+        self._keys[(rule, caller)] = key
+        return key
 
     async def hit(self, rule: str, caller: str) -> Quota | None:
         return await self._count(rule, caller, cost=1)

@@ -4,7 +4,7 @@
 every dependency of this instance at once (``conduit.observability.health``; which ones, and
 which are required: ``conduit.bootstrap.health``) and answers 200 while every required one
 is up, 503 in the API's error format otherwise; either way with the report of each. Both
-answer ``HEAD`` as well (``http/head.py``). Neither is part of the OpenAPI document.
+answer ``HEAD`` as well (``http/pipeline.py``). Neither is part of the OpenAPI document.
 """
 
 from __future__ import annotations

@@ -87,10 +87,10 @@ async def get_client(connection: HTTPConnection) -> Client:
 
 
 # The scope-state key under which an ignored token's reason waits for the response
-# (RequestContext turns it into WWW-Authenticate).
+# (the HTTP pipeline turns it into WWW-Authenticate).
 STALE_TOKEN = "stale_token"  # noqa: S105 (a key, not a secret)
 # The scope-state key under which the signed-in caller's id waits for the request's log line
-# (RequestContext); set wherever a token is accepted.
+# (the HTTP pipeline); set wherever a token is accepted.
 USER_ID = "user_id"
 
 

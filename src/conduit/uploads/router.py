@@ -30,7 +30,7 @@ router = APIRouter(tags=["Uploads"])
 # Served at the root (/media/{key}), beside /api: the links stay short and cacheable.
 media_router = APIRouter(tags=["Uploads"])
 
-# The request body cap of the upload routes (RequestContext): the image plus room for the
+# The request body cap of the upload routes (the HTTP pipeline): the image plus room for the
 # multipart framing. An image over MAX_BYTES inside that room still answers 413.
 UPLOAD_BODY_BYTES = MAX_BYTES + 64 * 1024
 UPLOAD_PATHS = ("/user/image", "/uploads")
