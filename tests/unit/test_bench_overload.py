@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -122,7 +123,7 @@ def test_percentiles_are_nearest_rank() -> None:
     assert client.percentile([], 0.5) == 0.0
 
 
-def _result(connections: int, admitted: list[float], timeouts: int = 0) -> object:
+def _result(connections: int, admitted: list[float], timeouts: int = 0) -> Any:
     sample = client.Sample(
         seconds=10.0,
         admitted_ms=admitted,
@@ -228,7 +229,7 @@ def server_port() -> Iterator[int]:
     thread.join(5)
 
 
-def _drive(port: int, path: str, *, timeout: float = 1.0) -> object:
+def _drive(port: int, path: str, *, timeout: float = 1.0) -> Any:
     target = client.Target.of(f"http://127.0.0.1:{port}", path)
     start_wall = time.time()
     return client.drive(target, 4, start_wall, 0.1, 0.5, timeout)
