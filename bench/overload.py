@@ -7,11 +7,14 @@ the rest at once (503 with Retry-After). wrk reports one latency for every answe
 run uses its own client (overload_client.py) and reports the admitted requests (2xx) apart
 from the shed ones:
 
-- ``bench_overload(run, base, keys, client_cpu)`` measures each endpoint key (``list``,
-  ``article`` by default) at each connection count (64 and 512), a warm-up then
-  ``run.args.duration`` seconds each, the client pinned to ``client_cpu``;
+- ``bench_overload(run, base, keys, client_cpu, server_pid=...)`` measures each endpoint
+  key (``list``, ``article`` by default) at each connection count (64 and 512), a warm-up
+  then ``run.args.duration`` seconds each, the client pinned to ``client_cpu``; given the
+  server's pid it also reports the server's CPU per answer and lets the server finish its
+  backlog after each run (what a 512-connection run leaves must not slow the next one);
 - ``table(results, fixtures)`` is the printed table, with the target: p99 of the admitted
   requests at 512 connections within 3x the p50 at 64, and no client timeout;
+  ``failures(results)`` names the endpoints that miss it;
 - ``as_json(results)`` is what the results file records.
 
 By hand, against any server: ``python bench/overload.py --url http://127.0.0.1:PORT --path
@@ -227,7 +230,9 @@ def bench_overload(
     return results
 
 
-def table(results: dict[str, dict[int, OverloadResult]], fixtures: dict[str, str]) -> str:
+def table(
+    results: dict[str, dict[int, OverloadResult]], fixtures: dict[str, str] | None = None
+) -> str:
     """Per endpoint and connection count: admitted and shed rates, admitted latency,
     timeouts; on the last row of each endpoint, p99 at the most connections / p50 at the
     fewest against the target."""
@@ -249,7 +254,8 @@ def table(results: dict[str, dict[int, OverloadResult]], fixtures: dict[str, str
         ]
     ]
     for key, by_connections in results.items():
-        label = ENDPOINTS_BY_KEY[key].short_label(fixtures) if key in ENDPOINTS_BY_KEY else key
+        endpoint = ENDPOINTS_BY_KEY.get(key)
+        label = endpoint.short_label(fixtures or {}) if endpoint else key
         ratio = tail_ratio(by_connections)
         for count in sorted(by_connections):
             r = by_connections[count]
@@ -279,6 +285,15 @@ def table(results: dict[str, dict[int, OverloadResult]], fixtures: dict[str, str
         f"{min(CONNECTIONS)} and no request timed out."
     )
     return "\n".join(lines)
+
+
+def failures(results: dict[str, dict[int, OverloadResult]]) -> list[str]:
+    """One line per endpoint where the target does not hold (for the run's exit status)."""
+    return [
+        f"overload {key}: {verdict(by_connections)}"
+        for key, by_connections in results.items()
+        if verdict(by_connections) != "holds"
+    ]
 
 
 def as_json(results: dict[str, dict[int, OverloadResult]]) -> dict[str, Any]:

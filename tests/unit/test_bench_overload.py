@@ -167,7 +167,7 @@ def test_the_target_holds_only_within_3x_and_without_timeouts() -> None:
     assert overload.verdict(queued).startswith("missed (ratio over 3")
     timing_out = {64: calm, 512: _result(512, [10.0] * 100, timeouts=5)}
     assert overload.verdict(timing_out) == "missed (5 timeouts)"
-    table = overload.table({"article": queued}, {"slug": "a-slug"})
+    table = overload.table({"article": queued})
     assert "GET /api/articles/:slug" in table
     assert "4.0 missed" in table
     assert overload.as_json({"article": within})["article"]["verdict"] == "holds"
@@ -264,3 +264,12 @@ def test_unanswered_requests_time_out_and_the_connection_is_reopened(server_port
     assert sample.timeouts >= 12
     assert sample.admitted_ms == []
     assert sample.errors == 0
+
+
+def test_failures_name_the_endpoints_that_miss_the_target() -> None:
+    calm = _result(64, [10.0] * 100)
+    results = {
+        "list": {64: calm, 512: _result(512, [10.0] * 100)},
+        "article": {64: calm, 512: _result(512, [10.0] * 100, timeouts=3)},
+    }
+    assert overload.failures(results) == ["overload article: missed (3 timeouts)"]
