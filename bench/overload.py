@@ -159,12 +159,13 @@ def measure(
     workers: int = 1,
     client_cpus: tuple[int, ...] = (),
     server_pid: int | None = None,
+    shed_pause: float = 0.0,
 ) -> OverloadResult:
     """One closed-loop run; with ``server_pid``, the server's CPU per answer too."""
     cpu_seconds = _server_cpu_reader(server_pid)
     before = cpu_seconds()
     sample = generate(
-        Target.of(url, path, token),
+        Target.of(url, path, token, shed_pause),
         connections,
         seconds=seconds,
         warmup=warmup,
@@ -195,10 +196,12 @@ def bench_overload(
     *,
     server_pid: int | None = None,
     connections: tuple[int, ...] = CONNECTIONS,
+    shed_pause: float = 0.0,
 ) -> dict[str, dict[int, OverloadResult]]:
     """Each endpoint key at each connection count against Conduit at ``base``: a warm-up of
     ``run.args.warmup`` s, then ``run.args.duration`` s; the client pinned to ``client_cpu``.
-    With ``server_pid``, the server is left to finish its backlog between runs."""
+    With ``server_pid``, the server is left to finish its backlog between runs; with
+    ``shed_pause``, a connection waits that long after a shed answer."""
     args = run.args
     results: dict[str, dict[int, OverloadResult]] = {}
     progress.phase("overload", len(keys) * len(connections))
@@ -219,6 +222,7 @@ def bench_overload(
                 timeout=getattr(args, "timeout", TIMEOUT) or TIMEOUT,
                 client_cpus=() if client_cpu is None else (client_cpu,),
                 server_pid=server_pid,
+                shed_pause=shed_pause,
             )
             results[key][count] = result
             say(f"  overload {endpoint.label(run.fixtures)}, {result.line()}")
@@ -360,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-cpu", type=int, default=1, help="core of the client (1)")
     parser.add_argument("--server-pid", type=int, help="the server's pid: its CPU per answer")
     parser.add_argument(
+        "--shed-pause",
+        type=float,
+        default=0.0,
+        help="seconds a connection waits after a shed answer (0: resend at once)",
+    )
+    parser.add_argument(
         "--ceiling", action="store_true", help="measure the client against a trivial server"
     )
     parser.add_argument("--server-cpu", type=int, default=0, help="trivial server's core (0)")
@@ -382,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             client_cpus=(args.client_cpu,),
             server_pid=args.server_pid,
+            shed_pause=args.shed_pause,
         )
         print(f"GET {args.path}, {results[count].line()}", flush=True)
     ratio = tail_ratio(results)

@@ -198,19 +198,24 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """What every connection asks for, and how long it waits after a shed answer before
+    asking again (0: at once, the closed loop's harshest load; a client that honours
+    Retry-After waits)."""
+
     host: str
     port: int
     request: bytes
+    shed_pause: float = 0.0
 
     @classmethod
-    def of(cls, url: str, path: str, token: str = "") -> Target:
+    def of(cls, url: str, path: str, token: str = "", shed_pause: float = 0.0) -> Target:
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         auth = f"Authorization: Token {token}\r\n" if token else ""
         request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n{auth}\r\n"
         ).encode()
-        return cls(host, port, request)
+        return cls(host, port, request, shed_pause)
 
 
 class _Connection(asyncio.Protocol):
@@ -280,6 +285,8 @@ class _Client:
 
     def send(self, conn: _Connection) -> None:
         assert conn.transport is not None
+        if conn.transport.is_closing():  # closed during a pause after a shed answer
+            return
         now = time.perf_counter()
         if now >= self.end:
             conn.transport.close()
@@ -295,16 +302,19 @@ class _Client:
         conn.waiting = False
         if conn.timer is not None:
             conn.timer.cancel()
+        shed = answer.status == 503 and answer.retry_after
         if self.start <= conn.sent_at < self.end:
             statuses = self.sample.statuses
             statuses[answer.status] = statuses.get(answer.status, 0) + 1
             if 200 <= answer.status < 300:
                 self.sample.admitted_ms.append((now - conn.sent_at) * 1000)
-            elif answer.status == 503 and answer.retry_after:
+            elif shed:
                 self.sample.shed_ms.append((now - conn.sent_at) * 1000)
         if answer.close:
             assert conn.transport is not None
             conn.transport.close()  # connection_lost reopens it
+        elif shed and self.target.shed_pause > 0:
+            self.loop.call_later(self.target.shed_pause, self.send, conn)
         else:
             self.send(conn)
 

@@ -229,8 +229,8 @@ def server_port() -> Iterator[int]:
     thread.join(5)
 
 
-def _drive(port: int, path: str, *, timeout: float = 1.0) -> Any:
-    target = client.Target.of(f"http://127.0.0.1:{port}", path)
+def _drive(port: int, path: str, *, timeout: float = 1.0, shed_pause: float = 0.0) -> Any:
+    target = client.Target.of(f"http://127.0.0.1:{port}", path, shed_pause=shed_pause)
     start_wall = time.time()
     return client.drive(target, 4, start_wall, 0.1, 0.5, timeout)
 
@@ -242,6 +242,14 @@ def test_the_client_tells_admitted_from_shed(server_port: int) -> None:
     assert abs(len(sample.admitted_ms) - len(sample.shed_ms)) <= 8
     assert (sample.timeouts, sample.errors) == (0, 0)
     assert set(sample.statuses) == {200, 503}
+
+
+def test_a_client_that_pauses_after_a_shed_answer_asks_less(server_port: int) -> None:
+    sample = _drive(server_port, "/shed", shed_pause=0.2)
+    # 4 connections, each pausing 0.2 s after every shed answer (every other answer):
+    # a few shed answers per connection in the 0.5 s window, not hundreds.
+    assert 0 < len(sample.shed_ms) <= 16
+    assert (sample.timeouts, sample.errors) == (0, 0)
 
 
 def test_connection_close_answers_are_followed_on_new_connections(server_port: int) -> None:
