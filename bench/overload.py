@@ -119,6 +119,7 @@ class OverloadResult:
             f"max {self.admitted_max_ms:.0f} ms), shed {self.shed_rps:,.0f}/s "
             f"(p99 {self.shed_p99_ms:.1f} ms), other {self.other}, timeouts "
             f"{self.timeouts}, errors {self.errors}, client CPU {self.client_cpu:.0%} of a core"
+            + ("" if self.server_cpu_ms is None else f", server CPU {self.server_cpu_ms} ms/answer")
         )
 
 
@@ -254,6 +255,7 @@ def table(
             "timeouts",
             "errors",
             "client CPU",
+            "server CPU ms/answer",
             f"p99 / p50@{min(CONNECTIONS)} (target ≤ {TARGET_RATIO:g})",
         ]
     ]
@@ -278,6 +280,7 @@ def table(
                     str(r.timeouts),
                     str(r.errors),
                     f"{r.client_cpu:.0%}",
+                    "" if r.server_cpu_ms is None else f"{r.server_cpu_ms:.2f}",
                     f"{ratio:.1f} {verdict(by_connections)}" if last and ratio else "",
                 ]
             )
@@ -286,7 +289,8 @@ def table(
         f"Overload: a closed-loop client (bench/overload_client.py), {TIMEOUT:g} s timeout; "
         "admitted = 2xx, shed = 503 with Retry-After. The target holds when the admitted "
         f"p99 at {max(CONNECTIONS)} connections is within {TARGET_RATIO:g}x the p50 at "
-        f"{min(CONNECTIONS)} and no request timed out."
+        f"{min(CONNECTIONS)} and no request timed out. Server CPU: the server's CPU time "
+        "over the run (requests abandoned at a timeout included) per answer in the window."
     )
     return "\n".join(lines)
 
