@@ -236,7 +236,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             answers = self.parser.feed(data)
-        except ProtocolError:
+        except ValueError:  # ProtocolError, or a Content-Length that is not a number
             self.client.failed(self)
             return
         for answer in answers:

@@ -281,3 +281,8 @@ def test_failures_name_the_endpoints_that_miss_the_target() -> None:
         "article": {64: calm, 512: _result(512, [10.0] * 100, timeouts=3)},
     }
     assert overload.failures(results) == ["overload article: missed (3 timeouts)"]
+
+
+def test_a_length_that_is_not_a_number_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ValueError, match="invalid literal"):
+        client.ResponseParser().feed(b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n")
