@@ -11,6 +11,7 @@ import os
 import subprocess
 from typing import Any
 
+import overload  # bench/overload.py: admitted and shed apart, at 64 and 512 connections
 from common import (
     BENCH_DIR,
     ENDPOINTS,
@@ -27,6 +28,7 @@ from common import (
     say,
 )
 from load import measure, resident_mib
+from overload import OverloadResult
 from seeding import delete_bench_rows, prepare_sqlite
 from servers import (
     check_endpoints,
@@ -142,19 +144,35 @@ def show_server_log(run: Run, name: str) -> None:
 
 def bench_conduit(
     run: Run, env: dict[str, str], server_prefix: list[str], wrk_prefix: list[str], run_id: str
-) -> tuple[dict[str, Result], dict[str, Any]]:
+) -> tuple[dict[str, Result], dict[str, Any], dict[str, dict[int, OverloadResult]]]:
+    """Conduit on every endpoint at --connections, then (unless --no-overload) the same
+    process under overload: the list and an article at 64 and 512 connections."""
     process, base = start_conduit(run, "conduit", env, server_prefix)
+    overloaded: dict[str, dict[int, OverloadResult]] = {}
     try:
         run.token = sign_in(base)
         samples = take_samples(run, base)
         endpoints = [e for e in ENDPOINTS if e.key in run.args.only]
         check_endpoints(run, base, endpoints, run_id)
         results = measure_all(run, "conduit", process, base, endpoints, wrk_prefix, run_id)
+        keys = overload_keys(run.args)
+        if keys:
+            client_cpu = run.args.wrk_cpu if wrk_prefix else None
+            overloaded = overload.bench_overload(
+                run, base, keys, client_cpu, server_pid=process.pid
+            )
     finally:
         stop_process(run, process)
         say("conduit stopped")
     show_server_log(run, "conduit")
-    return results, samples
+    return results, samples, overloaded
+
+
+def overload_keys(args: Any) -> tuple[str, ...]:
+    """The endpoints the overload run measures (none with --no-overload)."""
+    if args.no_overload:
+        return ()
+    return tuple(key for key in overload.KEYS if key in args.only)
 
 
 def bench_workers(

@@ -9,6 +9,8 @@
 4. runs wrk pinned to core 1 (64 connections, a warm-up, then --duration seconds) on each
    endpoint, the writes last (create, comment, favorite, register), and deletes what the
    writes created;
+   then, the same process still running, the overload run (overload.py; --no-overload skips
+   it): the list and an article at 64 and 512 connections, admitted and shed answers apart;
 5. measures Conduit with Redis (cached.py; --no-cached skips it) and ``conduit serve
    --workers 2`` on both cores (--no-workers);
 6. starts bench/reference_server.py (the hand-written ceiling) the same way, checks that its
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import cached  # bench/cached.py: the run with Redis
+import overload  # bench/overload.py: the overload run
 from common import (
     DEFAULT_ADMIN_URL,
     DEFAULT_DATABASE,
@@ -70,6 +73,7 @@ from phases import (
     bench_sqlite,
     bench_workers,
     conduit_env,
+    overload_keys,
 )
 from report import (
     chart_svg,
@@ -124,6 +128,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep the database if it exists (no drop, no seed): faster reruns",
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the reference server")
+    parser.add_argument(
+        "--no-overload",
+        action="store_true",
+        help="skip the overload run (the list and an article at 64 and 512 connections)",
+    )
     parser.add_argument(
         "--no-cached", action="store_true", help="skip the cached run (Conduit with Redis)"
     )
@@ -207,6 +216,7 @@ def planned(args: argparse.Namespace) -> int:
     """How many measurements the run will make (the progress bar's total)."""
     keys = set(args.only)
     total = len(keys)
+    total += len(overload_keys(args)) * len(overload.CONNECTIONS)
     if not args.no_cached:
         total += len(keys & set(cached.CACHED_KEYS))
     if not args.no_workers:
@@ -248,7 +258,7 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         args.only.remove("favorite")
     run.reader_id = data["reader_id"]
 
-    conduit, samples = bench_conduit(run, env, server_prefix, wrk_prefix, run_id)
+    conduit, samples, overloaded = bench_conduit(run, env, server_prefix, wrk_prefix, run_id)
     deleted = asyncio.run(
         delete_bench_rows(run.database_url, run_id, run.reader_id, run.favorite_slugs)
     )
@@ -281,6 +291,11 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     out()
     out(table(run, conduit, reference))
     out()
+    if overloaded:
+        out(overload.table(overloaded, run.fixtures))
+        for missed in overload.failures(overloaded):
+            say(f"target missed: {missed}")
+        out()
     if cached_results:
         out(cached.table(run, conduit, cached_results, reference))
         out()
@@ -331,6 +346,7 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         "endpoints": {e.key: e.label(run.fixtures) for e in ENDPOINTS},
         "servers": run.servers,
         "conduit": {key: result.as_json() for key, result in conduit.items()},
+        "overload": overload.as_json(overloaded),
         "cached": {key: result.as_json() for key, result in cached_results.items()},
         "workers": {key: result.as_json() for key, result in workers.items()},
         "reference": {key: result.as_json() for key, result in reference.items()},
