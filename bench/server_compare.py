@@ -31,6 +31,7 @@ import importlib.util
 import json
 import os
 import secrets
+import signal
 import statistics
 import sys
 from typing import Any
@@ -68,6 +69,11 @@ def loops() -> list[str]:
 def server_names() -> list[str]:
     """uvicorn, then every Granian runtime mode on every loop."""
     return [BASELINE, *(f"granian {mode} {loop}" for mode in ("st", "mt") for loop in loops())]
+
+
+def planned(only: list[str], rounds: int = 1) -> int:
+    """How many measurements :func:`bench_servers` makes (for run.py's progress bar)."""
+    return rounds * len(server_names()) * len([key for key in KEYS if key in only])
 
 
 def server_command(name: str, port: int, *, workers: int = 1) -> list[str]:
@@ -136,6 +142,8 @@ def bench_servers(
     ``env`` is Conduit's environment (CONDUIT_DATABASE_URL on a migrated, seeded database);
     ``run.fixtures`` must name the slug, tag and author.
     """
+    if not any(key in run.args.only for key in KEYS):
+        return {}
     names = names or server_names()
     turns: Turns = {name: {} for name in names}
     for number in range(rounds):
@@ -245,6 +253,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL admin URL")
     parser.add_argument("--database", default="conduit_bench_granian", help="dropped, recreated")
     parser.add_argument("--reuse-db", action="store_true", help="keep a seeded database")
+    # A small pool: the PostgreSQL server is shared (max_connections), and one process on one
+    # core runs no faster with more connections than that.
+    parser.add_argument("--pool", type=int, default=16, help="CONDUIT_DB_POOL_SIZE (16)")
     parser.add_argument("--servers", help=f"comma-separated, of {', '.join(server_names())}")
     parser.add_argument("--only", default=",".join(KEYS), help="endpoints (list,...,tags)")
     parser.add_argument("--server-cpu", type=int, default=0, help="core of the server (0)")
@@ -267,6 +278,7 @@ def execute(run: Run, started_at: dt.datetime) -> int:
         CONDUIT_SECRET_KEY=run.secret,
         CONDUIT_LOG_LEVEL="WARNING",
         CONDUIT_RATE_LIMITS_ENABLED="false",
+        CONDUIT_DB_POOL_SIZE=str(args.pool),
     )
     load = os.getloadavg()[0]
     data = prepare_database(run, env)
@@ -284,6 +296,7 @@ def execute(run: Run, started_at: dt.datetime) -> int:
             "duration_seconds": args.duration,
             "warmup_seconds": args.warmup,
             "connections": args.connections,
+            "pool": args.pool,
             "seed": run.sizes,
         },
         "servers": run.servers,
@@ -300,9 +313,14 @@ def execute(run: Run, started_at: dt.datetime) -> int:
     return 1 if problems else 0
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     from quick import run_quick
 
+    signal.signal(signal.SIGTERM, _interrupt)  # through the finally blocks: servers stopped
     return run_quick(parse_args(argv), execute, prefix="conduit-bench-servers-")
 
 
