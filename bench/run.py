@@ -16,6 +16,8 @@
 6. starts bench/reference_server.py (the hand-written ceiling) the same way, checks that its
    answers equal Conduit's, anonymous and signed in, and measures every read endpoint
    (--no-reference skips it);
+   then the server comparison (server_compare.py; --no-servers skips it): Conduit under
+   uvicorn (``conduit serve``) and under Granian in each runtime mode and loop, taking turns;
 7. seeds an SQLite file the same way and measures Conduit on it (--no-sqlite);
 8. prints the tables and writes bench/results/<timestamp>.json and .svg (and latest.svg).
 
@@ -48,10 +50,8 @@ from typing import Any
 
 import cached  # bench/cached.py: the run with Redis
 import overload  # bench/overload.py: the overload run
+import server_compare  # bench/server_compare.py: uvicorn and Granian taking turns
 from common import (
-    DEFAULT_ADMIN_URL,
-    DEFAULT_DATABASE,
-    ENDPOINT_KEYS,
     ENDPOINTS,
     FULL_SIZES,
     QUICK_SIZES,
@@ -64,6 +64,7 @@ from common import (
     say,
 )
 from load import ensure_wrk, pinning
+from options import parse_args
 from phases import (
     SQLITE_KEYS,
     WORKERS,
@@ -95,75 +96,6 @@ from servers import (
 )
 
 # --------------------------------------------------------------------------- main
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Benchmark Conduit on PostgreSQL with wrk (see bench/README.md)."
-    )
-    parser.add_argument("--quick", action="store_true", help="3 s smoke run on smaller data")
-    parser.add_argument("--duration", type=float, help="seconds per endpoint (default 10)")
-    parser.add_argument("--warmup", type=float, help="warm-up seconds per endpoint (default 3)")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
-    parser.add_argument("--timeout", type=float, default=2, help="wrk request timeout, s (2)")
-    for name, value in FULL_SIZES.items():
-        parser.add_argument(
-            f"--{name}", type=int, help=f"seed size (default {value}, --quick {QUICK_SIZES[name]})"
-        )
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
-        help="PostgreSQL URL of a database to run CREATE/DROP DATABASE from "
-        "(env BENCH_ADMIN_URL; default %(default)s)",
-    )
-    parser.add_argument(
-        "--database",
-        default=os.environ.get("BENCH_DATABASE", DEFAULT_DATABASE),
-        help="name of the database dropped and recreated (env BENCH_DATABASE; default "
-        "%(default)s; must contain 'bench')",
-    )
-    parser.add_argument(
-        "--reuse-db",
-        action="store_true",
-        help="keep the database if it exists (no drop, no seed): faster reruns",
-    )
-    parser.add_argument("--no-reference", action="store_true", help="skip the reference server")
-    parser.add_argument(
-        "--no-overload",
-        action="store_true",
-        help="skip the overload run (the list and an article at 64 and 512 connections)",
-    )
-    parser.add_argument(
-        "--no-cached", action="store_true", help="skip the cached run (Conduit with Redis)"
-    )
-    parser.add_argument(
-        "--no-sqlite", action="store_true", help="skip the SQLite run (Conduit on an SQLite file)"
-    )
-    parser.add_argument(
-        "--no-workers",
-        action="store_true",
-        help=f"skip the run with conduit serve --workers {WORKERS} on both cores",
-    )
-    parser.add_argument(
-        "--only",
-        default=",".join(ENDPOINT_KEYS),
-        help=f"comma-separated endpoints to measure (default all: {','.join(ENDPOINT_KEYS)})",
-    )
-    parser.add_argument("--server-cpu", type=int, default=0, help="core of the server (0)")
-    parser.add_argument("--wrk-cpu", type=int, default=1, help="core of wrk (1)")
-    parser.add_argument("--output", type=Path, help="result file (default bench/results/<ts>.json)")
-    args = parser.parse_args(argv)
-    if args.duration is None:
-        args.duration = 3.0 if args.quick else 10.0
-    if args.warmup is None:
-        args.warmup = 1.0 if args.quick else 3.0
-    args.only = [key.strip() for key in args.only.split(",") if key.strip()]
-    unknown = sorted(set(args.only) - set(ENDPOINT_KEYS))
-    if unknown:
-        parser.error(f"unknown endpoints in --only: {', '.join(unknown)}")
-    if args.duration < 1 or args.connections < 1:
-        parser.error("--duration must be at least 1 and --connections at least 1")
-    return args
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -217,6 +149,8 @@ def planned(args: argparse.Namespace) -> int:
     keys = set(args.only)
     total = len(keys)
     total += len(overload_keys(args)) * len(overload.CONNECTIONS)
+    if not args.no_servers:
+        total += server_compare.planned(args.only)
     if not args.no_cached:
         total += len(keys & set(cached.CACHED_KEYS))
     if not args.no_workers:
@@ -281,6 +215,10 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     if not args.no_reference and any(e.reference and e.key in args.only for e in ENDPOINTS):
         reference, mismatches = bench_reference(run, server_prefix, wrk_prefix, samples)
 
+    servers: server_compare.Turns = {}
+    if not args.no_servers:
+        servers = server_compare.bench_servers(run, env, server_prefix, wrk_prefix, run_id + "v")
+
     sqlite: dict[str, Result] = {}
     sqlite_data: dict[str, Any] = {}
     if not args.no_sqlite:
@@ -295,6 +233,9 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         out(overload.table(overloaded, run.fixtures))
         for missed in overload.failures(overloaded):
             say(f"target missed: {missed}")
+        out()
+    if servers:
+        out(server_compare.table(run, servers, reference))
         out()
     if cached_results:
         out(cached.table(run, conduit, cached_results, reference))
@@ -319,6 +260,7 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         for key, result in results.items()
         if result.non_2xx or result.socket_errors
     ]
+    failures += server_compare.failures(servers)
     report = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "runtime_seconds": round(runtime, 1),
@@ -347,6 +289,7 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         "servers": run.servers,
         "conduit": {key: result.as_json() for key, result in conduit.items()},
         "overload": overload.as_json(overloaded),
+        "servers_compared": server_compare.as_json(servers),
         "cached": {key: result.as_json() for key, result in cached_results.items()},
         "workers": {key: result.as_json() for key, result in workers.items()},
         "reference": {key: result.as_json() for key, result in reference.items()},
