@@ -137,7 +137,7 @@ def check_connection_budget(
     url = settings.effective_database_url
     try:
         limits = asyncio.run(read_limits(url))
-    except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
+    except Exception as exc:  # limits it cannot read are no reason to stop
         log.warning(
             "db_connection_budget",
             verdict="unchecked",
