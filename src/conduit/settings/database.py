@@ -38,9 +38,10 @@ def default_pool_size(cores: int | None = None) -> int:
 
     A Conduit process is one event loop on one core, and a few connections keep it busy: the
     process's CPU, not the pool, bounds what it serves (bench/README.md, "Pool size per
-    process": 5, 10, 26 and 40 connections served one process at 64 concurrent requests
-    alike). What grows with the machine is the number of processes: ``--workers`` about one
-    per core, plus ``conduit worker``. So the default gives each of those ``cores + 1``
+    process": 5, 10, 24 and 40 connections, one process at 64 concurrent requests, no size
+    better beyond the noise; 10, 40 and 64 alike in earlier runs). What grows with the
+    machine is the number of processes: ``--workers`` about one per core, plus ``conduit
+    worker``. So the default gives each of those ``cores + 1``
     processes an equal share of :data:`MACHINE_CONNECTIONS`, less the one its wake-up
     listener holds, which fits one machine's Conduit in a stock PostgreSQL (max_connections
     100 - 3 reserved) without a warning: 37 on one core, 24 on 2, 14 on 4, 7 on 8; never
