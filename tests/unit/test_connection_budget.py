@@ -44,6 +44,9 @@ def test_the_old_default_of_forty_does_not_fit_two_processes_and_a_worker() -> N
     for shown in ("123 > 97", "max_connections 100 - 3 reserved", "CONDUIT_DB_POOL_SIZE=31"):
         assert shown in verdict.message
     assert "pgbouncer" in verdict.message
+    mariadb = judge(plan(40, listeners=0), Limits(100, 0, 0), postgresql=False)
+    assert "CONDUIT_DB_POOL_SIZE=33" in mariadb.message
+    assert "pgbouncer" not in mariadb.message  # PostgreSQL's pooler
 
 
 def test_warn_mode_starts_with_the_same_numbers() -> None:

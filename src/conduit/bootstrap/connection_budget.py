@@ -137,10 +137,10 @@ def fitting_pool_size(plan: Plan, budget: int, share: float = 1.0) -> int:
     return max(0, per_process - plan.max_overflow - plan.listeners)
 
 
-def judge(plan: Plan, limits: Limits, mode: Mode = "refuse") -> Verdict:
+def judge(plan: Plan, limits: Limits, mode: Mode = "refuse", *, postgresql: bool = True) -> Verdict:
     """``refuse`` when the plan needs more than the budget (``warn`` in mode warn), ``warn``
     above :data:`WARN_SHARE` of it or when the connections open now leave less than the
-    plan, else ``ok``."""
+    plan, else ``ok``. ``postgresql``: pgbouncer is one fix (it pools PostgreSQL only)."""
     budget = limits.budget
     need = plan.need
     fits = fitting_pool_size(plan, budget)
@@ -150,11 +150,13 @@ def judge(plan: Plan, limits: Limits, mode: Mode = "refuse") -> Verdict:
         f"{limits.open_now} open now."
     )
     if need > budget:
-        fix = _fix(plan, fits)
+        fix = _fix(plan, fits, postgresql=postgresql)
         level: Level = "warn" if mode == "warn" else "refuse"
-        verdict = "does not fit" + (" (CONDUIT_DB_BUDGET_CHECK=warn: starting anyway)")
-        if level == "refuse":
-            verdict = "does not fit: not starting"
+        verdict = (
+            "does not fit: not starting"
+            if level == "refuse"
+            else "does not fit (CONDUIT_DB_BUDGET_CHECK=warn: starting anyway)"
+        )
         return Verdict(level, plan, limits, fits, f"{head} {need} > {budget}: {verdict}. {fix}")
     if need > budget * WARN_SHARE:
         comfortable = fitting_pool_size(plan, budget, WARN_SHARE)
@@ -184,13 +186,15 @@ def _starting(plan: Plan) -> str:
     return "this process" if plan.starting == 1 else f"these {plan.starting} processes"
 
 
-def _fix(plan: Plan, fits: int) -> str:
+def _fix(plan: Plan, fits: int, *, postgresql: bool) -> str:
     if fits >= 1:
         smaller = f"set CONDUIT_DB_POOL_SIZE={fits} (or less)"
         if plan.max_overflow:
             smaller += " and keep CONDUIT_DB_POOL_MAX_OVERFLOW small"
     else:
         smaller = "fewer processes (--workers) or instances"
+    if not postgresql:
+        return f"Fix: {smaller}, or raise the server's max_connections."
     return (
         f"Fix: {smaller}, raise the server's max_connections, or put pgbouncer in front "
         f"(CONDUIT_DATABASE_POOLER=pgbouncer, {PGBOUNCER_DOC})."
@@ -229,6 +233,10 @@ def skipped_because(settings: Settings) -> str | None:
     if backend not in ("postgresql", "mysql", "mariadb"):
         return f"{backend}: limits unknown"
     return None
+
+
+def is_postgresql(settings: Settings) -> bool:
+    return _backend(settings) == "postgresql"
 
 
 def _backend(settings: Settings) -> str:

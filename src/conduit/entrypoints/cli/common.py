@@ -123,7 +123,12 @@ def check_connection_budget(
     A database that cannot be reached is not this check's to refuse: it is logged and the
     start goes on (the health checks say the rest).
     """
-    from conduit.bootstrap.connection_budget import judge, plan_for, skipped_because
+    from conduit.bootstrap.connection_budget import (
+        is_postgresql,
+        judge,
+        plan_for,
+        skipped_because,
+    )
     from conduit.bootstrap.connection_limits import read_limits
 
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -145,7 +150,8 @@ def check_connection_budget(
             reason=f"cannot reach the database: {getattr(exc, 'orig', exc) or type(exc).__name__}",
         )
         return
-    verdict = judge(plan, limits, settings.db_budget_check)
+    postgresql = is_postgresql(settings)
+    verdict = judge(plan, limits, settings.db_budget_check, postgresql=postgresql)
     emit = {"ok": log.info, "warn": log.warning, "refuse": log.error}[verdict.level]
     emit("db_connection_budget", message=verdict.message, **verdict.fields())
     if verdict.level == "refuse":
