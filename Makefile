@@ -154,6 +154,10 @@ bench-metrics: install ## What the Prometheus metrics cost: req/s with them on a
 bench-cache: install ## The response cache on Redis and on Memcached: cached reads against no cache, servers taking turns (PostgreSQL, wrk)
 	$(UV) run --frozen python bench/cache_backends.py $(BENCH_CACHE_ARGS)
 
+.PHONY: bench-servers
+bench-servers: install ## Conduit under uvicorn (conduit serve) and under Granian in each runtime mode and loop, taking turns (PostgreSQL, wrk)
+	$(UV) run --frozen python bench/server_compare.py $(BENCH_SERVERS_ARGS)
+
 # Load tests (loadtest/, docs/operating/load-tests.md). LOADTEST_HOST: a running Conduit to
 # load; unset, `make loadtest` starts a production-like conduit serve on a fresh SQLite file.
 LOADTEST_HOST ?=

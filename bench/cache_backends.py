@@ -45,9 +45,9 @@ from common import (
     say,
 )
 from load import measure, pinning
+from phases import conduit_env, show_server_log, start_conduit
 from quick import run_quick
 from report import markdown
-from run import conduit_env, show_server_log, start_conduit
 from seeding import database_urls, prepare_database
 from servers import free_port, http, start_process, stop_process
 

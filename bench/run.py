@@ -9,11 +9,15 @@
 4. runs wrk pinned to core 1 (64 connections, a warm-up, then --duration seconds) on each
    endpoint, the writes last (create, comment, favorite, register), and deletes what the
    writes created;
+   then, the same process still running, the overload run (overload.py; --no-overload skips
+   it): the list and an article at 64 and 512 connections, admitted and shed answers apart;
 5. measures Conduit with Redis (cached.py; --no-cached skips it) and ``conduit serve
    --workers 2`` on both cores (--no-workers);
 6. starts bench/reference_server.py (the hand-written ceiling) the same way, checks that its
    answers equal Conduit's, anonymous and signed in, and measures every read endpoint
    (--no-reference skips it);
+   then the server comparison (server_compare.py; --no-servers skips it): Conduit under
+   uvicorn (``conduit serve``) and under Granian in each runtime mode and loop, taking turns;
 7. seeds an SQLite file the same way and measures Conduit on it (--no-sqlite);
 8. prints the tables and writes bench/results/<timestamp>.json and .svg (and latest.svg).
 
@@ -23,9 +27,9 @@ answers. See bench/README.md.
 
 The work is split by job: common.py (settings, endpoints, results, the log), seeding.py (the
 database), servers.py (processes and HTTP), load.py (wrk and CPU accounting), report.py (the
-tables and the JSON facts), cached.py (the run with Redis); this file parses the arguments
-and runs the phases. ``python bench/run.py`` puts bench/ on sys.path, so they import as
-top-level modules.
+tables and the JSON facts), phases.py (each server started and measured), cached.py (the
+run with Redis); this file parses the arguments and runs the phases in order.
+``python bench/run.py`` puts bench/ on sys.path, so they import as top-level modules.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,28 +49,33 @@ from pathlib import Path
 from typing import Any
 
 import cached  # bench/cached.py: the run with Redis
+import overload  # bench/overload.py: the overload run
+import server_compare  # bench/server_compare.py: uvicorn and Granian taking turns
 from common import (
-    BENCH_DIR,
-    DEFAULT_ADMIN_URL,
-    DEFAULT_DATABASE,
-    ENDPOINT_KEYS,
     ENDPOINTS,
     FULL_SIZES,
-    PASSWORD,
     QUICK_SIZES,
-    READER,
-    READER_EMAIL,
     RESULTS_DIR,
-    VENV_BIN,
     BenchError,
-    Endpoint,
     Result,
     Run,
     out,
     progress,
     say,
 )
-from load import ensure_wrk, measure, pinning, resident_mib
+from load import ensure_wrk, pinning
+from options import parse_args
+from phases import (
+    SQLITE_KEYS,
+    WORKERS,
+    WORKERS_KEYS,
+    bench_conduit,
+    bench_reference,
+    bench_sqlite,
+    bench_workers,
+    conduit_env,
+    overload_keys,
+)
 from report import (
     chart_svg,
     git_state,
@@ -82,355 +90,12 @@ from seeding import (
     database_urls,
     delete_bench_rows,
     prepare_database,
-    prepare_sqlite,
 )
 from servers import (
-    check_endpoints,
-    conduit_command,
-    free_port,
-    http,
-    log_tail,
-    start_process,
     stop_process,
-    wait_ready,
 )
 
-# --------------------------------------------------------------------------- phases
-
-
-SQLITE_KEYS = ("list", "article", "profile", "feed", "create")
-WORKERS_KEYS = ("list", "article")
-WORKERS = 2
-
-
-def conduit_env(run: Run, database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        CONDUIT_DATABASE_URL=database_url,
-        CONDUIT_SECRET_KEY=run.secret,
-        CONDUIT_LOG_LEVEL="WARNING",
-        # The bench measures the API: thousands of requests a second from one address.
-        CONDUIT_RATE_LIMITS_ENABLED="false",
-    )
-    return env
-
-
-def start_conduit(
-    run: Run, name: str, env: dict[str, str], prefix: list[str], *, workers: int = 1
-) -> tuple[subprocess.Popen[bytes], str]:
-    """``conduit serve`` on a free port, ready; its start-up time goes in the report."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    serve = ["serve", "--host", "127.0.0.1", f"--port={port}"]
-    if workers > 1:
-        serve.append(f"--workers={workers}")
-    progress.phase(name, 0)
-    process = start_process(run, name, [*prefix, *conduit_command(*serve)], env)
-    ready = wait_ready(run, name, process, base)
-    run.servers.setdefault(name, {})["startup_seconds"] = round(ready, 2)
-    say(f"{name} ready in {ready:.1f} s")
-    return process, base
-
-
-def sign_in(base: str) -> str:
-    status, answer = http(
-        base,
-        "POST",
-        "/api/users/login",
-        body={"user": {"email": READER_EMAIL, "password": PASSWORD}},
-    )
-    if status != 200:
-        raise BenchError(f"login as {READER} answered {status}: {answer}")
-    return str(answer["user"]["token"])
-
-
-def take_samples(run: Run, base: str) -> dict[str, Any]:
-    """Conduit's answers the reference must reproduce, taken before anything is written:
-    ``key`` as the bench calls it, ``key signed in`` for the anonymous reads signed in."""
-    samples: dict[str, Any] = {}
-    for endpoint in ENDPOINTS:
-        if endpoint.reference:
-            path = endpoint.url_path(run.fixtures)
-            token = run.token if endpoint.signed_in else ""
-            samples[endpoint.key] = http(base, "GET", path, token=token)[1]
-            if not endpoint.signed_in:
-                samples[f"{endpoint.key} signed in"] = http(base, "GET", path, token=run.token)[1]
-    return samples
-
-
-def measure_all(
-    run: Run,
-    name: str,
-    process: subprocess.Popen[bytes],
-    base: str,
-    endpoints: list[Endpoint],
-    wrk_prefix: list[str],
-    run_id: str,
-    *,
-    postgres: bool = True,
-) -> dict[str, Result]:
-    """Every endpoint in turn; then the server's resident memory, for the report."""
-    progress.phase(name, len(endpoints))
-    say(
-        f"benchmarking {name}: {len(endpoints)} endpoints, {run.args.warmup:g} s warm-up "
-        f"+ {run.args.duration:g} s each, {run.args.connections} connections"
-    )
-    results: dict[str, Result] = {}
-    for endpoint in endpoints:
-        results[endpoint.key] = measure(
-            run, wrk_prefix, base, endpoint, run_id, process.pid, postgres=postgres
-        )
-        if process.poll() is not None:
-            raise BenchError(f"{name} died during {endpoint.key}:\n{log_tail(run, name)}")
-    rss = resident_mib(process.pid)
-    run.servers.setdefault(name, {})["rss_mib"] = rss
-    say(f"{name}: resident memory {rss:,.0f} MiB at the end of its load (VmRSS, with children)")
-    return results
-
-
-def show_server_log(run: Run, name: str) -> None:
-    logged = [
-        line
-        for line in log_tail(run, name, 200).splitlines()
-        if "Conduit on http" not in line and "conduit_serving" not in line
-    ]
-    if logged:
-        say(f"{name} logged {len(logged)} lines (warnings and errors); the last ones:")
-        out("\n".join(logged[-10:]))
-
-
-def bench_conduit(
-    run: Run, env: dict[str, str], server_prefix: list[str], wrk_prefix: list[str], run_id: str
-) -> tuple[dict[str, Result], dict[str, Any]]:
-    process, base = start_conduit(run, "conduit", env, server_prefix)
-    try:
-        run.token = sign_in(base)
-        samples = take_samples(run, base)
-        endpoints = [e for e in ENDPOINTS if e.key in run.args.only]
-        check_endpoints(run, base, endpoints, run_id)
-        results = measure_all(run, "conduit", process, base, endpoints, wrk_prefix, run_id)
-    finally:
-        stop_process(run, process)
-        say("conduit stopped")
-    show_server_log(run, "conduit")
-    return results, samples
-
-
-def bench_workers(
-    run: Run, env: dict[str, str], wrk_prefix: list[str], run_id: str
-) -> dict[str, Result]:
-    """``conduit serve --workers 2`` given both cores (wrk shares one of them)."""
-    endpoints = [e for e in ENDPOINTS if e.key in WORKERS_KEYS and e.key in run.args.only]
-    if not endpoints:
-        return {}
-    prefix = []
-    if wrk_prefix:
-        prefix = ["taskset", "-c", f"{run.args.server_cpu},{run.args.wrk_cpu}"]
-    name = f"conduit-{WORKERS}-workers"
-    process, base = start_conduit(run, name, env, prefix, workers=WORKERS)
-    try:
-        for endpoint in endpoints:  # every worker answers before wrk starts
-            for _ in range(4):
-                http(base, "GET", endpoint.url_path(run.fixtures))
-        results = measure_all(run, name, process, base, endpoints, wrk_prefix, run_id + "k")
-    finally:
-        stop_process(run, process)
-        say(f"{name} stopped")
-    show_server_log(run, name)
-    return results
-
-
-def first_difference(expected: Any, actual: Any, where: str = "") -> str:
-    """Where two JSON documents first differ ("" when they are equal)."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in sorted(expected.keys() | actual.keys()):
-            if key not in expected or key not in actual:
-                return f"{where}.{key} only in {'reference' if key in actual else 'conduit'}"
-            found = first_difference(expected[key], actual[key], f"{where}.{key}")
-            if found:
-                return found
-        return ""
-    if isinstance(expected, list) and isinstance(actual, list):
-        if len(expected) != len(actual):
-            return f"{where}: {len(expected)} items in conduit, {len(actual)} in reference"
-        for n, (left, right) in enumerate(zip(expected, actual, strict=True)):
-            found = first_difference(left, right, f"{where}[{n}]")
-            if found:
-                return found
-        return ""
-    if expected != actual:
-        return f"{where or 'body'}: conduit {expected!r:.60}, reference {actual!r:.60}"
-    return ""
-
-
-def compare_with_reference(
-    run: Run, base: str, endpoints: list[Endpoint], samples: dict[str, Any]
-) -> tuple[list[str], int]:
-    """Every reference answer against Conduit's, anonymous and signed in; (differences,
-    documents compared)."""
-    mismatches: list[str] = []
-    compared = 0
-    for endpoint in endpoints:
-        path = endpoint.url_path(run.fixtures)
-        variants = [(endpoint.key, run.token if endpoint.signed_in else "")]
-        if not endpoint.signed_in:
-            variants.append((f"{endpoint.key} signed in", run.token))
-        for key, token in variants:
-            status, answer = http(base, "GET", path, token=token)
-            if status != 200:
-                raise BenchError(f"reference {key} answered {status}: {answer}")
-            compared += 1
-            difference = first_difference(samples.get(key), answer)
-            if difference:
-                mismatches.append(f"{key}: {difference}")
-                say(f"warning: reference {key} differs from conduit: {difference}")
-    return mismatches, compared
-
-
-def bench_reference(
-    run: Run, server_prefix: list[str], wrk_prefix: list[str], samples: dict[str, Any]
-) -> tuple[dict[str, Result], list[str]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env["BENCH_DATABASE_URL"] = run.database_url
-    env["CONDUIT_SECRET_KEY"] = run.secret  # to check the reader's token as Conduit does
-    command = [
-        *server_prefix,
-        str(VENV_BIN / "uvicorn") if (VENV_BIN / "uvicorn").exists() else "uvicorn",
-        "--app-dir",
-        str(BENCH_DIR),
-        "reference_server:app",
-        "--host",
-        "127.0.0.1",
-        f"--port={port}",
-        "--loop=uvloop",
-        "--http=httptools",
-        "--no-access-log",
-        "--log-level=warning",
-    ]
-    progress.phase("reference", 0)
-    process = start_process(run, "reference", command, env)
-    results: dict[str, Result] = {}
-    try:
-        ready = wait_ready(run, "reference", process, base)
-        run.servers.setdefault("reference", {})["startup_seconds"] = round(ready, 2)
-        say(f"reference ready in {ready:.1f} s")
-        endpoints = [e for e in ENDPOINTS if e.reference and e.key in run.args.only]
-        mismatches, compared = compare_with_reference(run, base, endpoints, samples)
-        if not mismatches:
-            say(f"the reference's {compared} answers (anonymous and signed in) equal Conduit's")
-        results = measure_all(run, "reference", process, base, endpoints, wrk_prefix, "ref")
-    finally:
-        stop_process(run, process)
-        say("reference stopped")
-    return results, mismatches
-
-
-def bench_sqlite(
-    run: Run, server_prefix: list[str], wrk_prefix: list[str], run_id: str
-) -> tuple[dict[str, Result], dict[str, Any]]:
-    """Conduit zero-config style on an SQLite file seeded with the same sizes."""
-    endpoints = [e for e in ENDPOINTS if e.key in SQLITE_KEYS and e.key in run.args.only]
-    if not endpoints:
-        return {}, {}
-    path = run.workdir / "bench.db"
-    progress.phase("SQLite database", 0)
-    env = conduit_env(run, f"sqlite+aiosqlite:///{path}")
-    data = prepare_sqlite(run, env, path)
-    postgres_fixtures, postgres_token = run.fixtures, run.token
-    run.fixtures = {"slug": data["slug"], "tag": data["tag"], "author": data["author"]}
-    process, base = start_conduit(run, "conduit-sqlite", env, server_prefix)
-    try:
-        run.token = sign_in(base)
-        check_endpoints(run, base, endpoints, run_id + "s")
-        results = measure_all(
-            run,
-            "conduit-sqlite",
-            process,
-            base,
-            endpoints,
-            wrk_prefix,
-            run_id + "s",
-            postgres=False,
-        )
-    finally:
-        stop_process(run, process)
-        say("conduit-sqlite stopped")
-        run.fixtures, run.token = postgres_fixtures, postgres_token
-    show_server_log(run, "conduit-sqlite")
-    deleted = asyncio.run(delete_bench_rows(str(path), run_id, data["reader_id"], []))
-    say(f"SQLite: deleted the {deleted['articles']} articles POST /api/articles created")
-    data.pop("favorite_slugs", None)
-    data["readers"] = os.environ.get("CONDUIT_SQLITE_READERS", "4 (default)")
-    return results, data
-
-
 # --------------------------------------------------------------------------- main
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Benchmark Conduit on PostgreSQL with wrk (see bench/README.md)."
-    )
-    parser.add_argument("--quick", action="store_true", help="3 s smoke run on smaller data")
-    parser.add_argument("--duration", type=float, help="seconds per endpoint (default 10)")
-    parser.add_argument("--warmup", type=float, help="warm-up seconds per endpoint (default 3)")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
-    parser.add_argument("--timeout", type=float, default=2, help="wrk request timeout, s (2)")
-    for name, value in FULL_SIZES.items():
-        parser.add_argument(
-            f"--{name}", type=int, help=f"seed size (default {value}, --quick {QUICK_SIZES[name]})"
-        )
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
-        help="PostgreSQL URL of a database to run CREATE/DROP DATABASE from "
-        "(env BENCH_ADMIN_URL; default %(default)s)",
-    )
-    parser.add_argument(
-        "--database",
-        default=os.environ.get("BENCH_DATABASE", DEFAULT_DATABASE),
-        help="name of the database dropped and recreated (env BENCH_DATABASE; default "
-        "%(default)s; must contain 'bench')",
-    )
-    parser.add_argument(
-        "--reuse-db",
-        action="store_true",
-        help="keep the database if it exists (no drop, no seed): faster reruns",
-    )
-    parser.add_argument("--no-reference", action="store_true", help="skip the reference server")
-    parser.add_argument(
-        "--no-cached", action="store_true", help="skip the cached run (Conduit with Redis)"
-    )
-    parser.add_argument(
-        "--no-sqlite", action="store_true", help="skip the SQLite run (Conduit on an SQLite file)"
-    )
-    parser.add_argument(
-        "--no-workers",
-        action="store_true",
-        help=f"skip the run with conduit serve --workers {WORKERS} on both cores",
-    )
-    parser.add_argument(
-        "--only",
-        default=",".join(ENDPOINT_KEYS),
-        help=f"comma-separated endpoints to measure (default all: {','.join(ENDPOINT_KEYS)})",
-    )
-    parser.add_argument("--server-cpu", type=int, default=0, help="core of the server (0)")
-    parser.add_argument("--wrk-cpu", type=int, default=1, help="core of wrk (1)")
-    parser.add_argument("--output", type=Path, help="result file (default bench/results/<ts>.json)")
-    args = parser.parse_args(argv)
-    if args.duration is None:
-        args.duration = 3.0 if args.quick else 10.0
-    if args.warmup is None:
-        args.warmup = 1.0 if args.quick else 3.0
-    args.only = [key.strip() for key in args.only.split(",") if key.strip()]
-    unknown = sorted(set(args.only) - set(ENDPOINT_KEYS))
-    if unknown:
-        parser.error(f"unknown endpoints in --only: {', '.join(unknown)}")
-    if args.duration < 1 or args.connections < 1:
-        parser.error("--duration must be at least 1 and --connections at least 1")
-    return args
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -483,6 +148,9 @@ def planned(args: argparse.Namespace) -> int:
     """How many measurements the run will make (the progress bar's total)."""
     keys = set(args.only)
     total = len(keys)
+    total += len(overload_keys(args)) * len(overload.CONNECTIONS)
+    if not args.no_servers:
+        total += server_compare.planned(args.only)
     if not args.no_cached:
         total += len(keys & set(cached.CACHED_KEYS))
     if not args.no_workers:
@@ -524,7 +192,7 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         args.only.remove("favorite")
     run.reader_id = data["reader_id"]
 
-    conduit, samples = bench_conduit(run, env, server_prefix, wrk_prefix, run_id)
+    conduit, samples, overloaded = bench_conduit(run, env, server_prefix, wrk_prefix, run_id)
     deleted = asyncio.run(
         delete_bench_rows(run.database_url, run_id, run.reader_id, run.favorite_slugs)
     )
@@ -547,6 +215,10 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     if not args.no_reference and any(e.reference and e.key in args.only for e in ENDPOINTS):
         reference, mismatches = bench_reference(run, server_prefix, wrk_prefix, samples)
 
+    servers: server_compare.Turns = {}
+    if not args.no_servers:
+        servers = server_compare.bench_servers(run, env, server_prefix, wrk_prefix, run_id + "v")
+
     sqlite: dict[str, Result] = {}
     sqlite_data: dict[str, Any] = {}
     if not args.no_sqlite:
@@ -557,6 +229,14 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
     out()
     out(table(run, conduit, reference))
     out()
+    if overloaded:
+        out(overload.table(overloaded, run.fixtures))
+        for missed in overload.failures(overloaded):
+            say(f"target missed: {missed}")
+        out()
+    if servers:
+        out(server_compare.table(run, servers, reference))
+        out()
     if cached_results:
         out(cached.table(run, conduit, cached_results, reference))
         out()
@@ -580,6 +260,7 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         for key, result in results.items()
         if result.non_2xx or result.socket_errors
     ]
+    failures += server_compare.failures(servers)
     report = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "runtime_seconds": round(runtime, 1),
@@ -607,6 +288,8 @@ def execute(run: Run, run_id: str, started: float, started_at: dt.datetime) -> i
         "endpoints": {e.key: e.label(run.fixtures) for e in ENDPOINTS},
         "servers": run.servers,
         "conduit": {key: result.as_json() for key, result in conduit.items()},
+        "overload": overload.as_json(overloaded),
+        "servers_compared": server_compare.as_json(servers),
         "cached": {key: result.as_json() for key, result in cached_results.items()},
         "workers": {key: result.as_json() for key, result in workers.items()},
         "reference": {key: result.as_json() for key, result in reference.items()},

@@ -162,6 +162,7 @@ SLOW_MODULES = (
     "observability/test_metrics_processes.py",
     "deploy/test_nginx.py",
     "deploy/test_artifacts.py",
+    "integration/test_connection_budget.py",
 )
 TESTS_DIR = Path(__file__).parent
 

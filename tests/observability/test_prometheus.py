@@ -181,6 +181,7 @@ def test_prometheus_reads_back_what_conduit_did(tmp_path: Path, rabbit_url: str)
         CONDUIT_DATABASE_URL=url,
         CONDUIT_REDIS_URL=redis.url,
         CONDUIT_BROKER_URL=rabbit_url,
+        CONDUIT_DB_POOL_SIZE="20",  # the metric's sum below: 2 workers x 20
     )
     serve = conduit_command("serve", "--workers", "2", "--port", str(api_port))
     worker = conduit_command("worker", "--metrics-port", str(worker_port))
@@ -218,7 +219,7 @@ def check(prometheus: Prometheus) -> None:
     deliveries = 'sum(conduit_consumer_deliveries_total{job="conduit-worker"})'
     prometheus.until(deliveries, lambda n: n >= 2)  # the follow and the comment
     prometheus.until('max(conduit_outbox_unpublished_events{job="conduit-api"})', lambda n: n == 0)
-    assert prometheus.value('sum(conduit_db_pool_size{job="conduit-api",pool="main"})') == 80
+    assert prometheus.value('sum(conduit_db_pool_size{job="conduit-api",pool="main"})') == 2 * 20
     for title, expr in dashboard_queries():
         for variable, value in GRAFANA.items():
             expr = expr.replace(variable, value)

@@ -3,6 +3,7 @@ and exiting with a clear message (never a traceback) on a configuration or datab
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -111,3 +112,47 @@ def build_container(settings: Settings, *, tracing: Tracing | None = None) -> Co
         raise fail(str(exc), 2) from None
     except (OperationalError, DBAPIError, OSError) as exc:
         raise database_error(url, exc) from None
+
+
+def check_connection_budget(
+    settings: Settings, *, serve_processes: int, worker: bool, starting: int
+) -> None:
+    """The start-up connection budget check (``bootstrap/connection_budget.py``): one log
+    line with the numbers; exit 2 when they do not fit (CONDUIT_DB_BUDGET_CHECK=refuse).
+
+    A database that cannot be reached is not this check's to refuse: it is logged and the
+    start goes on (the health checks say the rest).
+    """
+    from conduit.bootstrap.connection_budget import (
+        is_postgresql,
+        judge,
+        plan_for,
+        skipped_because,
+    )
+    from conduit.bootstrap.connection_limits import read_limits
+
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    log = structlog.get_logger("conduit")
+    reason = skipped_because(settings)
+    if reason is not None:
+        quiet = settings.is_sqlite  # nothing to say about a file
+        (log.debug if quiet else log.info)("db_connection_budget", verdict="skipped", reason=reason)
+        return
+    plan = plan_for(settings, serve_processes=serve_processes, worker=worker, starting=starting)
+    url = settings.effective_database_url
+    try:
+        limits = asyncio.run(read_limits(url))
+    except Exception as exc:  # limits it cannot read are no reason to stop
+        log.warning(
+            "db_connection_budget",
+            verdict="unchecked",
+            need=plan.need,
+            reason=f"cannot reach the database: {getattr(exc, 'orig', exc) or type(exc).__name__}",
+        )
+        return
+    postgresql = is_postgresql(settings)
+    verdict = judge(plan, limits, settings.db_budget_check, postgresql=postgresql)
+    emit = {"ok": log.info, "warn": log.warning, "refuse": log.error}[verdict.level]
+    emit("db_connection_budget", message=verdict.message, **verdict.fields())
+    if verdict.level == "refuse":
+        raise typer.Exit(2)

@@ -24,6 +24,7 @@ from conduit.entrypoints.cli.common import (
     ConduitTyper,
     announce,
     build_container,
+    check_connection_budget,
     database_error,
     fail,
     load_settings,
@@ -121,6 +122,13 @@ def serve(
             migrations.upgrade(url)
         except (OperationalError, DBAPIError, OSError) as exc:
             raise database_error(url, exc) from None
+    # Before any worker starts: does every process's pool fit in the server's connections?
+    check_connection_budget(
+        settings,
+        serve_processes=1 if reload else workers,
+        worker=settings.broker_url is not None,
+        starting=1 if reload else workers,
+    )
     api, docs = f"http://{host}:{port}/api", f"http://{host}:{port}/docs"
     announce(settings, f"Conduit on {api}  (docs: {docs})", "conduit_serving", api=api, docs=docs)
     with contextlib.ExitStack() as running:
@@ -181,6 +189,9 @@ def worker(metrics_port_option: MetricsPort = None) -> None:
         settings = settings.model_copy(update={"metrics_port": metrics_port_option})
     # Traced when the OTEL_* variables say so (service "conduit-worker").
     container = build_container(settings, tracing=start_tracing("conduit-worker"))
+    # The worker cannot know serve's --workers: it counts the smallest fleet (one serve
+    # process and itself per instance), and warns when its pool does not fit in what is free.
+    check_connection_budget(settings, serve_processes=1, worker=True, starting=1)
     bus = settings.broker_url or "embedded (in this process)"
     shown = bus.split("@")[-1] if "@" in bus else bus
     announce(settings, f"Conduit worker: events via {shown}", "conduit_worker", events=shown)
