@@ -60,6 +60,7 @@ def load_all_events() -> None:
     import conduit.articles.events
     import conduit.comments.events
     import conduit.profiles.events
+    import conduit.tags.events
     import conduit.users.events  # noqa: F401
 
 
