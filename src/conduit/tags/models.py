@@ -19,10 +19,7 @@ from conduit.core.tables import TABLE_ARGS, Base
 
 class TagRow(Base):
     __tablename__ = "tags"
-    __table_args__ = (
-        Index("ix_tags_popularity", text("articles DESC"), "name"),
-        TABLE_ARGS,
-    )
+    __table_args__ = TABLE_ARGS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -46,4 +43,5 @@ class ArticleTagRow(Base):
 
 
 tags = cast(Table, TagRow.__table__)
+Index("ix_tags_popularity", tags.c.articles.desc(), tags.c.name)
 article_tags = cast(Table, ArticleTagRow.__table__)

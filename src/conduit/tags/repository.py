@@ -79,7 +79,7 @@ def names_of(article_id: ColumnElement[int], dialect: str) -> ColumnElement[list
 
 # Most used first, ties by name: the order of ``ix_tags_popularity`` (articles DESC, name),
 # so the database walks the index from its start and stops after ``limit`` rows in use.
-_POPULAR = (
+POPULAR = (
     select(tags.c.name)
     .where(tags.c.articles > 0)
     .order_by(tags.c.articles.desc(), tags.c.name)
@@ -90,7 +90,7 @@ _POPULAR = (
 async def popular(conn: AsyncConnection, *, limit: int) -> list[str]:
     """The ``limit`` tags in use most, most used first (ties by name): one index scan of
     the kept counts (``tags.articles``), eventually consistent with ``article_tags``."""
-    return list((await conn.execute(_POPULAR, {"limit": limit})).scalars())
+    return list((await conn.execute(POPULAR, {"limit": limit})).scalars())
 
 
 def _uses(tag_id: ColumnElement[int]) -> Any:

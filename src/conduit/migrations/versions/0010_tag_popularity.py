@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.Column("articles", sa.Integer(), server_default=sa.text("0"), nullable=False),
     )
     op.execute(BACKFILL)
-    op.create_index("ix_tags_popularity", "tags", [sa.text("articles DESC"), "name"], unique=False)
+    op.create_index(
+        "ix_tags_popularity", "tags", [sa.column("articles").desc(), "name"], unique=False
+    )
 
 
 def downgrade() -> None:
