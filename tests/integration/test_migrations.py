@@ -179,7 +179,7 @@ async def test_upgrading_to_0010_counts_the_articles_of_every_tag(fresh_url: str
         await asyncio.to_thread(migrations.upgrade, fresh_url, "0010")
         async with db.engine.connect() as conn:
             rows = await conn.execute(sa.select(tags.c.name, tags.c.articles))
-            assert dict(rows.tuples().all()) == {"a": 1, "b": 3, "c": 1, "unused": 0}
+            assert {row.name: row.articles for row in rows} == {"a": 1, "b": 3, "c": 1, "unused": 0}
         assert await tags_service.popular(db) == ["b", "a", "c"]
     finally:
         await db.dispose()
