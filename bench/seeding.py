@@ -243,6 +243,9 @@ async def delete_bench_rows(
                 reader_id,
                 slug,
             )
+        # Deleted without events: the tags' kept counts (tags.articles) are recounted here.
+        counted = "(SELECT count(*) FROM article_tags WHERE article_tags.tag_id = tags.id)"
+        await db.execute(f"UPDATE tags SET articles = {counted} WHERE articles <> {counted}")
         await db.analyze("articles", "article_tags", "tags", "comments", "users", "favorites")
     return deleted
 

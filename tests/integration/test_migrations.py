@@ -23,7 +23,10 @@ from conduit.articles.search_index import UNMODELLED_TABLES, is_unmodelled
 from conduit.core.db import Database
 from conduit.core.engines import create_engine
 from conduit.core.pagination import Page
+from conduit.core.principal import Principal
 from conduit.core.tables import Base, Timestamp, utcnow
+from conduit.tags import service as tags_service
+from conduit.tags.models import tags
 from conduit.users import service as users
 from tests.conftest import MARIADB_ADMIN, PG_ADMIN
 from tests.integration.support import log_in
@@ -154,6 +157,34 @@ async def test_upgrade_to_head_twice_is_a_no_op(fresh_url: str) -> None:
         await db.dispose()
 
 
+async def test_upgrading_to_0010_counts_the_articles_of_every_tag(fresh_url: str) -> None:
+    """The kept counts start from ``article_tags``: the tag list reads the same after the
+    upgrade as it counted before it."""
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "head")
+    db = Database(create_engine(fresh_url))
+    try:
+        author = await users.register(
+            db, username="author", email="author@conduit.test", password="pw-123456"
+        )
+        actor = Principal(id=author.id)
+        for title, tag_list in [("One", ["a", "b"]), ("Two", ["b"]), ("Three", ["b", "c"])]:
+            await articles.create(
+                db, actor=actor, title=title, description="d", body="b", tag_list=tag_list
+            )
+        async with db.uow() as uow:  # counts that are not the truth, to be recomputed
+            await uow.conn.execute(sa.update(tags).values(articles=0))
+            await uow.conn.execute(tags.insert().values(name="unused"))
+            await uow.commit()
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0009")
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0010")
+        async with db.engine.connect() as conn:
+            rows = await conn.execute(sa.select(tags.c.name, tags.c.articles))
+            assert {row.name: row.articles for row in rows} == {"a": 1, "b": 3, "c": 1, "unused": 0}
+        assert await tags_service.popular(db) == ["b", "a", "c"]
+    finally:
+        await db.dispose()
+
+
 # ------------------------------------------------------------------------- indexes
 
 
@@ -194,6 +225,7 @@ INDEXED = [
     ("notifications", ("actor_id",), "deleting a user"),
     ("uploads", ("owner_id",), "deleting a user"),
     ("uploads", ("created_at",), "pruning old uploads"),
+    ("tags", ("articles", "name"), "GET /api/tags: most used first, ties by name"),
 ]
 UNIQUE = [
     ("articles", ("slug",)),

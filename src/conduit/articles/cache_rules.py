@@ -19,7 +19,6 @@ from conduit.articles.events import (
     ArticleUpdated,
 )
 from conduit.core.cache import NOT_CACHED, CacheRules, text
-from conduit.tags.cache_rules import TAGS
 
 LISTS = "lists"  # article lists (with their filters) and search results
 
@@ -36,13 +35,14 @@ def comments(slug: str) -> str:
 
 def _created_or_deleted(data: Mapping[str, Any]) -> set[str]:
     # A slug can be reused after a delete, and a deleted article's comments answer 404.
+    # The tag list changes when the tags consumer has recounted (tags/cache_rules.py).
     slug = text(data, "slug")
-    return {LISTS, TAGS, article(slug), comments(slug)}
+    return {LISTS, article(slug), comments(slug)}
 
 
 def _updated(data: Mapping[str, Any]) -> set[str]:
-    # The tag list may have changed; the comments embed nothing of the article.
-    return {LISTS, TAGS, article(text(data, "slug"))}
+    # The comments embed nothing of the article; the tag list: see _created_or_deleted.
+    return {LISTS, article(text(data, "slug"))}
 
 
 def _favorite_changed(data: Mapping[str, Any]) -> set[str]:

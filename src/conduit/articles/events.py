@@ -18,22 +18,32 @@ class ArticleCreated(EventData):
 
 class ArticleUpdated(EventData):
     type = "article.updated"
-    summary = "An article's title, description, body or tags changed; `changed` names them."
+    summary = (
+        "An article's title, description, body or tags changed; `changed` names them. "
+        "`tagList` is its tags after the change, `previousTagList` before (both absent from "
+        "events written by earlier versions)."
+    )
 
     article_id: int
     slug: str
     title: str
     author_id: int
     changed: list[str]
+    tag_list: list[str] | None = None
+    previous_tag_list: list[str] | None = None
 
 
 class ArticleDeleted(EventData):
     type = "article.deleted"
-    summary = "An article was deleted, with its comments and favorites."
+    summary = (
+        "An article was deleted, with its comments and favorites; `tagList` is the tags it "
+        "carried (absent from events written by earlier versions)."
+    )
 
     article_id: int
     slug: str
     author_id: int
+    tag_list: list[str] | None = None
 
 
 class ArticleFavorited(EventData):

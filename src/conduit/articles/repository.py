@@ -285,6 +285,15 @@ async def ownership(conn: AsyncConnection, slug: str) -> tuple[int, int] | None:
     return None if row is None else (row.id, row.author_id)
 
 
+async def ownership_and_tags(conn: AsyncConnection, slug: str) -> tuple[int, int, list[str]] | None:
+    """(article id, author id, tag names) of ``slug``, or None: what an update or a delete
+    checks, with the tags it had for its event (the tags consumer recounts them)."""
+    names = names_of(articles.c.id, conn.dialect.name)
+    query = select(articles.c.id, articles.c.author_id, names).where(articles.c.slug == slug)
+    row = (await conn.execute(query)).first()
+    return None if row is None else (row.id, row.author_id, list(row.tag_list))
+
+
 async def slug_exists(conn: AsyncConnection, slug: str) -> bool:
     query = select(exists().where(articles.c.slug == slug))
     return bool((await conn.execute(query)).scalar())

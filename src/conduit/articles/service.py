@@ -149,8 +149,8 @@ async def create(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _article_and_author(conn: AsyncConnection, slug: str) -> tuple[int, int]:
-    found = await repository.ownership(conn, slug)
+async def _article_author_and_tags(conn: AsyncConnection, slug: str) -> tuple[int, int, list[str]]:
+    found = await repository.ownership_and_tags(conn, slug)
     if found is None:
         raise ArticleNotFound()
     return found
@@ -167,7 +167,7 @@ async def update(db: Database, *, slug: str, actor: Principal, changes: dict[str
     values = dict(changes)
     tag_list = values.pop("tag_list", None)
     async with db.uow() as uow:
-        article_id, author_id = await _article_and_author(uow.conn, slug)
+        article_id, author_id, previous_tags = await _article_author_and_tags(uow.conn, slug)
         if not policy.may_edit(actor, owner_id=author_id):
             raise NotArticleAuthor()
         changed = sorted(values) + (["tag_list"] if tag_list is not None else [])
@@ -184,6 +184,8 @@ async def update(db: Database, *, slug: str, actor: Principal, changes: dict[str
                 title=article.title,
                 author_id=user_id,
                 changed=[_WIRE_NAMES.get(name, name) for name in changed],
+                tag_list=article.tag_list,
+                previous_tag_list=previous_tags,
             ),
             actor_id=user_id,
         )
@@ -206,12 +208,14 @@ async def delete(
     """
     policy.require_active(actor)
     async with db.uow() as uow:
-        article_id, author_id = await _article_and_author(uow.conn, slug)
+        article_id, author_id, tag_list = await _article_author_and_tags(uow.conn, slug)
         if not policy.may_delete(actor, owner_id=author_id):
             raise NotArticleAuthor()
         await repository.remove(uow.conn, article_id)
         uow.emit(
-            ArticleDeleted(article_id=article_id, slug=slug, author_id=author_id),
+            ArticleDeleted(
+                article_id=article_id, slug=slug, author_id=author_id, tag_list=tag_list
+            ),
             actor_id=actor.id,
         )
         await audit.record_moderation(

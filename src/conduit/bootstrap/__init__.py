@@ -40,7 +40,7 @@ from conduit.comments import cache_rules as comments_cache
 from conduit.core import audit
 from conduit.core.bus import EventBus, adapter_of
 from conduit.core.cache import CacheRules, NoCache, ResponseCache
-from conduit.core.consumers import Consumer
+from conduit.core.consumers import Consumer, applied_at_commit
 from conduit.core.db import Database
 from conduit.core.engines import create_engine
 from conduit.core.identity import IdentityProvider
@@ -61,6 +61,7 @@ from conduit.observability.tracing.environment import (
 from conduit.profiles import cache_rules as profiles_cache
 from conduit.settings import Settings
 from conduit.tags import cache_rules as tags_cache
+from conduit.tags.handlers import consumer as tags_consumer
 from conduit.users import cache_rules as users_cache
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
 # Every consumer of events, from the features' handlers.py: the one place to add one.
 # (Here rather than in entrypoints because the bus needs them: RabbitMQ declares a durable
 # queue per consumer before the first publish, so no event is routed to nowhere.)
-CONSUMERS: tuple[Consumer, ...] = (notifications_consumer,)
+CONSUMERS: tuple[Consumer, ...] = (notifications_consumer, tags_consumer)
 
 # What each feature declares about the response cache, in its cache_rules.py: which
 # generations its events bump (every event it emits, even those that bump nothing) and which
@@ -133,6 +134,8 @@ class Container:
         if self.storage is None:
             object.__setattr__(self, "storage", file_storage(self.settings))
         object.__setattr__(self, "lifecycle", Lifecycle(self))
+        if self.embedded_bus:  # before the write returns (tags: the RealWorld clients' read)
+            self.db.on_commit(applied_at_commit(self.db, self.consumers))
 
     async def start(self, role: Role) -> None:
         """Start what ``role`` runs, after entering the pools; if a part fails to start,

@@ -6,6 +6,7 @@ A feature declares a consumer in its ``handlers.py``::
         name="notifications",
         types=frozenset({"user.followed", "article.created"}),
         handle=on_event,            # async (uow, event) -> None, in the consumer's transaction
+        at_commit=False,            # True: with the embedded bus, applied before the write returns
     )
 
 Delivery is at least once, from whichever bus carries the events (in-process, RabbitMQ or
@@ -13,14 +14,25 @@ NATS JetStream). :func:`apply` makes a redelivery a no-op: the ``processed_event
 written in the same transaction as the handler's changes, so either both are stored or
 neither is. A handler that raises is retried by the bus with backoff and dead-lettered
 (:func:`record_dead_letter`) after the configured number of attempts.
+
+``at_commit``: with the embedded bus (no broker) the consumer is also applied right after
+the writing transaction commits (:func:`applied_at_commit`, a ``db.on_commit`` listener,
+run once the writer's connection is back in the pool), so that the write's response is sent
+only once its effect is there, in its own transaction, never the writer's. The relay's
+delivery of the same event then finds it applied and skips it; a failure at commit is
+logged and left to that delivery (retries, dead letters). For a consumer whose result a
+client reads right after its own write (the tag list). With a broker the consumers run in
+``conduit worker`` and the effect is eventual.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +43,7 @@ from conduit.core.outbox import dead_letters, processed_events
 from conduit.core.tables import utcnow
 
 Handle = Callable[[UnitOfWork, Event], Awaitable[None]]
+_log = structlog.get_logger("conduit.consumers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +53,8 @@ class Consumer:
     name: str
     types: frozenset[str]
     handle: Handle
+    # With the embedded bus, also applied as soon as the write commits (module docstring).
+    at_commit: bool = False
 
     def wants(self, event: Event) -> bool:
         return event.type in self.types
@@ -62,6 +77,37 @@ async def apply(db: Database, consumer: Consumer, event: Event) -> bool:
             await consumer.handle(uow, event)
         await uow.commit()
     return True
+
+
+def applied_at_commit(
+    db: Database, consumers: Sequence[Consumer]
+) -> Callable[[Sequence[Event]], Awaitable[None]]:
+    """The commit listener that applies the ``at_commit`` consumers to what a write committed.
+
+    Each event in its own transaction through :func:`apply`, as a delivery would; an error
+    is logged and the event left to the relay's delivery, which retries it.
+    """
+    chosen = tuple(consumer for consumer in consumers if consumer.at_commit)
+
+    async def committed(events: Sequence[Event]) -> None:
+        for consumer in chosen:
+            for event in events:
+                if not consumer.wants(event):
+                    continue
+                try:
+                    await apply(db, consumer, event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    _log.warning(
+                        "consumer_at_commit_failed",
+                        consumer=consumer.name,
+                        event_id=event.id,
+                        event_type=event.type,
+                        error=repr(exc),
+                    )
+
+    return committed
 
 
 async def record_dead_letter(

@@ -11,8 +11,8 @@ Events recorded with ``emit`` go to the outbox in the same transaction as the ch
 rolled-back use case (or a retried attempt that did not commit) leaves none. Each carries
 the trace it was emitted in (``Database(trace_context=...)``, wired by bootstrap when
 tracing is on), so that its consumers continue that trace. Once the
-transaction has committed, the database's commit listeners hear of them (the embedded
-relay wakes up, the cache forgets what they changed).
+transaction has committed and its connection is back in the pool, the database's commit
+listeners hear of them (the embedded relay wakes up, the cache forgets what they changed).
 
 With PostgreSQL read replicas (``Database(replicas=...)``, see :mod:`conduit.core.replicas`)
 ``db.reader()`` may run on a replica, and a commit remembers its WAL position for its
@@ -134,6 +134,10 @@ class UnitOfWork:
         replicas = self._database.replicas
         if replicas is not None:
             await replicas.written(self.conn, self._authors(), self._events)
+        # Back to the pool before the listeners run: one that writes (a consumer applied at
+        # commit, see core/consumers.py) must not wait for the connection this unit holds
+        # (SQLite's writer is a pool of one; a full server pool would wait on itself).
+        await self.conn.close()
         if self._events:
             await self._database.committed(self._events)
 

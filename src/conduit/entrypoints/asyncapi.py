@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from conduit.core.events import CATALOGUE, EventData
 
 ASYNCAPI_VERSION = "3.0.0"
-CATALOGUE_VERSION = "1.0.0"  # bump when an event type or field changes
+CATALOGUE_VERSION = "1.1.0"  # bump when an event type or field changes
 AMQP_EXCHANGE = "conduit.events"
 NATS_STREAM = "CONDUIT"
 NATS_SUBJECT_PREFIX = "conduit.events"
@@ -60,6 +60,7 @@ def load_all_events() -> None:
     import conduit.articles.events
     import conduit.comments.events
     import conduit.profiles.events
+    import conduit.tags.events
     import conduit.users.events  # noqa: F401
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
@@ -18,7 +18,9 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    true,
     type_coerce,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -75,23 +77,74 @@ def names_of(article_id: ColumnElement[int], dialect: str) -> ColumnElement[list
     return type_coerce(column, _Names(sort=dialect == "sqlite")).label("tag_list")
 
 
-_USES = (
-    select(article_tags.c.tag_id, func.count().label("uses"))
-    .group_by(article_tags.c.tag_id)
-    .subquery("uses")
-)
-# Counting per tag_id first lets the database read only the (tag_id, article_id) index.
-_POPULAR = (
+# Most used first, ties by name: the order of ``ix_tags_popularity`` (articles DESC, name),
+# so the database walks the index from its start and stops after ``limit`` rows in use.
+POPULAR = (
     select(tags.c.name)
-    .join(_USES, _USES.c.tag_id == tags.c.id)
-    .order_by(_USES.c.uses.desc(), tags.c.name)
+    .where(tags.c.articles > 0)
+    .order_by(tags.c.articles.desc(), tags.c.name)
     .limit(bindparam("limit", type_=Integer))
 )
 
 
 async def popular(conn: AsyncConnection, *, limit: int) -> list[str]:
-    """The ``limit`` tags in use most, most used first (ties by name)."""
-    return list((await conn.execute(_POPULAR, {"limit": limit})).scalars())
+    """The ``limit`` tags in use most, most used first (ties by name): one index scan of
+    the kept counts (``tags.articles``), eventually consistent with ``article_tags``."""
+    return list((await conn.execute(POPULAR, {"limit": limit})).scalars())
+
+
+def _uses(tag_id: ColumnElement[int]) -> Any:
+    """How many articles carry the tag ``tag_id`` refers to (the (tag_id, article_id) index)."""
+    return (
+        select(func.count())
+        .select_from(article_tags)
+        .where(article_tags.c.tag_id == tag_id)
+        .scalar_subquery()
+    )
+
+
+async def recount(conn: AsyncConnection, names: Collection[str] | None) -> list[str]:
+    """Set ``tags.articles`` of the tags ``names`` (None: every tag) to what ``article_tags``
+    holds now; the names whose count changed, sorted.
+
+    Counted from the truth, so running it twice, late or out of order leaves the right
+    count. On PostgreSQL and MariaDB the rows are locked first (in id order: two recounts
+    never deadlock) and counted in a second statement: under READ COMMITTED that statement
+    sees every link committed before the lock was granted, so a recount that waited for
+    another one cannot write a count older than the one it waited for (an ``UPDATE`` whose
+    count subquery ran before the wait could). SQLite has one writer at a time.
+    """
+    chosen = tags.c.name.in_(sorted(names)) if names is not None else true()
+    if names is not None and not names:
+        return []
+    if conn.dialect.name != "sqlite":
+        await conn.execute(select(tags.c.id).where(chosen).order_by(tags.c.id).with_for_update())
+    counted = _uses(tags.c.id)
+    statement = (
+        update(tags)
+        .where(chosen, tags.c.articles != counted)
+        .values(articles=counted)
+        .returning(tags.c.name)
+    )
+    if conn.dialect.name == "sqlite" or conn.dialect.name == "postgresql":
+        return sorted((await conn.execute(statement)).scalars())
+    # MariaDB has no UPDATE ... RETURNING: read which counts are off, then fix those.
+    stale = select(tags.c.id, tags.c.name).where(chosen, tags.c.articles != counted)
+    rows = (await conn.execute(stale)).all()
+    if rows:
+        fix = update(tags).where(tags.c.id.in_([row.id for row in rows])).values(articles=counted)
+        await conn.execute(fix)
+    return sorted(row.name for row in rows)
+
+
+async def recount_ids(conn: AsyncConnection, tag_ids: Collection[int]) -> None:
+    """Set ``tags.articles`` of the tags ``tag_ids`` from ``article_tags``: a bulk load
+    (``conduit seed``) that writes links without events keeps the counts itself."""
+    ids = sorted(set(tag_ids))
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        counted = _uses(tags.c.id)
+        await conn.execute(update(tags).where(tags.c.id.in_(batch)).values(articles=counted))
 
 
 async def ids_for(conn: AsyncConnection, names: Sequence[str]) -> list[int]:

@@ -23,6 +23,7 @@ from conduit.core.db import Database
 from conduit.core.security import hash_password
 from conduit.core.tables import utcnow
 from conduit.profiles.models import follows
+from conduit.tags import repository as tags_repository
 from conduit.tags.models import article_tags, tags
 from conduit.users.models import users
 
@@ -248,6 +249,8 @@ async def seed_database(
                 links.append({"article_id": article_id, "tag_id": tag_id})
         await _insert(conn, article_tags, links, progress)
         await _index_tags(conn, links)
+        # Links written here carry no event: the tags' kept counts are set in this transaction.
+        await tags_repository.recount_ids(conn, {link["tag_id"] for link in links})
 
         rng = random.Random(f"{plan.random_seed}:favorites")  # noqa: S311 - demo data
         fav_rows = [
