@@ -33,6 +33,7 @@ from conduit.entrypoints.asyncapi import asyncapi_document
 from conduit.entrypoints.health import install_health
 from conduit.entrypoints.live import router as live_router
 from conduit.graphql.router import GRAPHQL_PATH, graphql_router
+from conduit.http.admission import Admission
 from conduit.http.client_address import ClientAddress
 from conduit.http.conditional import ConditionalGet
 from conduit.http.errors import install_error_handlers
@@ -50,7 +51,12 @@ from conduit.http.static_assets import (
     swagger_ui_page,
 )
 from conduit.notifications.router import router as notifications_router
-from conduit.observability.metrics.http import METRICS_PATH, MetricsEndpoint, RequestMetrics
+from conduit.observability.metrics.http import (
+    METRICS_PATH,
+    AdmissionMetrics,
+    MetricsEndpoint,
+    RequestMetrics,
+)
 from conduit.observability.tracing.environment import start_tracing
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
@@ -245,6 +251,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         RequestContext,
         max_body_bytes=parts.settings.max_body_bytes,
         route_limits={API_PREFIX + path: UPLOAD_BODY_BYTES for path in UPLOAD_PATHS},
+    )
+    # Admission outside the request id, the access log, the client address, CORS, the rate
+    # limits, the cache and routing (a shed request costs next to nothing), inside the
+    # security headers and the request metrics (the 503s have the headers and are counted).
+    app.add_middleware(
+        Admission,
+        max_in_flight=parts.settings.admission_limit,
+        queue_timeout_ms=parts.settings.queue_timeout_ms,
+        observer=None if parts.metrics is None else AdmissionMetrics(),
     )
     app.add_middleware(SecurityHeaders, https=parts.settings.https, ide_path=GRAPHQL_PATH)
     install_metrics(app, parts)

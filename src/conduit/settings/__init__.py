@@ -26,6 +26,8 @@ from conduit.settings.values import OidcProvider as OidcProvider
 from conduit.settings.values import RateLimits as RateLimits
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+# Requests admitted per database connection (CONDUIT_MAX_IN_FLIGHT's default).
+ADMISSION_PER_CONNECTION = 2
 
 
 class Settings(
@@ -138,6 +140,21 @@ class Settings(
         default=["*"], description="Allowed browser origins (JSON list); ['*'] allows any."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="HTTP requests one process serves at once (http/admission.py); more wait "
+        "up to CONDUIT_QUEUE_TIMEOUT_MS, then get 503 with Retry-After. Default: twice "
+        "CONDUIT_DB_POOL_SIZE. 0: no limit.",
+    )
+    queue_timeout_ms: float = Field(
+        default=250,
+        ge=0,
+        le=60_000,
+        description="How long a request over CONDUIT_MAX_IN_FLIGHT waits for a slot before "
+        "it is answered 503 (0: at once).",
+    )
     shutdown_timeout_seconds: float = Field(
         default=20.0,
         gt=0,
@@ -206,6 +223,14 @@ class Settings(
             for name in RateLimits.model_fields
         }
         return RateLimits(**chosen)
+
+    @property
+    def admission_limit(self) -> int:
+        """CONDUIT_MAX_IN_FLIGHT, else twice the pool: every request in the app has a
+        connection or is next in line for one (0: admission is off)."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return ADMISSION_PER_CONNECTION * (self.db_pool_size + self.db_pool_max_overflow)
 
     @property
     def graphql_ide_enabled(self) -> bool:
