@@ -143,23 +143,31 @@ async def test_a_freed_slot_admits_the_waiters_in_their_order() -> None:
     assert (app.in_flight, app.queued) == (0, 0)
 
 
-async def test_once_the_queue_stands_the_newest_waiter_goes_in_first() -> None:
-    """Past half the timeout the oldest waiter would be answered late whatever happens: the
-    newest goes in, and the oldest is shed at its time."""
+async def test_once_the_queue_cannot_drain_in_time_the_newest_waiter_goes_in_first() -> None:
     held = Held()
-    app = admission(held, 1, 400)
+    app = admission(held, 1, 150)
+    for n in range(20):  # the pace of the slots: one every 30 ms
+        task = asyncio.create_task(call(app, http(f"/pace{n}")))
+        await until(lambda n=n: len(held.entered) == n + 1)
+        await asyncio.sleep(0.03)
+        held.finish(f"/pace{n}")
+        await task
     first = asyncio.create_task(call(app, http("/a")))
-    await until(lambda: held.entered == ["/a"])
-    oldest = asyncio.create_task(call(app, http("/old")))
-    await asyncio.sleep(0.25)  # longer than half the timeout
-    newest = asyncio.create_task(call(app, http("/new")))
-    await until(lambda: app.queued == 2)
+    await until(lambda: held.entered[-1] == "/a")
+    names = [f"/wait{n}" for n in range(10)]  # 10 x 30 ms: more than the 150 ms timeout
+    waiters = []
+    for name in names:
+        waiters.append(asyncio.create_task(call(app, http(name))))
+        await until(lambda n=len(waiters): app.queued == n)
 
     held.finish("/a")
-    await until(lambda: held.entered == ["/a", "/new"])
-    assert status(await oldest) == 503
-    held.finish("/new")
-    assert status(await newest) == 200
+    await until(lambda: held.entered[-1] != "/a")
+    assert held.entered[-1] == "/wait9"  # the newest
+    await asyncio.sleep(0.2)  # the others' time runs out
+    for name in names:
+        held.finish(name)
+    statuses = [status(sent) for sent in await asyncio.gather(*waiters)]
+    assert statuses == [503] * 9 + [200]
     await first
     assert (app.in_flight, app.queued) == (0, 0)
 

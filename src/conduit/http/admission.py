@@ -1,12 +1,13 @@
 """Admission: the requests one process serves at once, and a fast 503 for the rest.
 
 Without a bound, every request a server accepts goes into the app at once; under a load
-above what the process can serve, each answer then waits behind all the others (at 512
-connections the article read took 160 ms at the median and timed out at the client,
-bench/README.md). :class:`Admission` lets at most ``max_in_flight`` requests into the app
-(CONDUIT_MAX_IN_FLIGHT, by default derived from the database pool). A request over the
-limit waits in a queue at most ``queue_timeout_ms`` (CONDUIT_QUEUE_TIMEOUT_MS) and goes in
-when a slot frees; one that cannot go in within that time is answered at once::
+above what the process can serve, each answer then waits behind all the others, and past
+the clients' timeout the process serves answers nobody reads (512 connections on one
+core: most requests timed out at 2 s). :class:`Admission` lets at most ``max_in_flight``
+requests into the app (CONDUIT_MAX_IN_FLIGHT, by default twice the database connections).
+A request over the limit waits in a queue at most ``queue_timeout_ms``
+(CONDUIT_QUEUE_TIMEOUT_MS) and goes in when a slot frees; one that cannot go in within that
+time is answered at once::
 
     503 Service Unavailable
     Retry-After: 1
@@ -14,17 +15,19 @@ when a slot frees; one that cannot go in within that time is answered at once::
 
     {"errors": {"server": ["is busy, try again"]}}
 
-(the answer of an exhausted connection pool, so a client handles both alike). A shed
+(the answer of an exhausted connection pool, so a client handles both alike; the request
+id and CORS headers are not added: they sit further in). A shed
 request costs the least the process can spend on it: no body read, no database, no access
 log line; it is counted (``conduit_http_requests_shed_total``, and
 ``conduit_http_requests_queued`` while requests wait) and at most one warning a second
 says how many were shed since the last.
 
-The queue is served first come, first served while it drains; once requests have been
-waiting longer than half the timeout (the queue no longer empties, the process is
-overloaded) the newest waiter goes in first: it will be answered within the timeout, while
-the oldest, shed a little earlier or later, would be answered late either way. So the
-requests admitted under overload wait little, and the others are refused without delay.
+The queue is served first come, first served while it drains within the timeout (a client
+pool a little larger than the limit waits a few milliseconds and is never refused). Once it
+holds more requests than the process serves within the timeout (the pace at which slots
+free, smoothed), some will be shed whatever the order: the newest waiter goes in first, as
+it can still be answered in time, and the oldest are shed at their timeout. So the requests
+admitted under overload wait little instead of the whole timeout each.
 
 Not counted and never refused: WebSockets (long-lived; their own limits apply), lifespan
 events, the probes (``/health/live``, ``/health/ready``: an orchestrator must not read a
@@ -49,6 +52,8 @@ EXEMPT_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})
 RETRY_AFTER_SECONDS = 1
 # One warning at most this often, with the number shed since the last one.
 REPORT_INTERVAL_SECONDS = 1.0
+# The pace of the slots is averaged over about this many releases.
+SMOOTHING = 16
 _BODY = orjson.dumps({"errors": {"server": ["is busy, try again"]}})
 _HEADERS = (
     (b"content-type", b"application/json"),
@@ -90,15 +95,16 @@ class Admission:
         self.app = app
         self.limit = max_in_flight
         self.timeout = queue_timeout_ms / 1000
-        # Past this wait the queue is standing: the newest waiter goes in first.
-        self.standing = self.timeout / 2
 
         self.exempt = frozenset(exempt_paths)
         self.observer: AdmissionObserver = observer or _Unobserved()
         self.in_flight = 0
         self.queued = 0  # waiters not yet admitted, shed or gone
-        # Oldest on the left: (arrival time, waiter); a waiter gets True with a slot.
-        self._queue: deque[tuple[float, asyncio.Future[bool]]] = deque()
+        # Oldest on the left; a waiter gets True with a slot, False at the timeout.
+        self._queue: deque[asyncio.Future[bool]] = deque()
+        # Seconds between two requests leaving the app, smoothed: how fast slots free.
+        self._interval = 0.0
+        self._released_at = 0.0
         self._shed_since_report = 0
         self._reported_at = 0.0
 
@@ -122,7 +128,7 @@ class Admission:
             return False
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
-        self._queue.append((loop.time(), waiter))
+        self._queue.append(waiter)
         self.queued += 1
         self.observer.waiting(1)
         timer = loop.call_later(self.timeout, self._expire, waiter)
@@ -148,11 +154,16 @@ class Admission:
             waiter.set_result(False)
             self._left()
         queue = self._queue
-        while queue and queue[0][1].done():
+        while queue and queue[0].done():
             queue.popleft()
 
     def _release(self) -> None:
         """A request left the app: its slot goes to a waiter, or is freed."""
+        now = asyncio.get_running_loop().time()
+        # A pause longer than the timeout says nothing about the pace under load.
+        gap = min(now - self._released_at, self.timeout)
+        self._released_at = now
+        self._interval += (gap - self._interval) / SMOOTHING
         waiter = self._next_waiter()
         if waiter is None:
             self.in_flight -= 1
@@ -162,17 +173,16 @@ class Admission:
 
     def _next_waiter(self) -> asyncio.Future[bool] | None:
         queue = self._queue
-        while queue and queue[0][1].done():
+        while queue and queue[0].done():
             queue.popleft()
         if not queue:
             return None
-        arrived, waiter = queue[0]
-        if asyncio.get_running_loop().time() - arrived <= self.standing:
-            queue.popleft()
-            return waiter
-        # Overloaded: the newest waiter that is still waiting.
+        if self.queued * self._interval <= self.timeout:
+            return queue.popleft()  # the queue drains within the timeout: first come first
+        # More wait than the process serves within the timeout: some will be shed whatever
+        # the order, and the newest can still be answered in time.
         while queue:
-            _, waiter = queue.pop()
+            waiter = queue.pop()
             if not waiter.done():
                 return waiter
         return None
