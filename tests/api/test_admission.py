@@ -108,8 +108,10 @@ async def test_max_in_flight_0_admits_everything(settings: Settings, db: Any) ->
         assert (await holder.finish()).status_code == 201
 
 
-def test_the_default_limit_is_twice_the_database_connections(settings: Settings) -> None:
-    for pool, overflow, limit in ((5, 0, 10), (40, 0, 80), (20, 10, 60)):
+def test_the_default_limit_is_twice_the_database_connections_at_least_64(
+    settings: Settings,
+) -> None:
+    for pool, overflow, limit in ((5, 0, 64), (40, 0, 80), (30, 10, 80)):
         values = {"db_pool_size": pool, "db_pool_max_overflow": overflow}
         assert Settings.model_validate({**settings.model_dump(), **values}).admission_limit == limit
     configured = Settings.model_validate({**settings.model_dump(), "max_in_flight": 7})
