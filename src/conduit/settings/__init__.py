@@ -151,11 +151,11 @@ class Settings(
         "CONDUIT_DB_POOL_SIZE + CONDUIT_DB_POOL_MAX_OVERFLOW, at least 64. 0: no limit.",
     )
     queue_timeout_ms: float = Field(
-        default=250,
+        default=100,
         ge=0,
         le=60_000,
         description="How long a request over CONDUIT_MAX_IN_FLIGHT waits for a slot before "
-        "it is answered 503 (0: at once).",
+        "it is answered 503 (0: at once); it bounds the wait of admitted requests too.",
     )
     shutdown_timeout_seconds: float = Field(
         default=20.0,
