@@ -32,6 +32,7 @@ from conduit.entrypoints.asyncapi import asyncapi_document
 from conduit.entrypoints.health import install_health
 from conduit.entrypoints.live import router as live_router
 from conduit.graphql.router import GRAPHQL_PATH, graphql_router
+from conduit.http.admission import Admission
 from conduit.http.cors import CorsPolicy
 from conduit.http.errors import install_error_handlers
 from conduit.http.hardening import Hardening
@@ -47,7 +48,12 @@ from conduit.http.static_assets import (
     swagger_ui_page,
 )
 from conduit.notifications.router import router as notifications_router
-from conduit.observability.metrics.http import METRICS_PATH, MetricsEndpoint, RequestMetrics
+from conduit.observability.metrics.http import (
+    METRICS_PATH,
+    AdmissionMetrics,
+    MetricsEndpoint,
+    RequestMetrics,
+)
 from conduit.observability.tracing.environment import start_tracing
 from conduit.profiles.router import router as profiles_router
 from conduit.settings import Settings
@@ -241,6 +247,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         cors=cors,
         rate_limits=rate_limits,
         hardening=Hardening(https=parts.settings.https, ide_path=GRAPHQL_PATH),
+    )
+    # Admission outside the pipeline (a shed request costs next to nothing: no request id,
+    # access line, CORS, rate limit, cache or routing; its 503 carries its own few headers),
+    # inside the request metrics (the 503s are counted).
+    app.add_middleware(
+        Admission,
+        max_in_flight=parts.settings.admission_limit,
+        queue_timeout_ms=parts.settings.queue_timeout_ms,
+        observer=None if parts.metrics is None else AdmissionMetrics(),
     )
     install_metrics(app, parts)
     if parts.tracing is not None:  # outermost: a server span around everything above

@@ -33,7 +33,7 @@ HSTS = b"max-age=31536000; includeSubDomains"
 _CSP = b"content-security-policy"
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
-_COMMON = (
+COMMON_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -83,7 +83,7 @@ class Hardening:
     def __init__(self, *, https: bool, docs_path: str = "/docs", ide_path: str | None = None):
         self.docs_path = docs_path
         self.ide_path = ide_path
-        self.headers = [*_COMMON, *([(b"strict-transport-security", HSTS)] if https else [])]
+        self.headers = [*COMMON_HEADERS, *([(b"strict-transport-security", HSTS)] if https else [])]
         self.api_headers = [
             *self.headers,
             (_CSP, API_POLICY),

@@ -26,6 +26,10 @@ from conduit.settings.values import OidcProvider as OidcProvider
 from conduit.settings.values import RateLimits as RateLimits
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+# CONDUIT_MAX_IN_FLIGHT's default: requests in the app per database connection, and the
+# least it is.
+ADMISSION_PER_CONNECTION = 2
+ADMISSION_FLOOR = 64
 
 
 class Settings(
@@ -138,6 +142,21 @@ class Settings(
         default=["*"], description="Allowed browser origins (JSON list); ['*'] allows any."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="HTTP requests one process serves at once (http/admission.py); more wait "
+        "up to CONDUIT_QUEUE_TIMEOUT_MS, then get 503 with Retry-After. Default: twice "
+        "CONDUIT_DB_POOL_SIZE + CONDUIT_DB_POOL_MAX_OVERFLOW, at least 64. 0: no limit.",
+    )
+    queue_timeout_ms: float = Field(
+        default=100,
+        ge=0,
+        le=60_000,
+        description="How long a request over CONDUIT_MAX_IN_FLIGHT waits for a slot before "
+        "it is answered 503 (0: at once); it bounds the wait of admitted requests too.",
+    )
     shutdown_timeout_seconds: float = Field(
         default=20.0,
         gt=0,
@@ -206,6 +225,17 @@ class Settings(
             for name in RateLimits.model_fields
         }
         return RateLimits(**chosen)
+
+    @property
+    def admission_limit(self) -> int:
+        """CONDUIT_MAX_IN_FLIGHT, else twice the database connections (a request in the app
+        holds one or is next in line for one; more in the app answer no sooner, only later),
+        and at least 64: a client pool of 64 connections at full load (the bench's) never
+        waits, so a slow moment cannot shed its requests. 0: off."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        connections = self.db_pool_size + self.db_pool_max_overflow
+        return max(ADMISSION_PER_CONNECTION * connections, ADMISSION_FLOOR)
 
     @property
     def graphql_ide_enabled(self) -> bool:

@@ -123,6 +123,16 @@ class RequestMetrics:
             self._record(scope, status, time.perf_counter() - started)
 
 
+class AdmissionMetrics:
+    """What :class:`conduit.http.admission.Admission` reports: requests shed, and queued."""
+
+    def shed(self) -> None:
+        metrics.HTTP_SHED.inc()
+
+    def waiting(self, change: int) -> None:
+        metrics.HTTP_QUEUED.inc(change)
+
+
 def allowed_networks(settings: Settings) -> tuple[IPNetwork, ...]:
     """Loopback and ``CONDUIT_METRICS_ALLOW`` (its entries were checked with the settings)."""
     entries = (entry.strip() for entry in settings.metrics_allow.split(","))

@@ -67,6 +67,18 @@ HTTP_IN_FLIGHT = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
+HTTP_SHED = Counter(
+    "conduit_http_requests_shed",
+    "HTTP requests answered 503 at once because the process was at CONDUIT_MAX_IN_FLIGHT "
+    "for longer than CONDUIT_QUEUE_TIMEOUT_MS.",
+    registry=REGISTRY,
+)
+HTTP_QUEUED = Gauge(
+    "conduit_http_requests_queued",
+    "HTTP requests waiting for a slot under CONDUIT_MAX_IN_FLIGHT.",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
 
 # -- Database pools (sampler) --------------------------------------------------------
 POOL_SIZE = Gauge(
