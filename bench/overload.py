@@ -260,8 +260,10 @@ def table(
         ]
     ]
     for key, by_connections in results.items():
-        endpoint = ENDPOINTS_BY_KEY.get(key)
-        label = endpoint.short_label(fixtures or {}) if endpoint else key
+        base_key, _, variant = key.partition("+")  # "list+clients honour Retry-After"
+        endpoint = ENDPOINTS_BY_KEY.get(base_key)
+        label = endpoint.short_label(fixtures or {}) if endpoint else base_key
+        label += f" ({variant})" if variant else ""
         ratio = tail_ratio(by_connections)
         for count in sorted(by_connections):
             r = by_connections[count]

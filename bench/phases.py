@@ -161,11 +161,29 @@ def bench_conduit(
             overloaded = overload.bench_overload(
                 run, base, keys, client_cpu, server_pid=process.pid
             )
+            # The same 512 connections as clients that honour Retry-After (each waits its
+            # 1 s after a 503), beside the ones that resend at once.
+            polite = overload.bench_overload(
+                run,
+                base,
+                keys,
+                client_cpu,
+                server_pid=process.pid,
+                connections=(overload.CONNECTIONS[-1],),
+                shed_pause=1.0,
+            )
+            for key, by_connections in polite.items():
+                low = overloaded[key][overload.CONNECTIONS[0]]  # its ratio's denominator
+                overloaded[f"{key}+{POLITE}"] = {overload.CONNECTIONS[0]: low, **by_connections}
     finally:
         stop_process(run, process)
         say("conduit stopped")
     show_server_log(run, "conduit")
     return results, samples, overloaded
+
+
+# The overload rows of clients that honour Retry-After, keyed "<endpoint key>+<this>".
+POLITE = "clients honour Retry-After"
 
 
 def overload_keys(args: Any) -> tuple[str, ...]:

@@ -151,7 +151,7 @@ class Settings(
         "CONDUIT_DB_POOL_SIZE + CONDUIT_DB_POOL_MAX_OVERFLOW, at least 64. 0: no limit.",
     )
     queue_timeout_ms: float = Field(
-        default=100,
+        default=50,
         ge=0,
         le=60_000,
         description="How long a request over CONDUIT_MAX_IN_FLIGHT waits for a slot before "
