@@ -114,10 +114,11 @@ async def instances(
     # Redis as the default (CONDUIT_REDIS_URL alone), Memcached named by CONDUIT_CACHE_URL
     memcached = isinstance(cache_server, PrivateMemcached)
     variable = "cache_url" if memcached else "redis_url"
-    cached = settings.model_copy(update={variable: cache_server.url})
+    # No admission limit: 200 concurrent readers in one process would be shed past it.
+    cached = settings.model_copy(update={variable: cache_server.url, "max_in_flight": 0})
     # Each instance has its own engine (``db`` only empties the tables afterwards). The
     # pool waits long enough for 200 concurrent readers: a read with the cache gone queues for
-    # a connection, and what is tested is the cache, not the pool's timeout.
+    # a connection, and what is tested is the cache, not the pool's timeout (nor admission).
     engines = [
         Database(create_engine(cached.effective_database_url, pool_size=5, pool_timeout=120))
         for _ in range(2)

@@ -51,7 +51,8 @@ def test_the_alerts_are_valid_rules_and_pass_their_unit_tests() -> None:
         [promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 6 rules found" in checked.stdout
+    rules = ALERTS.read_text(encoding="utf-8").count("- alert: ")
+    assert f"SUCCESS: {rules} rules found" in checked.stdout
     tested = subprocess.run(
         [promtool, "test", "rules", ALERT_TESTS.name],
         cwd=ALERT_TESTS.parent,
