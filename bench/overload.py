@@ -213,6 +213,8 @@ def bench_overload(
         results[key] = {}
         for count in connections:
             progress.step(f"{endpoint.short_label(run.fixtures)}, {count} connections")
+            if server_pid is not None:  # what came before (sign-ups, the last run) done
+                settle(server_pid)
             result = measure(
                 base,
                 path,
@@ -230,8 +232,6 @@ def bench_overload(
             if result.client_cpu > 0.9:
                 say("  warning: the client used over 90 % of its core: it may be the limit")
             progress.advance()
-            if server_pid is not None:
-                settle(server_pid)
     return results
 
 
