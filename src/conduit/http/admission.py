@@ -29,11 +29,12 @@ free, smoothed), some will be shed whatever the order: the newest waiter goes in
 it can still be answered in time, and the oldest are shed at their timeout. So the requests
 admitted under overload wait little instead of the whole timeout each.
 
-Measured on PostgreSQL, ``conduit serve`` on one core of a shared 2-core machine, 512
-closed-loop connections (limit 64, timeout 100 ms): the article read admitted 1,128 req/s
-with p50/p99 87/204 ms and shed 2,638 req/s answered within 185 ms at p99, none timed out
-(without admission: 1,104 req/s, p99 1.8 s, 1,095 client timeouts in 8 s); the list
-admitted 384 req/s at 257/531 ms (without: 227 req/s, 1,609 timeouts).
+Measured on PostgreSQL (bench/README.md, "Overload"), ``conduit serve`` on one core with
+its defaults, 512 closed-loop connections that honour ``Retry-After``: the article read
+admitted 1,777 req/s (1,968 at 64 connections) with p50/p99 61/151 ms, shed 349 req/s
+answered within 102 ms at p99, and none timed out (without admission: about 2,300 client
+timeouts in 10 s and a fifth of the answers). The admitted p99 is still 4.5-7.5x the p50 at
+64 connections: the event loop that refuses the excess is the one the admitted run on.
 
 Not counted and never refused: WebSockets (long-lived; their own limits apply), lifespan
 events, the probes (``/health/live``, ``/health/ready``: an orchestrator must not read a
