@@ -195,7 +195,7 @@ async def test_a_worker_whose_consumer_fails_stops_everything_and_raises(
     container = Container(settings=settings, db=db, tokens=tokens, bus=BrokenBus())
     before = asyncio.all_tasks()
     pool = pool_of(db)
-    with pytest.raises(RuntimeError, match="cannot consume for (notifications|tags)"):
+    with pytest.raises(RuntimeError, match=r"cannot consume for (notifications|tags)"):
         await asyncio.wait_for(serve_worker_until_signalled(container), 10)
     assert container.lifecycle.started == ()
     assert conduit_tasks(before) == set()

@@ -76,6 +76,17 @@ class ConduitServer:
                 self.process.kill()
                 self.process.wait()
 
+    def start_worker(self, folder: Path) -> subprocess.Popen[bytes]:
+        """``conduit worker`` with this server's settings, its output in ``folder``/worker.log
+        (stop it with tests.processes.stop)."""
+        log = (folder / "worker.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "conduit.entrypoints.cli", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 
 from tests.faults.support import ConduitServer
 from tests.integration.messaging import rabbit_url  # noqa: F401  (fixture)
+from tests.processes import stop
 
 pytestmark = pytest.mark.usefixtures("db")  # empties the tables after each test
 
@@ -105,26 +104,6 @@ def test_zero_config_serve_notifies_without_a_worker(server: ConduitServer) -> N
     assert "unhandled_error" not in server.logs()
 
 
-def _worker(server: ConduitServer, folder: Path) -> subprocess.Popen[bytes]:
-    log = (folder / "worker.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "conduit.entrypoints.cli", "worker"],
-        env=server.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_with_rabbitmq_a_worker_delivers_what_was_written_while_it_was_away(
     database_url: str,
     rabbit_url: str,  # noqa: F811
@@ -132,7 +111,7 @@ def test_with_rabbitmq_a_worker_delivers_what_was_written_while_it_was_away(
 ) -> None:
     server = ConduitServer(database_url, tmp_path, CONDUIT_BROKER_URL=rabbit_url)
     server.start()
-    worker = _worker(server, tmp_path)
+    worker = server.start_worker(tmp_path)
     try:
         base = server.base_url
         alice = _register(base, "alice")
@@ -140,19 +119,19 @@ def test_with_rabbitmq_a_worker_delivers_what_was_written_while_it_was_away(
         assert httpx.post(f"{base}/api/profiles/alice/follow", headers=_auth(bob)).is_success
         assert _wait_for_count(base, alice, 1, within=60)["notificationsCount"] == 1
 
-        _stop(worker)  # writes go on without a consumer: the broker keeps them
+        stop(worker)  # writes go on without a consumer: the broker keeps them
         carol = _register(base, "carol")
         assert httpx.post(f"{base}/api/profiles/alice/follow", headers=_auth(carol)).is_success
         time.sleep(1.0)
         assert _notifications(base, alice)["notificationsCount"] == 1
 
-        worker = _worker(server, tmp_path)
+        worker = server.start_worker(tmp_path)
         body = _wait_for_count(base, alice, 2, within=60)
         assert [item["actor"]["username"] for item in body["notifications"]] == ["carol", "bob"]
         time.sleep(1.0)  # nothing arrives twice
         assert _notifications(base, alice)["notificationsCount"] == 2
     finally:
-        _stop(worker)
+        stop(worker)
         server.stop()
     logs = server.logs() + (tmp_path / "worker.log").read_text(errors="replace")
     assert "unhandled_error" not in logs, logs[-3000:]

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 from tests.faults.support import ConduitServer
 from tests.integration.messaging import rabbit_url  # noqa: F401  (fixture)
 from tests.integration.nats_server import NatsServer
+from tests.processes import stop
 
 pytestmark = pytest.mark.usefixtures("db")  # empties the tables after each test
 
@@ -89,28 +88,8 @@ def test_zero_config_serve_counts_the_tags_before_it_answers(server: ConduitServ
     assert "unhandled_error" not in server.logs()
 
 
-def _worker(server: ConduitServer, folder: Path) -> subprocess.Popen[bytes]:
-    log = (folder / "worker.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "conduit.entrypoints.cli", "worker"],
-        env=server.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _follows_within_a_second(server: ConduitServer, folder: Path) -> None:
-    worker = _worker(server, folder)
+    worker = server.start_worker(folder)
     try:
         base = server.base_url
         auth = _register(base, "author")
@@ -122,7 +101,7 @@ def _follows_within_a_second(server: ConduitServer, folder: Path) -> None:
         httpx.put(f"{base}/api/articles/{slug}", json={"article": {"tagList": []}}, headers=auth)
         assert _seconds_until(base, ["warm"], within=WITHIN_SECONDS) < WITHIN_SECONDS
     finally:
-        _stop(worker)
+        stop(worker)
         server.stop()
     logs = server.logs() + (folder / "worker.log").read_text(errors="replace")
     assert "unhandled_error" not in logs, logs[-3000:]
