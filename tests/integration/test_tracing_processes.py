@@ -32,14 +32,9 @@ from tests.conftest import TEST_SECRET
 from tests.faults.support import ConduitServer
 from tests.integration.messaging import rabbit_url  # noqa: F401  (fixture)
 from tests.integration.nats_server import NatsServer
-from tests.integration.test_events_end_to_end import (
-    _auth,
-    _register,
-    _stop,
-    _wait_for_count,
-    _worker,
-)
+from tests.integration.test_events_end_to_end import _auth, _register, _wait_for_count
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
+from tests.processes import stop
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 # What tracing loads (FastAPI itself imports the API, opentelemetry.trace, which does nothing
@@ -91,7 +86,7 @@ def test_the_consumer_span_in_the_worker_is_a_child_of_the_request_span(
         OTEL_BSP_SCHEDULE_DELAY="100",
     )
     server.start(timeout=60)
-    worker = _worker(server, tmp_path)
+    worker = server.start_worker(tmp_path)
     try:
         base = server.base_url
         alice = _register(base, "alice")
@@ -122,7 +117,7 @@ def test_the_consumer_span_in_the_worker_is_a_child_of_the_request_span(
 
         spans = [s for s in receiver.wait_for(complete) if s.trace_id == TRACE_ID]
     finally:
-        _stop(worker)
+        stop(worker)
         server.stop()
 
     # The request joined the caller's trace and said so in traceresponse.
