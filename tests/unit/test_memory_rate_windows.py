@@ -51,3 +51,29 @@ async def test_finished_windows_are_swept() -> None:
     clock.now += SWEEP_SECONDS + 120
     await windows.count("new", 5, 60, 1)
     assert list(windows._entries) == ["new"]
+
+
+async def test_a_window_opens_at_the_callers_first_request_not_on_the_clocks_minute() -> None:
+    """As on Redis: a burst that straddles a minute of the clock is one window's burst."""
+    clock = Clock(6050.0)  # ten seconds before the clock's minute turns
+    windows = MemoryWindows(clock)
+    for _ in range(3):
+        assert (await windows.count("k", 3, 60, 1)).counted
+    clock.now = 6070.0  # the clock's minute has turned; the caller's window has not
+    refused = await windows.count("k", 3, 60, 1)
+    assert (refused.counted, refused.previous_count, refused.current_count) == (False, 0, 3)
+    assert refused.current_ttl == 100.0  # kept two windows from the first request, as on Redis
+    clock.now = 6050.0 + 60 + 20  # a third into the caller's next window: 2 of the 3 still weigh
+    window = await windows.count("k", 3, 60, 1)
+    assert (window.counted, window.previous_count, window.current_count) == (True, 3, 1)
+    assert window.previous_ttl == 40.0
+
+
+async def test_a_look_opens_no_window() -> None:
+    clock = Clock(6000.0)
+    windows = MemoryWindows(clock)
+    await windows.count("k", 3, 60, 0)
+    clock.now = 6059.0
+    await windows.count("k", 3, 60, 1)
+    clock.now = 6061.0  # within the window the count opened, not one the look would have
+    assert (await windows.count("k", 3, 60, 1)).current_count == 2

@@ -89,17 +89,22 @@ class Windows(Protocol):
 class MemoryWindows:
     """The counters in this process, in one synchronous pass per count.
 
-    The arithmetic of ``limits``' memory storage (windows numbered ``int(now / expiry)``,
-    the previous one weighed by its overlap with the last ``expiry`` seconds), without its
-    cost: ``limits`` takes a lock, reads both counters, increments, then reads both again
-    for the figures (two awaited calls, six lookups). Here one dictionary entry per caller
-    holds both counters; no await between the read and the write, so no lock is needed.
-    Entries whose windows are both over are swept once per :data:`SWEEP_SECONDS`.
+    The arithmetic of :data:`COUNT_SCRIPT`, so that a caller meets the same limit in memory
+    as on Redis: a caller's window opens at its first counted request and lasts ``expiry``
+    seconds; the window before it weighs by its overlap with the last ``expiry`` seconds; a
+    caller unseen for two windows starts afresh. (``limits``' own memory storage numbers
+    windows from the epoch instead, ``int(now / expiry)``: every caller's window turns at the
+    same second, and a burst that straddles that second is counted mostly in the new one.)
+    ``limits``' storage also takes a lock, reads both counters, increments, then reads both
+    again for the figures (two awaited calls, six lookups); here one dictionary entry per
+    caller holds both counters and there is no await between the read and the write, so no
+    lock is needed. Entries whose windows are both over are swept once per
+    :data:`SWEEP_SECONDS`.
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        # key -> [window number, count in it, count in the window before, expiry]
-        self._entries: dict[str, list[int]] = {}
+        # key -> [start of the current window, count in it, count in the window before, expiry]
+        self._entries: dict[str, list[float]] = {}
         self._clock = clock
         self._swept_at = clock()
 
@@ -107,30 +112,29 @@ class MemoryWindows:
         now = self._clock()
         if now - self._swept_at >= SWEEP_SECONDS:
             self._sweep(now)
-        window = int(now / expiry)
         entry = self._entries.get(key)
-        if entry is None or entry[0] < window - 1:
-            previous = current = 0
-        elif entry[0] == window - 1:
-            previous, current = entry[1], 0
+        turned = False
+        if entry is None or now >= entry[0] + 2 * expiry:  # nothing, or both windows over
+            start, current, previous = now, 0, 0
+        elif now >= entry[0] + expiry:  # the current window is over: it becomes the previous
+            start, current, previous = entry[0] + expiry, 0, int(entry[1])
+            turned = True
         else:
-            previous, current = entry[2], entry[1]
-        previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry if previous else 0.0
-        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
+            start, current, previous = entry[0], int(entry[1]), int(entry[2])
+        previous_ttl = start + expiry - now if previous else 0.0
+        current_ttl = start + 2 * expiry - now
         weighted = previous * previous_ttl / expiry + current
         counted = 0 < cost <= limit and math.floor(weighted) + cost <= limit
         if counted:
             current += cost
-        if counted or (entry is not None and entry[0] != window):
-            self._entries[key] = [window, current, previous, expiry]
+        if counted or turned:
+            self._entries[key] = [start, current, previous, expiry]
         return Window(counted, previous, previous_ttl, current, current_ttl)
 
     def _sweep(self, now: float) -> None:
         self._swept_at = now
         over = [
-            key
-            for key, (window, _, _, expiry) in self._entries.items()
-            if window < int(now / expiry) - 1
+            key for key, (start, _, _, expiry) in self._entries.items() if now >= start + 2 * expiry
         ]
         for key in over:
             del self._entries[key]
