@@ -4,8 +4,10 @@ specs (tests/browser/flows) run against ``conduit serve``.
 The specs sign up, sign in, write an article in Markdown and see it rendered and sanitised,
 comment, favorite, follow, read the feed, change the settings and sign out; post forms
 without their CSRF token (refused, nothing changes); moderate from the console as an admin
-(ban, unban, delete an article with a reason, the audit log); run axe-core on every page they
-visit (no serious or critical violation); and publish every payload of
+(ban, unban, delete an article with a reason, the audit log); do a reader's visit with the
+keyboard alone (the skip link, each form's fields in order, Enter and Space, the focus ring
+seen at each step); run axe-core on every page they visit (no serious or critical
+violation); and publish every payload of
 ``tests/web_payloads.py`` as an article and a comment (no dialog, no CSP report other than
 a blocked image of another site). Each spec runs in two Playwright projects, ``js`` and
 ``nojs`` (the XSS spec in ``js`` only: with JavaScript off nothing could run).
