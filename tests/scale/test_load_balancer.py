@@ -100,14 +100,12 @@ class Load:
         started = time.monotonic()
         try:
             status: int | None = (await http.get(path, headers=auth(token))).status_code
-        except httpx.RemoteProtocolError as exc:
-            if "complete message body" not in str(exc):
-                raise
-            status = None
-            self.cut_reads.append((started, time.monotonic()))
         except httpx.TransportError as exc:
             status = None
-            self.failed_reads.append(f"{path}: {exc!r}")
+            if isinstance(exc, httpx.RemoteProtocolError) and "complete message body" in str(exc):
+                self.cut_reads.append((started, time.monotonic()))  # cut mid-body by the kill
+            else:
+                self.failed_reads.append(f"{path}: {exc!r}")
         self.reads[status] += 1
         if status != 200 and status is not None:
             self.failed_reads.append(f"{path}: {status}")
